@@ -1,0 +1,1 @@
+"""Delphi consensus platform: anonymous multi-round rating, consensus and graded recommendations."""

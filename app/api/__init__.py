@@ -1,0 +1,1 @@
+"""The JSON API of API.md: thin routers over the services."""

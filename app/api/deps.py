@@ -1,0 +1,54 @@
+"""Request-scoped dependencies: the session (committed at the boundary) and who is calling."""
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.orm import Session
+
+from app.db import begin_write, new_session
+from app.models import Panelist, User
+from app.services.accounts import user_for_token
+from app.services.errors import Unauthorized
+from app.services.panel import panelist_for_token
+
+SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    """One transaction per request; it commits before the response leaves, so a 200 is durable."""
+    session = new_session()
+    try:
+        if request.method not in SAFE_METHODS:
+            begin_write(session)
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+# scope="function": the commit above runs before the response is sent, never after.
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
+
+
+def bearer_token(request: Request) -> str:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized("Send your token in the header 'Authorization: Bearer <token>'.")
+    return token.strip()
+
+
+def current_coordinator(request: Request, session: SessionDep) -> User:
+    return user_for_token(session, token=bearer_token(request))
+
+
+def current_panelist(request: Request, session: SessionDep) -> Panelist:
+    return panelist_for_token(session, token=bearer_token(request))
+
+
+CurrentCoordinator = Annotated[User, Depends(current_coordinator, scope="function")]
+CurrentPanelist = Annotated[Panelist, Depends(current_panelist, scope="function")]

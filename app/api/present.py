@@ -1,0 +1,110 @@
+"""Turning loaded records into the API's schemas (no queries here: everything is preloaded)."""
+
+import hashlib
+import json
+
+from app import models
+from app.api import schemas
+from app.consensus import RULE_ADAPTER, describe
+from app.services.ballots import BallotView
+from app.services.panel import Invitation
+
+
+def rules_fingerprint(study: models.Study) -> str:
+    """SHA-256 of the pre-registered method, so a report can prove which rules were applied."""
+    method = {
+        "scale": [study.scale_min, study.scale_max, study.scale_labels],
+        "rule": study.rule,
+        "quantile_method": study.quantile_method,
+        "max_rounds": study.max_rounds,
+        "allow_abstain": study.allow_abstain,
+        "hide_feedback_until_rated": study.hide_feedback_until_rated,
+    }
+    encoded = json.dumps(method, sort_keys=True, separators=(",", ":")).encode()
+    return hashlib.sha256(encoded).hexdigest()
+
+
+def study(s: models.Study) -> schemas.Study:
+    return schemas.Study(
+        id=s.id,
+        title=s.title,
+        instructions=s.instructions,
+        scale=schemas.Scale(min=s.scale_min, max=s.scale_max, labels=s.scale_labels),
+        consensus=s.rule,
+        consensus_in_words=describe(RULE_ADAPTER.validate_python(s.rule), s.scale_min, s.scale_max),
+        quantile_method=s.quantile_method,
+        max_rounds=s.max_rounds,
+        allow_abstain=s.allow_abstain,
+        hide_feedback_until_rated=s.hide_feedback_until_rated,
+        languages=s.languages,
+        rules_frozen_at=s.rules_frozen_at,
+        rules_fingerprint=rules_fingerprint(s),
+        finalized_at=s.finalized_at,
+        created_at=s.created_at,
+    )
+
+
+def statement(s: models.Statement, v: models.StatementVersion | None = None) -> schemas.Statement:
+    v = v or s.current
+    return schemas.Statement(
+        id=s.id,
+        version_id=v.id,
+        key=s.key,
+        text=v.text,
+        topic=s.topic,
+        version=v.version,
+        translations=v.translations,
+        rationale=v.rationale,
+        parent_version_id=v.parent_id,
+    )
+
+
+def panelist(p: models.Panelist, invitation: Invitation | None = None) -> schemas.Panelist:
+    return schemas.Panelist(
+        id=p.id,
+        code=p.code,
+        name=p.name,
+        email=p.email,
+        group=p.group,
+        language=p.language,
+        token=invitation.token if invitation else None,
+        invite_url=invitation.invite_url if invitation else None,
+    )
+
+
+def round_(r: models.Round) -> schemas.Round:
+    return schemas.Round(
+        id=r.id,
+        study_id=r.study_id,
+        number=r.number,
+        status=r.status.value,
+        opens_at=r.opens_at,
+        closes_at=r.closes_at,
+        closed_at=r.closed_at,
+        statements=[statement(item.statement, item.version) for item in r.items],
+    )
+
+
+def ballot(view: BallotView) -> schemas.Ballot:
+    return schemas.Ballot(
+        round=schemas.BallotRound(
+            id=view.round.id, number=view.round.number, closes_at=view.round.closes_at
+        ),
+        submitted_at=view.submitted_at,
+        rated=view.rated,
+        total=len(view.items),
+        items=[
+            schemas.BallotItem(
+                statement_id=item.statement_id,
+                version_id=item.version_id,
+                key=item.key,
+                text=item.text,
+                value=item.answer.value,
+                abstain=item.answer.abstain,
+                comment=item.answer.comment,
+                feedback=schemas.Feedback(**item.feedback) if item.feedback else None,
+                feedback_hidden=item.feedback_hidden,
+            )
+            for item in view.items
+        ],
+    )

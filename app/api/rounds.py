@@ -1,0 +1,83 @@
+"""Coordinator endpoints for rounds: create, open, close, results."""
+
+from typing import Any
+
+from fastapi import APIRouter, status
+from sqlalchemy.orm import Session
+
+from app.api import present, schemas
+from app.api.deps import CurrentCoordinator, SessionDep
+from app.models import Round, Study, User
+from app.services import results, rounds, studies
+from app.services.errors import NotFound
+
+router = APIRouter(prefix="/api/v1", tags=["coordinator: rounds"])
+
+
+def _round_and_study(
+    session: Session, *, user: User, round_id: int, write: bool = False
+) -> tuple[Round, Study]:
+    round_ = rounds.get_round(session, round_id=round_id)
+    try:
+        study = studies.study_for(session, user=user, study_id=round_.study_id, write=write)
+    except NotFound as exc:
+        raise NotFound(f"Round {round_id} does not exist or is not one of yours.") from exc
+    return round_, study
+
+
+@router.get("/studies/{study_id}/rounds", response_model=list[schemas.Round])
+def list_rounds(study_id: int, session: SessionDep, user: CurrentCoordinator) -> list[Any]:
+    study = studies.study_for(session, user=user, study_id=study_id)
+    return [
+        present.round_(rounds.get_round(session, round_id=r.id))
+        for r in rounds.rounds_of(session, study=study)
+    ]
+
+
+@router.post(
+    "/studies/{study_id}/rounds", status_code=status.HTTP_201_CREATED, response_model=schemas.Round
+)
+def create_round(
+    study_id: int,
+    session: SessionDep,
+    user: CurrentCoordinator,
+    body: schemas.RoundCreate | None = None,
+) -> schemas.Round:
+    study = studies.study_for(session, user=user, study_id=study_id, write=True)
+    created = rounds.create_round(
+        session, actor=user, study=study, statement_ids=body.statement_ids if body else None
+    )
+    return present.round_(rounds.get_round(session, round_id=created.id))
+
+
+@router.get("/rounds/{round_id}", response_model=schemas.Round)
+def get_round(round_id: int, session: SessionDep, user: CurrentCoordinator) -> schemas.Round:
+    round_, _ = _round_and_study(session, user=user, round_id=round_id)
+    return present.round_(round_)
+
+
+@router.post("/rounds/{round_id}/open", response_model=schemas.Round)
+def open_round(
+    round_id: int,
+    session: SessionDep,
+    user: CurrentCoordinator,
+    body: schemas.RoundOpen | None = None,
+) -> schemas.Round:
+    round_, study = _round_and_study(session, user=user, round_id=round_id, write=True)
+    rounds.open_round(
+        session, actor=user, study=study, round_=round_, closes_at=body.closes_at if body else None
+    )
+    return present.round_(rounds.get_round(session, round_id=round_id))
+
+
+@router.post("/rounds/{round_id}/close", response_model=schemas.Round)
+def close_round(round_id: int, session: SessionDep, user: CurrentCoordinator) -> schemas.Round:
+    _round_and_study(session, user=user, round_id=round_id, write=True)
+    rounds.close_round(session, round_id=round_id, actor=user)
+    return present.round_(rounds.get_round(session, round_id=round_id))
+
+
+@router.get("/rounds/{round_id}/results", response_model=schemas.RoundResults)
+def round_results(round_id: int, session: SessionDep, user: CurrentCoordinator) -> Any:
+    round_, study = _round_and_study(session, user=user, round_id=round_id)
+    return results.round_results(session, study=study, round_=round_)

@@ -1,0 +1,151 @@
+"""Coordinator endpoints for studies, their statements and their panel."""
+
+from typing import Any
+
+from fastapi import APIRouter, status
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+
+from app import models
+from app.api import present, schemas
+from app.api.deps import CurrentCoordinator, SessionDep
+from app.services import panel, statements, studies
+from app.services.errors import NotFound
+
+router = APIRouter(prefix="/api/v1", tags=["coordinator: studies"])
+
+
+def _study_fields(body: schemas.StudyCreate | schemas.StudyPatch) -> dict[str, Any]:
+    given = body.model_dump(exclude_unset=True, mode="json")
+    fields: dict[str, Any] = {}
+    for key, value in given.items():
+        if key == "scale":
+            scale = body.scale
+            assert scale is not None
+            fields |= {"scale_min": scale.min, "scale_max": scale.max, "scale_labels": scale.labels}
+        elif key == "consensus":
+            fields["rule"] = value
+        else:
+            fields[key] = value
+    return fields
+
+
+@router.post("/studies", status_code=status.HTTP_201_CREATED, response_model=schemas.Study)
+def create_study(
+    body: schemas.StudyCreate, session: SessionDep, user: CurrentCoordinator
+) -> schemas.Study:
+    fields = _study_fields(body)
+    fields.setdefault("scale_min", 1)
+    fields.setdefault("scale_max", 9)
+    fields.setdefault("rule", body.consensus.model_dump(mode="json"))
+    study = studies.create_study(session, actor=user, **fields)
+    return present.study(study)
+
+
+@router.get("/studies", response_model=list[schemas.Study])
+def list_studies(session: SessionDep, user: CurrentCoordinator) -> list[schemas.Study]:
+    return [present.study(s) for s in studies.visible_studies(session, user=user)]
+
+
+@router.get("/studies/{study_id}", response_model=schemas.Study)
+def get_study(study_id: int, session: SessionDep, user: CurrentCoordinator) -> schemas.Study:
+    return present.study(studies.study_for(session, user=user, study_id=study_id))
+
+
+@router.patch("/studies/{study_id}", response_model=schemas.Study)
+def patch_study(
+    study_id: int, body: schemas.StudyPatch, session: SessionDep, user: CurrentCoordinator
+) -> schemas.Study:
+    study = studies.study_for(session, user=user, study_id=study_id, write=True)
+    study = studies.update_study(session, actor=user, study=study, changes=_study_fields(body))
+    return present.study(study)
+
+
+@router.get("/studies/{study_id}/statements", response_model=list[schemas.Statement])
+def list_statements(
+    study_id: int, session: SessionDep, user: CurrentCoordinator
+) -> list[schemas.Statement]:
+    study = studies.study_for(session, user=user, study_id=study_id)
+    rows = session.scalars(
+        select(models.Statement)
+        .where(models.Statement.study_id == study.id)
+        .order_by(models.Statement.position)
+        .options(selectinload(models.Statement.versions))
+    )
+    return [present.statement(s) for s in rows]
+
+
+@router.post(
+    "/studies/{study_id}/statements",
+    status_code=status.HTTP_201_CREATED,
+    response_model=list[schemas.Statement],
+)
+def add_statements(
+    study_id: int,
+    body: list[schemas.StatementCreate],
+    session: SessionDep,
+    user: CurrentCoordinator,
+) -> list[schemas.Statement]:
+    study = studies.study_for(session, user=user, study_id=study_id, write=True)
+    created = statements.add_statements(
+        session,
+        actor=user,
+        study=study,
+        items=[statements.NewStatement(**item.model_dump()) for item in body],
+    )
+    return [present.statement(s) for s in created]
+
+
+@router.put("/statements/{statement_id}", response_model=schemas.Statement)
+def revise_statement(
+    statement_id: int, body: schemas.StatementRevise, session: SessionDep, user: CurrentCoordinator
+) -> schemas.Statement:
+    statement = statements.get_statement(session, statement_id=statement_id)
+    try:
+        study = studies.study_for(session, user=user, study_id=statement.study_id, write=True)
+    except NotFound as exc:
+        raise NotFound(f"Statement {statement_id} does not exist or is not one of yours.") from exc
+    version = statements.revise_statement(
+        session,
+        actor=user,
+        study=study,
+        statement=statement,
+        text=body.text,
+        rationale=body.rationale,
+        translations=body.translations,
+    )
+    return present.statement(statement, version)
+
+
+@router.get("/studies/{study_id}/panelists", response_model=list[schemas.Panelist])
+def list_panelists(
+    study_id: int, session: SessionDep, user: CurrentCoordinator
+) -> list[schemas.Panelist]:
+    study = studies.study_for(session, user=user, study_id=study_id)
+    rows = session.scalars(
+        select(models.Panelist)
+        .where(models.Panelist.study_id == study.id)
+        .order_by(models.Panelist.id)
+    )
+    return [present.panelist(p) for p in rows]
+
+
+@router.post(
+    "/studies/{study_id}/panelists",
+    status_code=status.HTTP_201_CREATED,
+    response_model=list[schemas.Panelist],
+)
+def add_panelists(
+    study_id: int,
+    body: list[schemas.PanelistCreate],
+    session: SessionDep,
+    user: CurrentCoordinator,
+) -> list[schemas.Panelist]:
+    study = studies.study_for(session, user=user, study_id=study_id, write=True)
+    invitations = panel.add_panelists(
+        session,
+        actor=user,
+        study=study,
+        items=[panel.NewPanelist(**item.model_dump()) for item in body],
+    )
+    return [present.panelist(i.panelist, i) for i in invitations]

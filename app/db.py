@@ -1,0 +1,93 @@
+"""Engine and sessions: one transaction per request; SQLite tuned for concurrent writers."""
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.settings import get_settings, normalise_database_url
+
+# Passed to Session.connection() by writers: on SQLite a write transaction takes the database
+# lock up front (BEGIN IMMEDIATE), so a read-then-write can never fail with a stale snapshot.
+WRITE = {"sqlite_begin": "IMMEDIATE"}
+
+
+def make_engine(url: str | None = None, **kwargs: Any) -> Engine:
+    url = normalise_database_url(url or get_settings().database_url)
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[1] if "///" in url else ""
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, **kwargs)
+        _tune_sqlite(engine)
+        return engine
+    kwargs.setdefault("pool_pre_ping", True)
+    return create_engine(url, **kwargs)
+
+
+def _tune_sqlite(engine: Engine) -> None:
+    timeout = get_settings().sqlite_busy_timeout_ms
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # we emit BEGIN ourselves, below
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=FULL")  # a 200 means the rating survives a power cut
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={int(timeout)}")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
+        conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+_engine: Engine | None = None
+_sessionmaker: sessionmaker[Session] | None = None
+
+
+def get_engine() -> Engine:
+    global _engine, _sessionmaker
+    if _engine is None:
+        _engine = make_engine()
+        _sessionmaker = sessionmaker(_engine, expire_on_commit=False)
+    return _engine
+
+
+def set_engine(engine: Engine) -> None:
+    """Point the app at another engine (tests, the CLI's --database option)."""
+    global _engine, _sessionmaker
+    _engine = engine
+    _sessionmaker = sessionmaker(engine, expire_on_commit=False)
+
+
+def new_session() -> Session:
+    get_engine()
+    assert _sessionmaker is not None
+    return _sessionmaker()
+
+
+def begin_write(session: Session) -> None:
+    """Start the session's transaction as a writer (see WRITE)."""
+    session.connection(execution_options=WRITE)
+
+
+@contextmanager
+def transaction(*, write: bool = True) -> Iterator[Session]:
+    """A unit of work outside HTTP (CLI, tick, benchmarks): commit on success, else roll back."""
+    session = new_session()
+    try:
+        if write:
+            begin_write(session)
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()

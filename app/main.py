@@ -1,0 +1,62 @@
+"""The application factory: routers, middleware and the mapping of domain errors to HTTP."""
+
+from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse
+
+from app.api import ballot, rounds, studies
+from app.middleware import BodyLimit
+from app.services.errors import DomainError, Unauthorized
+from app.settings import get_settings
+
+
+def create_app() -> FastAPI:
+    settings = get_settings()
+    app = FastAPI(
+        title="Delphi consensus platform",
+        version="1",
+        description="Run anonymous multi-round Delphi studies and grade their recommendations.",
+    )
+    app.include_router(studies.router)
+    app.include_router(rounds.router)
+    app.include_router(ballot.router)
+    app.add_exception_handler(DomainError, _domain_error)  # type: ignore[arg-type]
+    app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    def home() -> str:
+        return (
+            "<!doctype html><html lang=en><meta charset=utf-8><title>Delphi</title>"
+            "<h1>Delphi consensus platform</h1>"
+            "<p>Panelists: open the personal link from your invitation.</p>"
+            "<p>Coordinators and scripts: the JSON API is documented at "
+            "<a href=/docs>/docs</a>.</p></html>"
+        )
+
+    @app.get("/healthz", include_in_schema=False)
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app
+
+
+async def _domain_error(request: Request, exc: DomainError) -> JSONResponse:
+    body: dict[str, object] = {"detail": exc.message}
+    if exc.errors:
+        body["errors"] = exc.errors
+    headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, Unauthorized) else None
+    return JSONResponse(body, status_code=exc.status, headers=headers)
+
+
+async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+    errors = exc.errors()
+    broken = next((e for e in errors if e.get("type") == "json_invalid"), None)
+    if broken is not None:
+        reason = broken.get("ctx", {}).get("error", "")
+        return JSONResponse(
+            {"detail": f"The request body is not valid JSON ({reason}). Check quotes and commas."},
+            status_code=400,
+        )
+    return JSONResponse({"detail": jsonable_encoder(errors)}, status_code=422)

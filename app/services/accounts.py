@@ -1,0 +1,43 @@
+"""Coordinator accounts and their personal API tokens."""
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.models import ApiToken, Role, User
+from app.security import COORDINATOR_PREFIX, hash_password, new_token, token_hash
+from app.services.errors import Conflict, Invalid, Unauthorized
+
+
+def create_user(
+    session: Session, *, email: str, password: str, role: Role = Role.coordinator, name: str = ""
+) -> User:
+    email = email.strip().lower()
+    if "@" not in email:
+        raise Invalid(f"'{email}' is not an e-mail address.")
+    if len(password) < 8:
+        raise Invalid("Choose a password of at least 8 characters.")
+    if session.scalar(select(User.id).where(User.email == email)) is not None:
+        raise Conflict(f"An account for {email} already exists.")
+    user = User(email=email, password_hash=hash_password(password), role=role, name=name)
+    session.add(user)
+    session.flush()
+    return user
+
+
+def create_api_token(session: Session, *, user: User, label: str = "") -> str:
+    """Return the token once; only its keyed hash is kept."""
+    token = new_token(COORDINATOR_PREFIX)
+    session.add(ApiToken(user_id=user.id, token_hash=token_hash(token), label=label))
+    session.flush()
+    return token
+
+
+def user_for_token(session: Session, *, token: str) -> User:
+    row = session.execute(
+        select(User)
+        .join(ApiToken, ApiToken.user_id == User.id)
+        .where(ApiToken.token_hash == token_hash(token), ApiToken.revoked_at.is_(None))
+    ).scalar_one_or_none()
+    if row is None:
+        raise Unauthorized("The API token is unknown or revoked; create a new one in the console.")
+    return row

@@ -1,0 +1,26 @@
+"""The append-only audit log of coordinator actions."""
+
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from app.models import AuditEntry, User
+
+
+def record(
+    session: Session,
+    *,
+    actor: User | None,
+    action: str,
+    study_id: int | None = None,
+    **detail: Any,
+) -> AuditEntry:
+    entry = AuditEntry(
+        actor_id=actor.id if actor else None,
+        actor_label=actor.email if actor else "system",
+        study_id=study_id,
+        action=action,
+        detail=detail,
+    )
+    session.add(entry)
+    return entry

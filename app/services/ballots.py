@@ -1,0 +1,356 @@
+"""A panelist's ballot: what they rate this round, the group's feedback, and saving answers."""
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from app.models import (
+    Ballot,
+    Panelist,
+    Rating,
+    ResultSnapshot,
+    Round,
+    RoundItem,
+    RoundStatus,
+    Statement,
+    StatementVersion,
+    Study,
+    utcnow,
+)
+from app.services.errors import Conflict, Forbidden, Invalid
+from app.settings import get_settings
+
+UNSET: Any = object()
+
+
+@dataclass(frozen=True, slots=True)
+class RatingInput:
+    """One answer as sent; UNSET fields leave what was saved before unchanged."""
+
+    statement_id: int
+    value: int | None = UNSET
+    abstain: bool | None = UNSET
+    comment: str | None = UNSET
+
+
+@dataclass(slots=True)
+class Answer:
+    value: int | None = None
+    abstain: bool = False
+    comment: str | None = None
+
+    @property
+    def rated(self) -> bool:
+        return self.value is not None or self.abstain
+
+
+@dataclass(slots=True)
+class BallotItem:
+    statement_id: int
+    version_id: int
+    key: str
+    text: str
+    answer: Answer
+    feedback: dict[str, Any] | None = None
+    feedback_hidden: bool = False
+
+
+@dataclass(slots=True)
+class BallotView:
+    study: Study
+    round: Round
+    submitted_at: datetime | None
+    items: list[BallotItem] = field(default_factory=list)
+
+    @property
+    def rated(self) -> int:
+        return sum(item.answer.rated for item in self.items)
+
+
+def _ensure_active(panelist: Panelist) -> None:
+    if panelist.withdrawn_at is not None:
+        raise Forbidden("You have withdrawn from this study; your earlier answers are kept.")
+    if panelist.study.finalized_at is not None:
+        raise Conflict("The study is finalized; thank you, no more ratings are collected.")
+
+
+def open_round(session: Session, *, study_id: int, lock: bool = False) -> Round:
+    query = select(Round).where(Round.study_id == study_id, Round.status == RoundStatus.open)
+    if lock:
+        # FOR SHARE on PostgreSQL: the close's UPDATE waits for us, and we see it if it won.
+        query = query.with_for_update(read=True)
+    round_ = session.scalar(query)
+    if round_ is None:
+        raise Conflict("No round is open right now; you will be told when the next one opens.")
+    return round_
+
+
+def _answers(session: Session, *, round_id: int, panelist_id: int) -> dict[int, Answer]:
+    rows = session.execute(
+        select(Rating.statement_id, Rating.value, Rating.abstain, Rating.comment).where(
+            Rating.round_id == round_id, Rating.panelist_id == panelist_id
+        )
+    ).all()
+    return {sid: Answer(value, abstain, comment) for sid, value, abstain, comment in rows}
+
+
+def get_ballot(session: Session, *, panelist: Panelist) -> BallotView:
+    _ensure_active(panelist)
+    study = panelist.study
+    round_ = open_round(session, study_id=study.id)
+    return _view(session, panelist=panelist, study=study, round_=round_)
+
+
+def _view(session: Session, *, panelist: Panelist, study: Study, round_: Round) -> BallotView:
+    rows = session.execute(
+        select(RoundItem.statement_id, Statement.key, StatementVersion)
+        .join(Statement, Statement.id == RoundItem.statement_id)
+        .join(StatementVersion, StatementVersion.id == RoundItem.version_id)
+        .where(RoundItem.round_id == round_.id)
+        .order_by(RoundItem.position)
+    ).all()
+    answers = _answers(session, round_id=round_.id, panelist_id=panelist.id)
+    submitted_at = session.scalar(
+        select(Ballot.submitted_at).where(
+            Ballot.round_id == round_.id, Ballot.panelist_id == panelist.id
+        )
+    )
+    view = BallotView(study=study, round=round_, submitted_at=submitted_at)
+    for statement_id, key, version in rows:
+        view.items.append(
+            BallotItem(
+                statement_id=statement_id,
+                version_id=version.id,
+                key=key,
+                text=version.text_in(panelist.language),
+                answer=answers.get(statement_id, Answer()),
+            )
+        )
+    _attach_feedback(session, view=view, panelist=panelist)
+    return view
+
+
+def _attach_feedback(session: Session, *, view: BallotView, panelist: Panelist) -> None:
+    """The previous round's group answers per carried-forward statement (controlled feedback)."""
+    previous = session.scalar(
+        select(Round).where(
+            Round.study_id == view.study.id,
+            Round.number == view.round.number - 1,
+            Round.status == RoundStatus.closed,
+        )
+    )
+    if previous is None:
+        return
+    snapshots = {
+        s.statement_id: s
+        for s in session.scalars(
+            select(ResultSnapshot).where(ResultSnapshot.round_id == previous.id)
+        )
+    }
+    mine = _answers(session, round_id=previous.id, panelist_id=panelist.id)
+    comments: dict[int, list[str]] = defaultdict(list)
+    for statement_id, comment in session.execute(
+        select(Rating.statement_id, Rating.comment)
+        .where(Rating.round_id == previous.id, Rating.comment.is_not(None), Rating.comment != "")
+        .order_by(Rating.statement_id, Rating.id)
+    ).all():
+        assert comment is not None
+        comments[statement_id].append(comment)
+    for item in view.items:
+        snapshot = snapshots.get(item.statement_id)
+        if snapshot is None:
+            continue
+        if view.study.hide_feedback_until_rated and not item.answer.rated:
+            item.feedback_hidden = True
+            continue
+        figures = snapshot.figures
+        own = mine.get(item.statement_id)
+        item.feedback = {
+            "round": previous.number,
+            "histogram": figures["histogram"],
+            "n": figures["n"],
+            "median": figures["median"],
+            "q1": figures["q1"],
+            "q3": figures["q3"],
+            "iqr": figures["iqr"],
+            "pct_agree": figures["pct_agree"],
+            "classification": snapshot.classification,
+            "my_previous": own.value if own else None,
+            "my_previous_abstained": bool(own and own.abstain),
+            "comments": comments.get(item.statement_id, []),
+        }
+
+
+def _merge(answer: Answer, entry: RatingInput) -> Answer:
+    merged = Answer(answer.value, answer.abstain, answer.comment)
+    if entry.value is not UNSET:
+        merged.value = entry.value
+        if entry.value is not None and entry.abstain is UNSET:
+            merged.abstain = False
+    if entry.abstain is not UNSET:
+        merged.abstain = bool(entry.abstain)
+        if merged.abstain and entry.value is UNSET:
+            merged.value = None
+    if entry.comment is not UNSET:
+        merged.comment = (entry.comment or "").strip() or None
+    return merged
+
+
+def _validate(
+    study: Study, item_keys: dict[int, str], entries: Sequence[RatingInput]
+) -> list[dict[str, Any]]:
+    errors: list[dict[str, Any]] = []
+    seen: set[int] = set()
+    limit = get_settings().max_comment_chars
+
+    def fail(entry: RatingInput, message: str) -> None:
+        errors.append({"statement_id": entry.statement_id, "message": message})
+
+    for entry in entries:
+        label = item_keys.get(entry.statement_id, str(entry.statement_id))
+        if entry.statement_id in seen:
+            fail(entry, f"Statement {label} appears twice in one request; send it once.")
+            continue
+        seen.add(entry.statement_id)
+        if entry.statement_id not in item_keys:
+            fail(entry, f"Statement {entry.statement_id} is not on this round's ballot.")
+            continue
+        if entry.value not in (UNSET, None):
+            assert isinstance(entry.value, int)
+            if not study.scale_min <= entry.value <= study.scale_max:
+                fail(
+                    entry,
+                    f"Statement {label}: {entry.value} is outside the scale "
+                    f"{study.scale_min}–{study.scale_max}.",
+                )
+        if entry.abstain is True:
+            if entry.value not in (UNSET, None):
+                fail(entry, f"Statement {label}: give a rating or 'unable to rate', not both.")
+            elif not study.allow_abstain:
+                fail(entry, f"Statement {label}: this study asks for a rating on every statement.")
+        if isinstance(entry.comment, str) and len(entry.comment) > limit:
+            fail(
+                entry,
+                f"Statement {label}: the comment has {len(entry.comment):,} characters; "
+                f"the limit is {limit:,}.",
+            )
+    return errors
+
+
+def save_ballot(
+    session: Session,
+    *,
+    panelist: Panelist,
+    entries: Sequence[RatingInput],
+    submit: bool = False,
+    round_id: int | None = None,
+    now: datetime | None = None,
+) -> BallotView:
+    """Save answers for the open round; all or nothing, refused once the round closes."""
+    _ensure_active(panelist)
+    now = now or utcnow()
+    study = panelist.study
+    if round_id is not None:
+        target = session.get(Round, round_id)
+        if target is None or target.study_id != study.id:
+            raise Invalid(f"Round {round_id} is not a round of your study.")
+        if target.status != RoundStatus.open:
+            raise Conflict(
+                f"Round {target.number} is {target.status.value}; it does not accept ratings."
+            )
+    round_ = open_round(session, study_id=study.id, lock=True)
+    if round_.closes_at is not None and round_.closes_at <= now:
+        raise Conflict(
+            f"The deadline of round {round_.number} passed at "
+            f"{round_.closes_at.isoformat()}; ratings are no longer accepted."
+        )
+    item_keys = dict(
+        session.execute(
+            select(RoundItem.statement_id, Statement.key)
+            .join(Statement, Statement.id == RoundItem.statement_id)
+            .where(RoundItem.round_id == round_.id)
+        ).all()
+    )
+    errors = _validate(study, item_keys, entries)
+    if errors:
+        raise Invalid(" ".join(e["message"] for e in errors), errors=errors)
+    answers = _answers(session, round_id=round_.id, panelist_id=panelist.id)
+    merged = {e.statement_id: _merge(answers.get(e.statement_id, Answer()), e) for e in entries}
+    if submit:
+        final = {**answers, **merged}
+        missing = [key for sid, key in item_keys.items() if not final.get(sid, Answer()).rated]
+        if missing:
+            raise Invalid(
+                "Rate every statement (or choose 'unable to rate') before submitting; "
+                f"still missing: {', '.join(sorted(missing))}.",
+                errors=[
+                    {"statement_id": sid, "message": "Rate this statement before submitting."}
+                    for sid, key in item_keys.items()
+                    if key in missing
+                ],
+            )
+    _upsert(session, round_id=round_.id, panelist_id=panelist.id, merged=merged, now=now)
+    _touch_ballot(session, round_id=round_.id, panelist_id=panelist.id, submit=submit, now=now)
+    session.flush()
+    return _view(session, panelist=panelist, study=study, round_=round_)
+
+
+def _insert(session: Session) -> Any:
+    return pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+
+
+def _upsert(
+    session: Session, *, round_id: int, panelist_id: int, merged: dict[int, Answer], now: datetime
+) -> None:
+    if not merged:
+        return
+    statement = _insert(session)(Rating)
+    statement = statement.on_conflict_do_update(
+        index_elements=["round_id", "statement_id", "panelist_id"],
+        set_={
+            "value": statement.excluded.value,
+            "abstain": statement.excluded.abstain,
+            "comment": statement.excluded.comment,
+            "updated_at": statement.excluded.updated_at,
+        },
+    )
+    session.execute(
+        statement,
+        [
+            {
+                "round_id": round_id,
+                "statement_id": sid,
+                "panelist_id": panelist_id,
+                "value": a.value,
+                "abstain": a.abstain,
+                "comment": a.comment,
+                "created_at": now,
+                "updated_at": now,
+            }
+            for sid, a in merged.items()
+        ],
+    )
+
+
+def _touch_ballot(
+    session: Session, *, round_id: int, panelist_id: int, submit: bool, now: datetime
+) -> None:
+    statement = _insert(session)(Ballot).values(
+        round_id=round_id,
+        panelist_id=panelist_id,
+        submitted_at=now if submit else None,
+        updated_at=now,
+    )
+    changes: dict[str, Any] = {"updated_at": statement.excluded.updated_at}
+    if submit:
+        changes["submitted_at"] = statement.excluded.submitted_at
+    session.execute(
+        statement.on_conflict_do_update(index_elements=["round_id", "panelist_id"], set_=changes)
+    )

@@ -1,0 +1,97 @@
+"""The panel: pseudonymous panelists with personal links whose tokens are stored hashed."""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, joinedload
+
+from app.models import Panelist, Study, User
+from app.security import PANELIST_PREFIX, new_token, token_hash
+from app.services import audit
+from app.services.errors import Conflict, Invalid, Unauthorized
+from app.services.studies import ensure_writable
+from app.settings import get_settings
+
+
+@dataclass(frozen=True, slots=True)
+class NewPanelist:
+    name: str
+    email: str | None = None
+    group: str | None = None
+    language: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Invitation:
+    panelist: Panelist
+    token: str
+
+    @property
+    def invite_url(self) -> str:
+        return invite_url(self.token)
+
+
+def invite_url(token: str) -> str:
+    return f"{get_settings().base_url.rstrip('/')}/p/{token}"
+
+
+def add_panelists(
+    session: Session, *, actor: User, study: Study, items: Sequence[NewPanelist]
+) -> list[Invitation]:
+    ensure_writable(study)
+    if not items:
+        raise Invalid("Send at least one panelist.")
+    count = session.scalar(select(func.count()).where(Panelist.study_id == study.id)) or 0
+    emails = {
+        e for e in session.scalars(select(Panelist.email).where(Panelist.study_id == study.id)) if e
+    }
+    languages = study.languages or ["en"]
+    invitations = []
+    for index, item in enumerate(items, start=1):
+        name = item.name.strip()
+        if not name:
+            raise Invalid(f"Panelist {index} has no name.")
+        email = item.email.strip().lower() if item.email and item.email.strip() else None
+        if email is not None:
+            if "@" not in email:
+                raise Invalid(f"Panelist {index} ({name}): '{email}' is not an e-mail address.")
+            if email in emails:
+                raise Conflict(f"Panelist {index} ({name}): {email} is already on the panel.")
+            emails.add(email)
+        language = item.language or languages[0]
+        if language not in languages:
+            raise Invalid(
+                f"Panelist {index} ({name}): language '{language}' is not one of the study's "
+                f"languages ({', '.join(languages)})."
+            )
+        token = new_token(PANELIST_PREFIX)
+        panelist = Panelist(
+            study_id=study.id,
+            code=f"P{count + index:02d}",
+            name=name,
+            email=email,
+            group=(item.group or "").strip() or None,
+            language=language,
+            token_hash=token_hash(token),
+        )
+        session.add(panelist)
+        invitations.append(Invitation(panelist=panelist, token=token))
+    session.flush()
+    audit.record(
+        session, actor=actor, action="panel.add", study_id=study.id, count=len(invitations)
+    )
+    return invitations
+
+
+def panelist_for_token(session: Session, *, token: str) -> Panelist:
+    panelist = session.scalar(
+        select(Panelist)
+        .where(Panelist.token_hash == token_hash(token))
+        .options(joinedload(Panelist.study))
+    )
+    if panelist is None:
+        raise Unauthorized(
+            "This personal link is not valid. Ask the study's coordinator for yours."
+        )
+    return panelist

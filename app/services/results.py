@@ -1,0 +1,67 @@
+"""A round's results: the frozen snapshots of a closed round, or provisional figures while open."""
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.models import ResultSnapshot, Round, RoundItem, RoundStatus, Statement, Study, utcnow
+from app.services import tally
+from app.services.errors import Conflict
+
+
+def round_results(session: Session, *, study: Study, round_: Round) -> dict[str, Any]:
+    if round_.status == RoundStatus.draft:
+        raise Conflict(f"Round {round_.number} has not opened yet, so it has no results.")
+    header = {"id": round_.id, "number": round_.number, "status": round_.status.value}
+    keys = dict(
+        session.execute(
+            select(Statement.id, Statement.key)
+            .join(RoundItem, RoundItem.statement_id == Statement.id)
+            .where(RoundItem.round_id == round_.id)
+        ).all()
+    )
+    if round_.status == RoundStatus.closed:
+        snapshots = session.execute(
+            select(ResultSnapshot)
+            .join(
+                RoundItem,
+                (RoundItem.round_id == ResultSnapshot.round_id)
+                & (RoundItem.statement_id == ResultSnapshot.statement_id),
+            )
+            .where(ResultSnapshot.round_id == round_.id)
+            .order_by(RoundItem.position)
+        ).scalars()
+        statements = [
+            {
+                "statement_id": s.statement_id,
+                "version_id": s.version_id,
+                "key": keys.get(s.statement_id),
+                **s.figures,
+            }
+            for s in snapshots
+        ]
+        invited, responded = round_.invited or 0, round_.responded or 0
+        rule = round_.rule_snapshot or {}
+        provisional = False
+    else:
+        live = tally.compute(session, study=study, round_=round_, at=utcnow())
+        statements = [
+            {
+                "statement_id": s.statement_id,
+                "version_id": s.version_id,
+                "key": keys.get(s.statement_id),
+                **s.outcome.as_dict(),
+            }
+            for s in live.statements
+        ]
+        invited, responded, rule, provisional = live.invited, live.responded, live.rule, True
+    return {
+        "round": header,
+        "provisional": provisional,
+        "invited": invited,
+        "responded": responded,
+        "response_rate": round(responded / invited, 4) if invited else 0.0,
+        "rule": rule,
+        "statements": statements,
+    }

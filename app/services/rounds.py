@@ -1,0 +1,256 @@
+"""The round lifecycle: draft → open → closed, with the close computed in one transaction."""
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.orm import Session, selectinload
+
+from app.models import (
+    ResultSnapshot,
+    Round,
+    RoundItem,
+    RoundStatus,
+    Statement,
+    Study,
+    User,
+    utcnow,
+)
+from app.services import audit, tally
+from app.services.errors import Conflict, Invalid, NotFound
+from app.services.studies import ensure_writable, freeze_rules
+
+
+def get_round(session: Session, *, round_id: int) -> Round:
+    round_ = session.scalar(
+        select(Round)
+        .where(Round.id == round_id)
+        .options(
+            selectinload(Round.items)
+            .selectinload(RoundItem.statement)
+            .selectinload(Statement.versions),
+            selectinload(Round.items).selectinload(RoundItem.version),
+        )
+        .execution_options(populate_existing=True)
+    )
+    if round_ is None:
+        raise NotFound(f"Round {round_id} does not exist or is not one of yours.")
+    return round_
+
+
+def rounds_of(session: Session, *, study: Study) -> list[Round]:
+    return list(
+        session.scalars(select(Round).where(Round.study_id == study.id).order_by(Round.number))
+    )
+
+
+def carried_forward(session: Session, *, study: Study, after: Round | None) -> list[Statement]:
+    """Statements the next round holds by default: no consensus last time, or never rated."""
+    statements = list(
+        session.scalars(
+            select(Statement)
+            .where(Statement.study_id == study.id, Statement.dropped_at.is_(None))
+            .order_by(Statement.position, Statement.id)
+        )
+    )
+    if after is None:
+        return statements
+    rated = set(
+        session.scalars(
+            select(RoundItem.statement_id).join(Round).where(Round.study_id == study.id)
+        )
+    )
+    outcome = dict(
+        session.execute(
+            select(ResultSnapshot.statement_id, ResultSnapshot.classification).where(
+                ResultSnapshot.round_id == after.id
+            )
+        ).all()
+    )
+    return [s for s in statements if s.id not in rated or outcome.get(s.id) == "no_consensus"]
+
+
+def create_round(
+    session: Session, *, actor: User, study: Study, statement_ids: Sequence[int] | None = None
+) -> Round:
+    ensure_writable(study)
+    rounds = rounds_of(session, study=study)
+    last = rounds[-1] if rounds else None
+    if last is not None and last.status != RoundStatus.closed:
+        raise Conflict(
+            f"Round {last.number} is still {last.status.value}; "
+            + ("open or delete it" if last.status == RoundStatus.draft else "close it")
+            + " before creating the next round."
+        )
+    number = (last.number if last else 0) + 1
+    if number > study.max_rounds:
+        raise Conflict(
+            f"The study allows at most {study.max_rounds} rounds (its pre-registered stopping"
+            " rule); no further round can be created."
+        )
+    if statement_ids is None:
+        chosen = carried_forward(session, study=study, after=last)
+        if not chosen:
+            raise Conflict(
+                "Nothing is left to rate: every statement reached consensus or was dropped."
+                if last
+                else "Add statements before creating round 1."
+            )
+    else:
+        wanted = list(dict.fromkeys(statement_ids))
+        if not wanted:
+            raise Invalid("Choose at least one statement for the round.")
+        found = {
+            s.id: s
+            for s in session.scalars(
+                select(Statement).where(Statement.study_id == study.id, Statement.id.in_(wanted))
+            )
+        }
+        missing = [str(i) for i in wanted if i not in found]
+        if missing:
+            raise Invalid(f"Statement(s) {', '.join(missing)} are not in this study.")
+        dropped = [found[i].key for i in wanted if found[i].dropped_at is not None]
+        if dropped:
+            raise Invalid(f"Statement(s) {', '.join(dropped)} were dropped from the study.")
+        chosen = sorted(found.values(), key=lambda s: (s.position, s.id))
+    round_ = Round(study_id=study.id, number=number, status=RoundStatus.draft)
+    round_.items = [
+        RoundItem(statement_id=s.id, position=index) for index, s in enumerate(chosen, start=1)
+    ]
+    session.add(round_)
+    session.flush()
+    audit.record(
+        session,
+        actor=actor,
+        action="round.create",
+        study_id=study.id,
+        round=number,
+        statements=[s.key for s in chosen],
+    )
+    return round_
+
+
+def open_round(
+    session: Session,
+    *,
+    actor: User,
+    study: Study,
+    round_: Round,
+    closes_at: datetime | None = None,
+    now: datetime | None = None,
+) -> Round:
+    ensure_writable(study)
+    now = now or utcnow()
+    if round_.status != RoundStatus.draft:
+        raise Conflict(f"Round {round_.number} is already {round_.status.value}.")
+    if closes_at is not None:
+        if closes_at.tzinfo is None:
+            raise Invalid("Give the deadline with its time-zone offset, e.g. +00:00.")
+        if closes_at <= now:
+            raise Invalid("The deadline must be in the future.")
+    other = session.scalar(
+        select(Round.number).where(Round.study_id == study.id, Round.status == RoundStatus.open)
+    )
+    if other is not None:
+        raise Conflict(f"Round {other} is open; close it before opening another.")
+    if not tally.invited_count(session, study_id=study.id, at=now):
+        raise Conflict("Add panelists before opening a round.")
+    for item in round_.items:
+        item.version_id = item.statement.current.id  # the wording panelists rate, frozen
+    round_.status = RoundStatus.open
+    round_.opens_at = now
+    round_.closes_at = closes_at
+    round_.opened_by_id = actor.id
+    freeze_rules(study)
+    session.flush()
+    audit.record(
+        session,
+        actor=actor,
+        action="round.open",
+        study_id=study.id,
+        round=round_.number,
+        closes_at=closes_at.isoformat() if closes_at else None,
+    )
+    return round_
+
+
+def close_round(
+    session: Session, *, round_id: int, actor: User | None, now: datetime | None = None
+) -> Round:
+    """Close and snapshot in one transaction; a conditional update lets exactly one closer win.
+
+    On PostgreSQL the update waits for rating transactions holding the round FOR SHARE, and
+    ratings that arrive later see the round closed, so every rating is counted or refused.
+    """
+    now = now or utcnow()
+    won = session.execute(  # type: ignore[attr-defined]
+        update(Round)
+        .where(Round.id == round_id, Round.status == RoundStatus.open)
+        .values(
+            status=RoundStatus.closed,
+            closed_at=now,
+            closed_by_id=actor.id if actor else None,
+        )
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    round_ = session.get(Round, round_id, populate_existing=True)
+    if round_ is None:
+        raise NotFound(f"Round {round_id} does not exist or is not one of yours.")
+    if not won:
+        if round_.status == RoundStatus.draft:
+            raise Conflict(f"Round {round_.number} has not opened yet, so it cannot be closed.")
+        raise Conflict(f"Round {round_.number} is already closed.")
+    study = session.get_one(Study, round_.study_id)
+    results = tally.compute(session, study=study, round_=round_, at=now)
+    round_.rule_snapshot = results.rule
+    round_.invited = results.invited
+    round_.responded = results.responded
+    session.execute(
+        insert(ResultSnapshot),
+        [
+            {
+                "round_id": round_.id,
+                "statement_id": row.statement_id,
+                "version_id": row.version_id,
+                "classification": row.outcome.classification,
+                "figures": row.outcome.as_dict(),
+                "created_at": now,
+            }
+            for row in results.statements
+        ],
+    )
+    session.flush()
+    audit.record(
+        session,
+        actor=actor,
+        action="round.close",
+        study_id=study.id,
+        round=round_.number,
+        reason="manual" if actor else "deadline",
+        responded=results.responded,
+        invited=results.invited,
+    )
+    return round_
+
+
+def close_due_rounds(session: Session, *, now: datetime | None = None) -> list[int]:
+    """Close every open round whose deadline passed (the tick); returns the ids it closed."""
+    now = now or utcnow()
+    due = list(
+        session.scalars(
+            select(Round.id).where(
+                Round.status == RoundStatus.open,
+                Round.closes_at.is_not(None),
+                Round.closes_at <= now,
+            )
+        )
+    )
+    closed = []
+    for round_id in due:
+        try:
+            with session.begin_nested():
+                close_round(session, round_id=round_id, actor=None, now=now)
+            closed.append(round_id)
+        except Conflict:
+            continue  # another process closed it first
+    return closed

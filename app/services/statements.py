@@ -1,0 +1,131 @@
+"""Statements and their versions: a revision keeps the lineage and the reason for it."""
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, selectinload
+
+from app.models import Statement, StatementVersion, Study, User
+from app.services import audit
+from app.services.errors import Conflict, Invalid, NotFound
+from app.services.studies import ensure_writable
+
+MAX_TEXT = 5_000
+
+
+@dataclass(frozen=True, slots=True)
+class NewStatement:
+    text: str
+    topic: str | None = None
+    key: str | None = None
+    translations: dict[str, str] = field(default_factory=dict)
+
+
+def _clean_text(text: str, what: str) -> str:
+    text = text.strip()
+    if not text:
+        raise Invalid(f"{what} is empty; write the statement's wording.")
+    if len(text) > MAX_TEXT:
+        raise Invalid(f"{what} has {len(text)} characters; the limit is {MAX_TEXT}.")
+    return text
+
+
+def add_statements(
+    session: Session, *, actor: User, study: Study, items: Sequence[NewStatement]
+) -> list[Statement]:
+    ensure_writable(study)
+    if not items:
+        raise Invalid("Send at least one statement.")
+    existing = set(session.scalars(select(Statement.key).where(Statement.study_id == study.id)))
+    position = session.scalar(
+        select(func.coalesce(func.max(Statement.position), 0)).where(Statement.study_id == study.id)
+    )
+    assert position is not None
+    created: list[Statement] = []
+    for index, item in enumerate(items, start=1):
+        text = _clean_text(item.text, f"Statement {index}")
+        key = (item.key or "").strip() or _next_key(existing)
+        if key in existing:
+            raise Conflict(f"The study already has a statement with key '{key}'.")
+        existing.add(key)
+        position += 1
+        statement = Statement(study_id=study.id, key=key, topic=item.topic, position=position)
+        version = StatementVersion(
+            version=1,
+            text=text,
+            translations={k: v.strip() for k, v in item.translations.items() if v.strip()},
+            created_by_id=actor.id,
+        )
+        statement.versions = [version]
+        session.add(statement)
+        created.append(statement)
+    session.flush()
+    audit.record(
+        session,
+        actor=actor,
+        action="statements.add",
+        study_id=study.id,
+        keys=[s.key for s in created],
+    )
+    return created
+
+
+def _next_key(existing: set[str]) -> str:
+    number = len(existing) + 1
+    while f"S{number:02d}" in existing:
+        number += 1
+    return f"S{number:02d}"
+
+
+def get_statement(session: Session, *, statement_id: int) -> Statement:
+    statement = session.scalar(
+        select(Statement)
+        .where(Statement.id == statement_id)
+        .options(selectinload(Statement.versions))
+    )
+    if statement is None:
+        raise NotFound(f"Statement {statement_id} does not exist or is not one of yours.")
+    return statement
+
+
+def revise_statement(
+    session: Session,
+    *,
+    actor: User,
+    study: Study,
+    statement: Statement,
+    text: str,
+    rationale: str,
+    translations: dict[str, str] | None = None,
+) -> StatementVersion:
+    """Add a new wording; rounds already opened keep the version they froze."""
+    ensure_writable(study)
+    text = _clean_text(text, "The revised text")
+    rationale = rationale.strip()
+    if not rationale:
+        raise Invalid("Say why the statement is revised (the rationale is reported).")
+    current = statement.current
+    version = StatementVersion(
+        statement_id=statement.id,
+        version=current.version + 1,
+        text=text,
+        translations=translations if translations is not None else {},
+        rationale=rationale,
+        parent_id=current.id,
+        created_by_id=actor.id,
+    )
+    session.add(version)
+    session.flush()
+    session.expire(statement, ["versions"])
+    audit.record(
+        session,
+        actor=actor,
+        action="statement.revise",
+        study_id=study.id,
+        statement_id=statement.id,
+        key=statement.key,
+        version=version.version,
+        rationale=rationale,
+    )
+    return version

@@ -1,0 +1,105 @@
+"""Creating studies, who may see them, and the pre-registration that freezes their rules."""
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.consensus import RULE_ADAPTER, check_rule_for_scale
+from app.models import Role, Study, StudyMember, User, utcnow
+from app.services import audit
+from app.services.errors import Conflict, Forbidden, Invalid, NotFound
+
+# Fields that define the method: frozen when round 1 opens (DESIGN.md §2).
+PREREGISTERED = {
+    "scale_min",
+    "scale_max",
+    "scale_labels",
+    "rule",
+    "quantile_method",
+    "max_rounds",
+    "allow_abstain",
+    "hide_feedback_until_rated",
+}
+
+
+def _validated_rule(rule: dict[str, Any], scale_min: int, scale_max: int) -> dict[str, Any]:
+    parsed = RULE_ADAPTER.validate_python(rule)
+    try:
+        check_rule_for_scale(parsed, scale_min, scale_max)
+    except ValueError as exc:
+        raise Invalid(str(exc)) from exc
+    return dict(RULE_ADAPTER.dump_python(parsed, mode="json"))
+
+
+def create_study(session: Session, *, actor: User, **fields: Any) -> Study:
+    if actor.role == Role.observer:
+        raise Forbidden("Observers can read results but cannot create studies.")
+    if fields["scale_min"] >= fields["scale_max"]:
+        raise Invalid("The scale's minimum must be below its maximum.")
+    fields["rule"] = _validated_rule(fields["rule"], fields["scale_min"], fields["scale_max"])
+    study = Study(**fields)
+    session.add(study)
+    session.flush()
+    session.add(StudyMember(study_id=study.id, user_id=actor.id))
+    audit.record(session, actor=actor, action="study.create", study_id=study.id, title=study.title)
+    session.flush()
+    return study
+
+
+def update_study(session: Session, *, actor: User, study: Study, changes: dict[str, Any]) -> Study:
+    ensure_writable(study)
+    frozen = sorted(PREREGISTERED & changes.keys())
+    if frozen and study.rules_frozen_at is not None:
+        raise Conflict(
+            "The study's rules were frozen when round 1 opened "
+            f"({study.rules_frozen_at.isoformat()}); {', '.join(frozen)} can no longer change."
+        )
+    merged = {k: changes.get(k, getattr(study, k)) for k in ("scale_min", "scale_max", "rule")}
+    if merged["scale_min"] >= merged["scale_max"]:
+        raise Invalid("The scale's minimum must be below its maximum.")
+    if PREREGISTERED & changes.keys():
+        changes["rule"] = _validated_rule(merged["rule"], merged["scale_min"], merged["scale_max"])
+    before = {k: getattr(study, k) for k in changes}
+    for key, value in changes.items():
+        setattr(study, key, value)
+    audit.record(
+        session,
+        actor=actor,
+        action="study.update",
+        study_id=study.id,
+        before=before,
+        after=changes,
+    )
+    session.flush()
+    return study
+
+
+def ensure_writable(study: Study) -> None:
+    if study.finalized_at is not None:
+        raise Conflict("The study is finalized and read-only; nothing in it can change.")
+
+
+def visible_studies(session: Session, *, user: User) -> list[Study]:
+    query = select(Study).order_by(Study.id)
+    if user.role != Role.admin:
+        query = query.join(StudyMember).where(StudyMember.user_id == user.id)
+    return list(session.scalars(query))
+
+
+def study_for(session: Session, *, user: User, study_id: int, write: bool = False) -> Study:
+    """The study if the user belongs to it; otherwise 404, so ids reveal nothing."""
+    query = select(Study).where(Study.id == study_id)
+    if user.role != Role.admin:
+        query = query.join(StudyMember).where(StudyMember.user_id == user.id)
+    study = session.scalar(query)
+    if study is None:
+        raise NotFound(f"Study {study_id} does not exist or is not one of yours.")
+    if write and user.role == Role.observer:
+        raise Forbidden("Observers can read results but cannot change a study.")
+    return study
+
+
+def freeze_rules(study: Study) -> None:
+    if study.rules_frozen_at is None:
+        study.rules_frozen_at = utcnow()

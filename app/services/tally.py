@@ -1,0 +1,119 @@
+"""Counting a round: one GROUP BY builds every histogram; the consensus package does the rest."""
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import distinct, func, or_, select
+from sqlalchemy.orm import Session
+
+from app.consensus import RULE_ADAPTER, StatementOutcome, agreement_bounds, evaluate
+from app.models import Panelist, Rating, Round, RoundItem, Study
+
+
+@dataclass(frozen=True, slots=True)
+class StatementTally:
+    statement_id: int
+    version_id: int
+    outcome: StatementOutcome
+
+
+@dataclass(frozen=True, slots=True)
+class Tally:
+    rule: dict[str, Any]
+    invited: int
+    responded: int
+    statements: list[StatementTally]
+
+
+def rule_as_applied(study: Study) -> dict[str, Any]:
+    """The frozen rule with everything needed to reproduce a classification from a histogram."""
+    rule = RULE_ADAPTER.validate_python(study.rule)
+    agree_min, disagree_max = agreement_bounds(rule, study.scale_min, study.scale_max)
+    return {
+        **study.rule,
+        "quantile_method": study.quantile_method,
+        "scale": {"min": study.scale_min, "max": study.scale_max},
+        "agree_min_applied": agree_min,
+        "disagree_max_applied": disagree_max,
+    }
+
+
+def _in_panel(study_id: int, at: datetime) -> Any:
+    return (
+        (Panelist.study_id == study_id)
+        & (Panelist.created_at <= at)
+        & (or_(Panelist.withdrawn_at.is_(None), Panelist.withdrawn_at > at))
+    )
+
+
+def invited_count(session: Session, *, study_id: int, at: datetime) -> int:
+    return session.scalar(select(func.count()).where(_in_panel(study_id, at))) or 0
+
+
+def responded_count(session: Session, *, round_id: int) -> int:
+    query = select(func.count(distinct(Rating.panelist_id))).where(
+        Rating.round_id == round_id, or_(Rating.value.is_not(None), Rating.abstain)
+    )
+    return session.scalar(query) or 0
+
+
+def compute(session: Session, *, study: Study, round_: Round, at: datetime) -> Tally:
+    """Figures and classification of every statement of the round, in a fixed number of queries."""
+    items = session.execute(
+        select(RoundItem.statement_id, RoundItem.version_id)
+        .where(RoundItem.round_id == round_.id)
+        .order_by(RoundItem.position)
+    ).all()
+    groups = sorted(
+        g
+        for g in session.scalars(
+            select(Panelist.group)
+            .where(_in_panel(study.id, at), Panelist.group.is_not(None))
+            .distinct()
+        )
+        if g is not None
+    )
+    overall: dict[int, dict[int, int]] = defaultdict(dict)
+    abstained: dict[int, int] = defaultdict(int)
+    by_group: dict[int, dict[str, dict[int, int]]] = defaultdict(lambda: defaultdict(dict))
+    group_abstained: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    rows = session.execute(
+        select(Rating.statement_id, Panelist.group, Rating.value, Rating.abstain, func.count())
+        .join(Panelist, Panelist.id == Rating.panelist_id)
+        .where(Rating.round_id == round_.id, or_(Rating.value.is_not(None), Rating.abstain))
+        .group_by(Rating.statement_id, Panelist.group, Rating.value, Rating.abstain)
+    ).all()
+    for statement_id, group, value, abstain, count in rows:
+        if abstain:
+            abstained[statement_id] += count
+            if group is not None:
+                group_abstained[statement_id][group] += count
+            continue
+        assert value is not None
+        overall[statement_id][value] = overall[statement_id].get(value, 0) + count
+        if group is not None:
+            by_group[statement_id][group][value] = count
+    rule = RULE_ADAPTER.validate_python(study.rule)
+    statements = []
+    for statement_id, version_id in items:
+        outcome = evaluate(
+            rule,
+            histogram=overall[statement_id],
+            abstained=abstained[statement_id],
+            group_histograms={
+                g: (by_group[statement_id][g], group_abstained[statement_id][g]) for g in groups
+            },
+            scale_min=study.scale_min,
+            scale_max=study.scale_max,
+            method=study.quantile_method,  # type: ignore[arg-type]
+        )
+        assert version_id is not None, "an opened round has frozen every version"
+        statements.append(StatementTally(statement_id, version_id, outcome))
+    return Tally(
+        rule=rule_as_applied(study),
+        invited=invited_count(session, study_id=study.id, at=at),
+        responded=responded_count(session, round_id=round_.id),
+        statements=statements,
+    )

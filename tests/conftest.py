@@ -1,0 +1,113 @@
+"""Each test gets a freshly migrated database: SQLite by default, PostgreSQL with TEST_DATABASE_URL."""
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+from app import db
+from app.db import make_engine
+from app.models import Base
+from app.settings import ROOT, normalise_database_url
+
+PG_URL = os.environ.get("TEST_DATABASE_URL")
+PG_TEST_DB = "delphi_test"
+
+
+def alembic_config(url: str) -> Config:
+    config = Config(str(ROOT / "alembic.ini"))
+    config.set_main_option("sqlalchemy.url", url)
+    config.attributes["configure_logger"] = False
+    return config
+
+
+def _recreate_pg_database(url: str) -> str:
+    admin = create_engine(normalise_database_url(url), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f"DROP DATABASE IF EXISTS {PG_TEST_DB} WITH (FORCE)"))
+        conn.execute(text(f"CREATE DATABASE {PG_TEST_DB}"))
+    admin.dispose()
+    return make_url(normalise_database_url(url)).set(database=PG_TEST_DB).render_as_string(
+        hide_password=False
+    )
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A migrated template: `alembic upgrade head` runs once per test session."""
+    if PG_URL:
+        url = _recreate_pg_database(PG_URL)
+    else:
+        url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'template.sqlite3'}"
+    command.upgrade(alembic_config(url), "head")
+    return url
+
+
+@pytest.fixture
+def engine(database_url: str, tmp_path: Path) -> Iterator[Engine]:
+    """A clean database per test: a copy of the SQLite template, or emptied PostgreSQL tables."""
+    if database_url.startswith("sqlite"):
+        copy = tmp_path / "test.sqlite3"
+        shutil.copy(database_url.split("///", 1)[1], copy)
+        engine = make_engine(f"sqlite:///{copy}")
+    else:
+        engine = make_engine(database_url, pool_size=20, max_overflow=40)
+        tables = ", ".join(t.name for t in Base.metadata.sorted_tables)
+        with engine.begin() as conn:
+            conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    db.set_engine(engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def session(engine: Engine) -> Iterator[Session]:
+    """A session for arranging and inspecting; tests commit what the app must see."""
+    with sessionmaker(engine, expire_on_commit=False)() as s:
+        yield s
+
+
+class QueryCounter:
+    def __init__(self, engine: Engine) -> None:
+        self.count = 0
+        self.statements: list[str] = []
+        event.listen(engine, "before_cursor_execute", self._on_execute)
+
+    def _on_execute(self, conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+        if statement.startswith(("BEGIN", "PRAGMA", "SAVEPOINT", "RELEASE")):
+            return
+        self.count += 1
+        self.statements.append(statement)
+
+    def reset(self) -> None:
+        self.count = 0
+        self.statements.clear()
+
+
+@pytest.fixture
+def queries(engine: Engine) -> QueryCounter:
+    return QueryCounter(engine)
+
+
+@pytest.fixture
+def client(engine: Engine) -> Iterator["TestClient"]:
+    from fastapi.testclient import TestClient
+
+    from app.main import create_app
+
+    with TestClient(create_app()) as c:
+        yield c
+
+
+@pytest.fixture
+def coordinator_token(session: Session) -> str:
+    from tests.factories import coordinator
+
+    return coordinator(session)[1]

@@ -1,0 +1,39 @@
+"""Builders shared by the consensus tests: histograms from rating lists, figures on a scale."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+
+from app.consensus import Figures, QuantileMethod, compute_figures
+
+
+def hist(ratings: Iterable[int]) -> dict[int, int]:
+    """The histogram of a list of ratings."""
+    return dict(Counter(ratings))
+
+
+def figures_of(
+    histogram: dict[int, int],
+    *,
+    scale: tuple[int, int] = (1, 9),
+    abstained: int = 0,
+    method: QuantileMethod = "type7",
+    agree_min: int = 7,
+    disagree_max: int = 3,
+) -> Figures:
+    return compute_figures(
+        histogram,
+        scale_min=scale[0],
+        scale_max=scale[1],
+        abstained=abstained,
+        method=method,
+        agree_min=agree_min,
+        disagree_max=disagree_max,
+    )
+
+
+# 21 ratings on 1..5: five 3s, six 4s, ten 5s (DESIGN.md §2.2 worked example).
+SEED_21 = {3: 5, 4: 6, 5: 10}
+# 15 ratings {4, 5, 6, 7x5, 8x5, 9x2} on 1..9 (DESIGN.md §2.3 RAND/UCLA worked check).
+RAND_15 = {4: 1, 5: 1, 6: 1, 7: 5, 8: 5, 9: 2}
