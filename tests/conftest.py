@@ -34,8 +34,10 @@ def _recreate_pg_database(url: str) -> str:
         conn.execute(text(f"DROP DATABASE IF EXISTS {PG_TEST_DB} WITH (FORCE)"))
         conn.execute(text(f"CREATE DATABASE {PG_TEST_DB}"))
     admin.dispose()
-    return make_url(normalise_database_url(url)).set(database=PG_TEST_DB).render_as_string(
-        hide_password=False
+    return (
+        make_url(normalise_database_url(url))
+        .set(database=PG_TEST_DB)
+        .render_as_string(hide_password=False)
     )
 
 

@@ -13,7 +13,9 @@ from app.models import Role, User
 from app.services import accounts
 
 
-def coordinator(session: Session, *, email: str = "coord@example.org", role: Role = Role.coordinator) -> tuple[User, str]:
+def coordinator(
+    session: Session, *, email: str = "coord@example.org", role: Role = Role.coordinator
+) -> tuple[User, str]:
     user = accounts.create_user(session, email=email, password="correct horse battery", role=role)
     token = accounts.create_api_token(session, user=user, label="tests")
     session.commit()
@@ -24,7 +26,13 @@ def study_body(**overrides: Any) -> dict[str, Any]:
     body: dict[str, Any] = {
         "title": "Exercise for neuropathic pain",
         "scale": {"min": 1, "max": 9, "labels": {"1": "Strongly disagree", "9": "Strongly agree"}},
-        "consensus": {"rule": "comet_70_15", "high_min": 7, "low_max": 3, "in_pct": 70, "out_pct": 15},
+        "consensus": {
+            "rule": "comet_70_15",
+            "high_min": 7,
+            "low_max": 3,
+            "in_pct": 70,
+            "out_pct": 15,
+        },
         "quantile_method": "type7",
         "max_rounds": 3,
         "allow_abstain": True,
@@ -69,7 +77,15 @@ class StudyRun:
     def results(self, round_id: int) -> dict[str, Any]:
         return self.call("GET", f"/api/v1/rounds/{round_id}/results")
 
-    def rate(self, index: int, values: dict[int, int | None], *, submit: bool = False, expect: int = 200, **extra: Any) -> Any:
+    def rate(
+        self,
+        index: int,
+        values: dict[int, int | None],
+        *,
+        submit: bool = False,
+        expect: int = 200,
+        **extra: Any,
+    ) -> Any:
         ratings = [{"statement_id": sid, "value": v} for sid, v in values.items()]
         return self.call(
             "PUT",
@@ -96,7 +112,9 @@ def start_study(
         "POST",
         f"/api/v1/studies/{sid}/statements",
         201,
-        json=[{"text": f"Statement number {i}", "topic": "exercise"} for i in range(1, statements + 1)],
+        json=[
+            {"text": f"Statement number {i}", "topic": "exercise"} for i in range(1, statements + 1)
+        ],
     )
     run.panelists = run.call(
         "POST",

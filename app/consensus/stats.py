@@ -203,7 +203,7 @@ def compute_figures(
     mean = s1 / n  # int / int: correctly rounded
     sd: float | None = None
     if n >= 2:
-        sd = math.sqrt(max(0.0, (s2 / n - (s1 / n) ** 2) * n / (n - 1)))  # exact integer numerator >= 0
+        sd = math.sqrt((n * s2 - s1 * s1) / (n * (n - 1)))  # exact integer numerator >= 0
 
     def q(p: float) -> float:
         return _quantile_of_sorted(items, n, p, method)

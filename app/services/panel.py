@@ -67,7 +67,7 @@ def add_panelists(
             )
         token = new_token(PANELIST_PREFIX)
         panelist = Panelist(
-            study_id=study.id,
+            study=study,
             code=f"P{count + index:02d}",
             name=name,
             email=email,

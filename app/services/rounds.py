@@ -12,6 +12,7 @@ from app.models import (
     RoundItem,
     RoundStatus,
     Statement,
+    StatementVersion,
     Study,
     User,
     utcnow,
@@ -155,8 +156,16 @@ def open_round(
         raise Conflict(f"Round {other} is open; close it before opening another.")
     if not tally.invited_count(session, study_id=study.id, at=now):
         raise Conflict("Add panelists before opening a round.")
-    for item in round_.items:
-        item.version_id = item.statement.current.id  # the wording panelists rate, frozen
+    items = list(session.scalars(select(RoundItem).where(RoundItem.round_id == round_.id)))
+    current = dict(
+        session.execute(
+            select(StatementVersion.statement_id, StatementVersion.id)
+            .where(StatementVersion.statement_id.in_([i.statement_id for i in items]))
+            .order_by(StatementVersion.version)
+        ).all()
+    )  # later versions overwrite earlier ones: the newest wording of each statement
+    for item in items:
+        item.version_id = current[item.statement_id]  # the wording panelists rate, frozen
     round_.status = RoundStatus.open
     round_.opens_at = now
     round_.closes_at = closes_at

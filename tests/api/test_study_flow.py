@@ -3,7 +3,9 @@
 from tests.factories import start_study
 
 
-def test_two_round_delphi_carries_forward_only_statements_without_consensus(client, coordinator_token):
+def test_two_round_delphi_carries_forward_only_statements_without_consensus(
+    client, coordinator_token
+):
     run = start_study(client, coordinator_token, statements=3, panelists=5)
     s1, s2, s3 = (s["id"] for s in run.statements)
     round1 = run.new_round()

@@ -1,0 +1,184 @@
+"""The `delphi` command: serve, migrate, seed the demo, make accounts, tick, simulate."""
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from alembic.config import Config
+
+from app.db import make_engine, set_engine, transaction
+from app.models import Role, Study
+from app.settings import ROOT, get_settings
+
+cli = typer.Typer(help="Delphi consensus platform", no_args_is_help=True, add_completion=False)
+db_cli = typer.Typer(help="Database schema", no_args_is_help=True)
+cli.add_typer(db_cli, name="db")
+
+
+def _alembic_config(url: str | None = None) -> Config:
+    config = Config(str(ROOT / "alembic.ini"))
+    config.set_main_option("sqlalchemy.url", url or get_settings().database_url)
+    return config
+
+
+@db_cli.command("upgrade")
+def db_upgrade(revision: str = "head") -> None:
+    """Bring the database schema up to date (alembic upgrade)."""
+    from alembic import command
+
+    command.upgrade(_alembic_config(), revision)
+    typer.echo(f"Database at {revision}: {_safe_url()}")
+
+
+def _safe_url() -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(get_settings().database_url).render_as_string(hide_password=True)
+
+
+@cli.command()
+def serve(
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    reload: bool = False,
+    workers: int = 1,
+) -> None:
+    """Serve the web app and the JSON API with uvicorn."""
+    import uvicorn
+
+    uvicorn.run(
+        "app.main:create_app", factory=True, host=host, port=port, reload=reload, workers=workers
+    )
+
+
+@cli.command("create-coordinator")
+def create_coordinator(
+    email: Annotated[str, typer.Option(help="Login e-mail")],
+    password: Annotated[str, typer.Option(help="At least 8 characters")],
+    role: Role = Role.coordinator,
+    print_token: Annotated[
+        bool, typer.Option("--print-token", help="Print an API token last")
+    ] = False,
+) -> None:
+    """Create a coordinator account (and optionally an API token, printed as the last line)."""
+    from app.services import accounts
+    from app.services.errors import DomainError
+
+    try:
+        with transaction() as session:
+            user = accounts.create_user(session, email=email, password=password, role=role)
+            token = (
+                accounts.create_api_token(session, user=user, label="cli") if print_token else None
+            )
+    except DomainError as exc:
+        typer.echo(f"error: {exc.message}", err=True)
+        raise typer.Exit(1) from exc
+    typer.echo(f"Created {role.value} {user.email}")
+    if token:
+        typer.echo(token)
+
+
+@cli.command()
+def demo() -> None:
+    """Seed the demo study if it is missing; print the coordinator login, an API token and links."""
+    from app.demo import seed_or_refresh
+
+    with transaction() as session:
+        access = seed_or_refresh(session)
+    base = get_settings().base_url.rstrip("/")
+    typer.echo("")
+    typer.echo(
+        "Demo study "
+        + ("created" if access.created else "ready")
+        + ": Exercise for neuropathic pain"
+    )
+    typer.echo(f"  Open            {base}/")
+    typer.echo(f"  API docs        {base}/docs")
+    typer.echo(f"  Coordinator     {access.email} / {access.password}")
+    typer.echo(f"  API token       {access.api_token}")
+    for code, url in access.panelist_links:
+        typer.echo(f"  Panelist {code}    {url}")
+    typer.echo("  (links are re-issued at every start; earlier demo links stop working)")
+    typer.echo("")
+
+
+@cli.command()
+def tick() -> None:
+    """Close every open round whose deadline has passed (run it from cron or a timer)."""
+    from app.services.rounds import close_due_rounds
+
+    with transaction() as session:
+        closed = close_due_rounds(session)
+    typer.echo(
+        f"Closed {len(closed)} round(s) whose deadline passed." if closed else "Nothing due."
+    )
+
+
+@cli.command()
+def simulate(
+    panelists: int = typer.Option(21, min=2, max=5000),
+    statements: int = typer.Option(10, min=1, max=1000),
+    rounds: int = typer.Option(3, min=1, max=10),
+    seed: int = 1,
+    scale: int = typer.Option(
+        9, help="9 for 1..9 with COMET 70/15, 5 for 1..5 with 75 % agreement"
+    ),
+    database: Annotated[
+        Path | None, typer.Option(help="SQLite file to keep the run in (default: a throwaway one)")
+    ] = None,
+) -> None:
+    """Run a synthetic Delphi through the services and print each round's consensus."""
+    import tempfile
+
+    from alembic import command
+
+    from app.models import User
+    from app.services import accounts
+    from app.simulation import simulate as run
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = database or Path(tmp) / "simulation.sqlite3"
+        url = f"sqlite:///{path}"
+        command.upgrade(_alembic_config(url), "head")
+        set_engine(make_engine(url))
+        with transaction() as session:
+            from sqlalchemy import select
+
+            user = session.scalar(select(User).where(User.email == "simulator@example.org"))
+            if user is None:
+                user = accounts.create_user(
+                    session, email="simulator@example.org", password="simulator-only"
+                )
+            study, summaries = run(
+                session,
+                actor=user,
+                panelists=panelists,
+                statements_count=statements,
+                rounds_count=rounds,
+                seed=seed,
+                scale=(1, 9) if scale == 9 else (1, 5),
+            )
+        typer.echo(study.title)
+        typer.echo(f"Rule: {_rule_words(study)}")
+        for summary in summaries:
+            typer.echo(summary.line())
+        left = summaries[-1].no_consensus if summaries else statements
+        reached = statements - left
+        typer.echo(
+            f"After {len(summaries)} round(s): {reached} of {statements} statements "
+            "reached consensus."
+        )
+
+
+def _rule_words(study: "Study") -> str:
+    from app.consensus import RULE_ADAPTER, describe
+
+    return describe(RULE_ADAPTER.validate_python(study.rule), study.scale_min, study.scale_max)
+
+
+def main() -> None:
+    cli()
+
+
+if __name__ == "__main__":
+    main()

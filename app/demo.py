@@ -1,0 +1,211 @@
+"""The demo study, modelled on the seed study (exercise for neuropathic pain), in our own words."""
+
+import random
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.models import Panelist, Role, Study, User, utcnow
+from app.security import PANELIST_PREFIX, new_token, token_hash
+from app.services import accounts, ballots, panel, rounds, statements, studies
+from app.services.panel import invite_url
+
+DEMO_EMAIL = "coordinator@demo.example"
+DEMO_PASSWORD = "delphi-demo-2026"
+DEMO_TITLE = "Exercise for neuropathic pain (demo)"
+
+# (key, condition, English text, Simplified Chinese text)
+STATEMENTS = [
+    (
+        "SCI",
+        "Spinal cord injury",
+        "For neuropathic pain after spinal cord injury, a supervised programme of upper-limb "
+        "strengthening and aerobic arm-crank exercise, two to three times a week, is recommended.",
+        "对于脊髓损伤后的神经病理性疼痛，推荐在监督下进行上肢力量训练和手摇车有氧运动，每周二至三次。",
+    ),
+    (
+        "STROKE",
+        "Stroke",
+        "For central post-stroke pain, task-oriented balance and gait training combined with "
+        "stretching of the affected limbs is recommended.",
+        "对于卒中后中枢性疼痛，推荐以任务为导向的平衡与步态训练，并结合患侧肢体的牵伸训练。",
+    ),
+    (
+        "MS",
+        "Multiple sclerosis",
+        "For neuropathic pain in multiple sclerosis, aquatic aerobic exercise in warm water is "
+        "recommended as part of a graded activity plan.",
+        "对于多发性硬化相关的神经病理性疼痛，推荐在温水中进行水中有氧运动，作为循序渐进活动计划的一部分。",
+    ),
+    (
+        "PD",
+        "Parkinson's disease",
+        "For pain in Parkinson's disease, regular balance training and rhythmic aerobic exercise "
+        "such as walking or cycling are recommended.",
+        "对于帕金森病相关疼痛，推荐规律的平衡训练以及步行或骑车等节律性有氧运动。",
+    ),
+    (
+        "CR",
+        "Cervical radiculopathy",
+        "For cervical radiculopathy, deep neck flexor strengthening with neural mobilisation is "
+        "recommended in addition to usual care.",
+        "对于神经根型颈椎病，推荐在常规治疗基础上进行颈深屈肌力量训练和神经松动术。",
+    ),
+    (
+        "SCIATICA",
+        "Sciatica",
+        "For sciatica, a graded programme of core stabilisation and walking is recommended over "
+        "bed rest.",
+        "对于坐骨神经痛，推荐循序渐进的核心稳定训练和步行，而非卧床休息。",
+    ),
+    (
+        "DPN",
+        "Diabetic neuropathy",
+        "For painful diabetic peripheral neuropathy, combined aerobic and resistance exercise of "
+        "moderate intensity, at least 150 minutes a week, is recommended.",
+        "对于痛性糖尿病周围神经病变，推荐每周至少150分钟的中等强度有氧与抗阻联合运动。",
+    ),
+    (
+        "CIPN",
+        "Chemotherapy-induced peripheral neuropathy",
+        "For chemotherapy-induced peripheral neuropathy, balance and sensorimotor training is "
+        "recommended during and after chemotherapy.",
+        "对于化疗所致周围神经病变，推荐在化疗期间及化疗后进行平衡与感觉运动训练。",
+    ),
+    (
+        "HIV",
+        "HIV/AIDS",
+        "For HIV-associated neuropathic pain, progressive resistance training combined with "
+        "aerobic exercise is recommended.",
+        "对于HIV相关的神经病理性疼痛，推荐渐进式抗阻训练结合有氧运动。",
+    ),
+    (
+        "POSTSURG",
+        "Post-surgical pain",
+        "For persistent neuropathic pain after surgery, early graded mobilisation and "
+        "stretching of the operated region is recommended.",
+        "对于术后持续性神经病理性疼痛，推荐早期循序渐进的活动以及术区的牵伸训练。",
+    ),
+]
+
+GROUPS = [("physiatrists", 8), ("physiotherapists", 9), ("researchers", 4)]
+
+
+@dataclass(frozen=True, slots=True)
+class DemoAccess:
+    email: str
+    password: str
+    api_token: str
+    panelist_links: list[tuple[str, str]]  # (code, url)
+    created: bool
+
+
+def find_demo(session: Session) -> Study | None:
+    return session.scalar(select(Study).where(Study.title == DEMO_TITLE))
+
+
+def seed_or_refresh(session: Session, *, seed: int = 2021) -> DemoAccess:
+    """Seed the demo once; later calls issue fresh links (only hashes are stored, so we rotate)."""
+    study = find_demo(session)
+    created = study is None
+    if study is None:
+        study = _seed(session, seed=seed)
+    user = session.scalar(select(User).where(User.email == DEMO_EMAIL))
+    assert user is not None
+    api_token = accounts.create_api_token(session, user=user, label="make run")
+    links = []
+    for member in session.scalars(
+        select(Panelist).where(Panelist.study_id == study.id).order_by(Panelist.id).limit(3)
+    ):
+        token = new_token(PANELIST_PREFIX)
+        member.token_hash = token_hash(token)
+        links.append((member.code, invite_url(token)))
+    session.flush()
+    return DemoAccess(DEMO_EMAIL, DEMO_PASSWORD, api_token, links, created)
+
+
+def _seed(session: Session, *, seed: int) -> Study:
+    rng = random.Random(seed)
+    user = session.scalar(select(User).where(User.email == DEMO_EMAIL))
+    if user is None:
+        user = accounts.create_user(
+            session,
+            email=DEMO_EMAIL,
+            password=DEMO_PASSWORD,
+            role=Role.admin,
+            name="Demo coordinator",
+        )
+    study = studies.create_study(
+        session,
+        actor=user,
+        title=DEMO_TITLE,
+        instructions=(
+            "Rate how strongly you agree with each recommendation, from 1 (strongly disagree) "
+            "to 9 (strongly agree). Choose 'unable to rate' if it is outside your expertise. "
+            "Comments are shown to the other panelists without your name."
+        ),
+        scale_min=1,
+        scale_max=9,
+        scale_labels={
+            "1": "Strongly disagree",
+            "5": "Neither agree nor disagree",
+            "9": "Strongly agree",
+        },
+        rule={"rule": "comet_70_15", "high_min": 7, "low_max": 3, "in_pct": 70, "out_pct": 15},
+        quantile_method="type7",
+        max_rounds=3,
+        allow_abstain=True,
+        languages=["en", "zh-Hans"],
+    )
+    statements.add_statements(
+        session,
+        actor=user,
+        study=study,
+        items=[
+            statements.NewStatement(text=en, topic=topic, key=key, translations={"zh-Hans": zh})
+            for key, topic, en, zh in STATEMENTS
+        ],
+    )
+    members = []
+    number = 0
+    for group, size in GROUPS:
+        for _ in range(size):
+            number += 1
+            members.append(
+                panel.NewPanelist(
+                    name=f"Demo expert {number:02d}",
+                    email=f"expert{number:02d}@demo.example",
+                    group=group,
+                    language="zh-Hans" if number % 3 == 0 else "en",
+                )
+            )
+    invitations = panel.add_panelists(session, actor=user, study=study, items=members)
+    # Round 1 already happened (synthetic answers), so round 2 shows the group's feedback.
+    first = rounds.create_round(session, actor=user, study=study)
+    rounds.open_round(
+        session, actor=user, study=study, round_=first, closes_at=utcnow() + timedelta(days=1)
+    )
+    leaning = {item.statement_id: rng.uniform(4.5, 8.5) for item in first.items}
+    remarks = [
+        "Evidence is mostly from small trials.",
+        "Supervision matters for safety in this group.",
+        "Dose should be individualised.",
+        "Agree, but access to pools is limited.",
+    ]
+    for p, invitation in enumerate(invitations[3:]):  # the first three are left for you to try
+        entries = []
+        for sid, centre in leaning.items():
+            value = max(1, min(9, round(rng.gauss(centre, 1.3))))
+            comment = rng.choice(remarks) if rng.random() < 0.08 else None
+            entries.append(ballots.RatingInput(statement_id=sid, value=value, comment=comment))
+        if p % 9 == 8:
+            continue  # a few did not respond
+        ballots.save_ballot(session, panelist=invitation.panelist, entries=entries, submit=True)
+    rounds.close_round(session, round_id=first.id, actor=user)
+    second = rounds.create_round(session, actor=user, study=study)
+    rounds.open_round(
+        session, actor=user, study=study, round_=second, closes_at=utcnow() + timedelta(days=14)
+    )
+    return study
