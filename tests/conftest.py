@@ -1,4 +1,4 @@
-"""Each test gets a freshly migrated database: SQLite by default, PostgreSQL with TEST_DATABASE_URL."""
+"""Each test gets a freshly migrated database: SQLite, or PostgreSQL with TEST_DATABASE_URL."""
 
 import os
 import shutil
@@ -8,12 +8,14 @@ from pathlib import Path
 import pytest
 from alembic import command
 from alembic.config import Config
+from fastapi.testclient import TestClient
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from app import db
 from app.db import make_engine
+from app.main import create_app
 from app.models import Base
 from app.settings import ROOT, normalise_database_url
 
@@ -99,11 +101,7 @@ def queries(engine: Engine) -> QueryCounter:
 
 
 @pytest.fixture
-def client(engine: Engine) -> Iterator["TestClient"]:
-    from fastapi.testclient import TestClient
-
-    from app.main import create_app
-
+def client(engine: Engine) -> Iterator[TestClient]:
     with TestClient(create_app()) as c:
         yield c
 

@@ -1,5 +1,7 @@
 """Bad input gets the status of API.md, a sentence a person can act on, and changes nothing."""
 
+import json
+
 import pytest
 
 from tests.dbstate import dump
@@ -218,10 +220,7 @@ def test_another_studys_panelist_cannot_rate_this_studys_statements(run, engine,
 
 def test_body_over_one_megabyte_gets_413(run, engine):
     s1 = run.statements[0]["id"]
-    body = '{"ratings": [{"statement_id": %d, "value": 5, "comment": "%s"}]}' % (
-        s1,
-        "x" * 1_100_000,
-    )
+    body = json.dumps({"ratings": [{"statement_id": s1, "value": 5, "comment": "x" * 1_100_000}]})
     refused(
         run,
         engine,
