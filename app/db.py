@@ -16,7 +16,12 @@ WRITE = {"sqlite_begin": "IMMEDIATE"}
 
 
 def make_engine(url: str | None = None, **kwargs: Any) -> Engine:
-    url = normalise_database_url(url or get_settings().database_url)
+    settings = get_settings()
+    url = normalise_database_url(url or settings.database_url)
+    # Never fewer pooled connections than admitted requests (see app.middleware.Admission).
+    kwargs.setdefault("pool_size", settings.max_inflight_requests)
+    kwargs.setdefault("max_overflow", 4)
+    kwargs.setdefault("pool_timeout", 60)
     if url.startswith("sqlite"):
         path = url.split("///", 1)[1] if "///" in url else ""
         if path and path != ":memory:":

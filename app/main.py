@@ -6,7 +6,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
 
 from app.api import ballot, rounds, studies
-from app.middleware import BodyLimit
+from app.middleware import Admission, BodyLimit
 from app.services.errors import DomainError, Unauthorized
 from app.settings import get_settings
 
@@ -24,6 +24,7 @@ def create_app() -> FastAPI:
     app.add_exception_handler(DomainError, _domain_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(Admission, limit=settings.max_inflight_requests)
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def home() -> str:

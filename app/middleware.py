@@ -1,5 +1,6 @@
 """ASGI middleware: a hard cap on request bodies, so no request can exhaust memory."""
 
+import asyncio
 import json
 from typing import Any
 
@@ -63,3 +64,27 @@ class BodyLimit:
             }
         )
         await send({"type": "http.response.body", "body": body})
+
+
+class Admission:
+    """Caps requests in flight, so a request holding a connection or a lock always finds a thread.
+
+    Sync endpoints and their dependencies run in the threadpool one hop at a time; if every
+    thread were blocked waiting for a connection or SQLite's write lock, the requests holding
+    them could never take their next hop. Admitting fewer requests than there are threads and
+    pooled connections rules that out; the rest wait here without holding anything.
+    """
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+        self._gate: asyncio.Semaphore | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] == "/healthz":
+            await self.app(scope, receive, send)
+            return
+        if self._gate is None:
+            self._gate = asyncio.Semaphore(self.limit)
+        async with self._gate:
+            await self.app(scope, receive, send)

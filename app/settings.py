@@ -23,6 +23,8 @@ class Settings(BaseSettings):
     max_body_bytes: int = 1_000_000
     max_comment_chars: int = 5_000
     sqlite_busy_timeout_ms: int = 30_000
+    # Requests admitted at once per process; the connection pool is sized to match.
+    max_inflight_requests: int = 16
 
     @model_validator(mode="after")
     def _refuse_default_secret_in_production(self) -> "Settings":

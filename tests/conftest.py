@@ -62,7 +62,7 @@ def engine(database_url: str, tmp_path: Path) -> Iterator[Engine]:
         shutil.copy(database_url.split("///", 1)[1], copy)
         engine = make_engine(f"sqlite:///{copy}")
     else:
-        engine = make_engine(database_url, pool_size=20, max_overflow=40)
+        engine = make_engine(database_url)
         tables = ", ".join(t.name for t in Base.metadata.sorted_tables)
         with engine.begin() as conn:
             conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
@@ -111,3 +111,30 @@ def coordinator_token(session: Session) -> str:
     from tests.factories import coordinator
 
     return coordinator(session)[1]
+
+
+@pytest.fixture
+def live_server(engine: Engine) -> Iterator[str]:
+    """The app under a real uvicorn on a free loopback port, in a thread, on the test database."""
+    import socket
+    import threading
+    import time
+
+    import uvicorn
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(), host="127.0.0.1", port=port, log_level="warning")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if time.monotonic() > deadline:
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.02)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)

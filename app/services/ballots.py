@@ -24,6 +24,7 @@ from app.models import (
     Study,
     utcnow,
 )
+from app.services import locks
 from app.services.errors import Conflict, Forbidden, Invalid
 from app.settings import get_settings
 
@@ -81,14 +82,24 @@ def _ensure_active(panelist: Panelist) -> None:
         raise Conflict("The study is finalized; thank you, no more ratings are collected.")
 
 
-def open_round(session: Session, *, study_id: int, lock: bool = False) -> Round:
+NO_OPEN_ROUND = "No round is open right now; you will be told when the next one opens."
+
+
+def open_round(session: Session, *, study_id: int) -> Round:
     query = select(Round).where(Round.study_id == study_id, Round.status == RoundStatus.open)
-    if lock:
-        # FOR SHARE on PostgreSQL: the close's UPDATE waits for us, and we see it if it won.
-        query = query.with_for_update(read=True)
     round_ = session.scalar(query)
     if round_ is None:
-        raise Conflict("No round is open right now; you will be told when the next one opens.")
+        raise Conflict(NO_OPEN_ROUND)
+    return round_
+
+
+def _open_round_for_writing(session: Session, *, study_id: int) -> Round:
+    """The open round, locked against closing until we commit; re-read once the lock is ours."""
+    round_ = open_round(session, study_id=study_id)
+    locks.hold_round(session, round_id=round_.id, exclusive=False)
+    session.refresh(round_)
+    if round_.status != RoundStatus.open:
+        raise Conflict(NO_OPEN_ROUND)
     return round_
 
 
@@ -265,7 +276,7 @@ def save_ballot(
             raise Conflict(
                 f"Round {target.number} is {target.status.value}; it does not accept ratings."
             )
-    round_ = open_round(session, study_id=study.id, lock=True)
+    round_ = _open_round_for_writing(session, study_id=study.id)
     if round_.closes_at is not None and round_.closes_at <= now:
         raise Conflict(
             f"The deadline of round {round_.number} passed at "

@@ -17,7 +17,7 @@ from app.models import (
     User,
     utcnow,
 )
-from app.services import audit, tally
+from app.services import audit, locks, tally
 from app.services.errors import Conflict, Invalid, NotFound
 from app.services.studies import ensure_writable, freeze_rules
 
@@ -188,10 +188,11 @@ def close_round(
 ) -> Round:
     """Close and snapshot in one transaction; a conditional update lets exactly one closer win.
 
-    On PostgreSQL the update waits for rating transactions holding the round FOR SHARE, and
-    ratings that arrive later see the round closed, so every rating is counted or refused.
+    The exclusive round lock (app.services.locks) waits for ratings being written and holds
+    back new ones until we commit, so every rating is either counted or refused with 409.
     """
     now = now or utcnow()
+    locks.hold_round(session, round_id=round_id, exclusive=True)
     won = session.execute(  # type: ignore[attr-defined]
         update(Round)
         .where(Round.id == round_id, Round.status == RoundStatus.open)
