@@ -38,10 +38,10 @@ BASELINE = text(
 )
 # Reference only: the histogram query the tally runs for per-group figures (app/services/tally.py).
 GROUPED = text(
-    'SELECT r.statement_id, p."group", r.value, r.abstain, count(*) FROM ratings r '
+    'SELECT r.statement_id, p."group", r.value, count(*) FROM ratings r '
     "JOIN panelists p ON p.id = r.panelist_id "
     "WHERE r.round_id = :r AND (r.value IS NOT NULL OR r.abstain) "
-    'GROUP BY r.statement_id, p."group", r.value, r.abstain'
+    'GROUP BY r.statement_id, p."group", r.value'
 )
 
 

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import distinct, func, or_, select
+from sqlalchemy import exists, func, or_, select
 from sqlalchemy.orm import Session
 
 from app.consensus import RULE_ADAPTER, StatementOutcome, agreement_bounds, evaluate
@@ -52,10 +52,14 @@ def invited_count(session: Session, *, study_id: int, at: datetime) -> int:
     return session.scalar(select(func.count()).where(_in_panel(study_id, at))) or 0
 
 
-def responded_count(session: Session, *, round_id: int) -> int:
-    query = select(func.count(distinct(Rating.panelist_id))).where(
-        Rating.round_id == round_id, or_(Rating.value.is_not(None), Rating.abstain)
+def responded_count(session: Session, *, study_id: int, round_id: int) -> int:
+    """Panelists with at least one rating or abstention (EXISTS: no sort of every rating)."""
+    rated = (
+        exists()
+        .where(Rating.panelist_id == Panelist.id, Rating.round_id == round_id)
+        .where(or_(Rating.value.is_not(None), Rating.abstain))
     )
+    query = select(func.count()).select_from(Panelist).where(Panelist.study_id == study_id, rated)
     return session.scalar(query) or 0
 
 
@@ -79,19 +83,20 @@ def compute(session: Session, *, study: Study, round_: Round, at: datetime) -> T
     abstained: dict[int, int] = defaultdict(int)
     by_group: dict[int, dict[str, dict[int, int]]] = defaultdict(lambda: defaultdict(dict))
     group_abstained: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    # The one aggregate of DESIGN.md §2.1. A NULL value here is an abstention: the WHERE keeps
+    # only rated or abstained rows, and a CHECK forbids a value with an abstention.
     rows = session.execute(
-        select(Rating.statement_id, Panelist.group, Rating.value, Rating.abstain, func.count())
+        select(Rating.statement_id, Panelist.group, Rating.value, func.count())
         .join(Panelist, Panelist.id == Rating.panelist_id)
         .where(Rating.round_id == round_.id, or_(Rating.value.is_not(None), Rating.abstain))
-        .group_by(Rating.statement_id, Panelist.group, Rating.value, Rating.abstain)
+        .group_by(Rating.statement_id, Panelist.group, Rating.value)
     ).all()
-    for statement_id, group, value, abstain, count in rows:
-        if abstain:
+    for statement_id, group, value, count in rows:
+        if value is None:
             abstained[statement_id] += count
             if group is not None:
                 group_abstained[statement_id][group] += count
             continue
-        assert value is not None
         overall[statement_id][value] = overall[statement_id].get(value, 0) + count
         if group is not None:
             by_group[statement_id][group][value] = count
@@ -114,6 +119,6 @@ def compute(session: Session, *, study: Study, round_: Round, at: datetime) -> T
     return Tally(
         rule=rule_as_applied(study),
         invited=invited_count(session, study_id=study.id, at=at),
-        responded=responded_count(session, round_id=round_.id),
+        responded=responded_count(session, study_id=study.id, round_id=round_.id),
         statements=statements,
     )

@@ -1,0 +1,81 @@
+"""The `delphi` command as a newcomer and an operator use it."""
+
+from datetime import timedelta
+
+from typer.testing import CliRunner
+
+from app.cli import cli
+from app.models import Round, RoundStatus, utcnow
+from tests.factories import start_study
+
+runner = CliRunner()
+
+
+def test_create_coordinator_prints_a_working_api_token_last(engine, client):
+    result = runner.invoke(
+        cli,
+        [
+            "create-coordinator",
+            "--email",
+            "lead@example.org",
+            "--password",
+            "a long one",
+            "--print-token",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    token = result.output.strip().splitlines()[-1]
+    response = client.get("/api/v1/studies", headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 200 and response.json() == []
+
+
+def test_create_coordinator_refuses_a_duplicate_email(engine):
+    args = ["create-coordinator", "--email", "lead@example.org", "--password", "a long one"]
+    assert runner.invoke(cli, args).exit_code == 0
+    again = runner.invoke(cli, args)
+    assert again.exit_code == 1 and "already exists" in again.output
+
+
+def test_tick_closes_a_round_whose_deadline_passed(engine, client, coordinator_token, session):
+    run = start_study(client, coordinator_token, statements=1, panelists=2)
+    round_id = run.new_round()["id"]
+    run.open_round(round_id, closes_at=utcnow() + timedelta(minutes=1))
+    round_ = session.get(Round, round_id)
+    round_.closes_at = utcnow() - timedelta(seconds=1)
+    session.commit()
+    result = runner.invoke(cli, ["tick"])
+    assert result.exit_code == 0 and "Closed 1 round" in result.output
+    assert run.results(round_id)["round"]["status"] == RoundStatus.closed.value
+    assert "Nothing due" in runner.invoke(cli, ["tick"]).output
+
+
+def test_demo_seeds_once_and_prints_links_that_open_a_ballot(engine, client):
+    first = runner.invoke(cli, ["demo"])
+    assert first.exit_code == 0, first.output
+    assert "Demo study created" in first.output
+    links = [line.split()[-1] for line in first.output.splitlines() if "Panelist P0" in line]
+    assert len(links) == 3
+    token = links[0].rsplit("/", 1)[1]
+    ballot = client.get("/api/v1/ballot", headers={"Authorization": f"Bearer {token}"}).json()
+    assert ballot["round"]["number"] == 2 and ballot["items"][0]["feedback"]["histogram"]
+    second = runner.invoke(cli, ["demo"])
+    assert "Demo study ready" in second.output  # not seeded twice
+    stale = client.get("/api/v1/ballot", headers={"Authorization": f"Bearer {token}"})
+    assert stale.status_code == 401  # links were re-issued
+
+
+def test_simulate_prints_consensus_per_round():
+    result = runner.invoke(
+        cli, ["simulate", "--panelists", "12", "--statements", "6", "--rounds", "3", "--seed", "7"]
+    )
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0].startswith("Simulated Delphi (12 panelists, 6 statements, seed 7)")
+    round_lines = [line for line in lines if line.startswith("Round ")]
+    assert round_lines[0].startswith("Round 1: 6 statements rated")
+    assert "of 6 statements reached consensus" in lines[-1]
+
+
+def test_simulate_is_reproducible_with_a_seed():
+    args = ["simulate", "--panelists", "10", "--statements", "5", "--seed", "3"]
+    assert runner.invoke(cli, args).output == runner.invoke(cli, args).output
