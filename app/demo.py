@@ -194,7 +194,7 @@ def _seed(session: Session, *, seed: int) -> Study:
         "Dose should be individualised.",
         "Agree, but access to pools is limited.",
     ]
-    for p, invitation in enumerate(invitations[3:]):  # the first three are left for you to try
+    for p, invitation in enumerate(invitations):
         entries = []
         for sid, centre in leaning.items():
             value = max(1, min(9, round(rng.gauss(centre, 1.3))))

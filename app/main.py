@@ -1,14 +1,21 @@
 """The application factory: routers, middleware and the mapping of domain errors to HTTP."""
 
+from pathlib import Path
+
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
 
 from app.api import ballot, rounds, studies
 from app.middleware import Admission, BodyLimit
 from app.services.errors import DomainError, Unauthorized
 from app.settings import get_settings
+from app.web import panel
+from app.web.headers import SecurityHeaders
+
+STATIC = Path(__file__).resolve().parent / "web" / "static"
 
 
 def create_app() -> FastAPI:
@@ -21,10 +28,13 @@ def create_app() -> FastAPI:
     app.include_router(studies.router)
     app.include_router(rounds.router)
     app.include_router(ballot.router)
+    app.include_router(panel.router)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.add_exception_handler(DomainError, _domain_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(Admission, limit=settings.max_inflight_requests)
+    app.add_middleware(SecurityHeaders)
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def home() -> str:

@@ -157,6 +157,7 @@ class Panelist(Base):
     email: Mapped[str | None] = mapped_column(String(320))
     group: Mapped[str | None] = mapped_column(String(100))
     language: Mapped[str] = mapped_column(String(10), default="en")
+    timezone: Mapped[str | None] = mapped_column(String(64))  # IANA name, for deadlines
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     withdrawn_at: Mapped[datetime | None]

@@ -102,7 +102,11 @@ def ballot(view: BallotView) -> schemas.Ballot:
                 value=item.answer.value,
                 abstain=item.answer.abstain,
                 comment=item.answer.comment,
-                feedback=schemas.Feedback(**item.feedback) if item.feedback else None,
+                feedback=(
+                    schemas.Feedback(**item.feedback)
+                    if item.feedback and not item.feedback_hidden
+                    else None
+                ),
                 feedback_hidden=item.feedback_hidden,
             )
             for item in view.items

@@ -178,9 +178,8 @@ def _attach_feedback(session: Session, *, view: BallotView, panelist: Panelist) 
         snapshot = snapshots.get(item.statement_id)
         if snapshot is None:
             continue
-        if view.study.hide_feedback_until_rated and not item.answer.rated:
-            item.feedback_hidden = True
-            continue
+        # Anti-anchoring: the study may hold the group's answers back until a fresh rating.
+        item.feedback_hidden = view.study.hide_feedback_until_rated and not item.answer.rated
         figures = snapshot.figures
         own = mine.get(item.statement_id)
         item.feedback = {
@@ -365,3 +364,60 @@ def _touch_ballot(
     session.execute(
         statement.on_conflict_do_update(index_elements=["round_id", "panelist_id"], set_=changes)
     )
+
+
+@dataclass(slots=True)
+class PanelStatus:
+    """What a panelist's page should show: their ballot, or why there is none right now."""
+
+    kind: str  # withdrawn | finalized | waiting | deadline_passed | open
+    study: Study
+    latest: Round | None = None
+    view: BallotView | None = None
+    outcomes: list[tuple[str, str, str]] = field(default_factory=list)  # key, text, class
+
+
+def status_for(session: Session, *, panelist: Panelist, now: datetime | None = None) -> PanelStatus:
+    now = now or utcnow()
+    study = panelist.study
+    if panelist.withdrawn_at is not None:
+        return PanelStatus("withdrawn", study)
+    latest = session.scalar(
+        select(Round)
+        .where(Round.study_id == study.id, Round.status != RoundStatus.draft)
+        .order_by(Round.number.desc())
+        .limit(1)
+    )
+    if study.finalized_at is not None:
+        return PanelStatus("finalized", study, latest, outcomes=_outcomes(session, study, panelist))
+    if latest is None or latest.status != RoundStatus.open:
+        return PanelStatus("waiting", study, latest)
+    if latest.closes_at is not None and latest.closes_at <= now:
+        return PanelStatus("deadline_passed", study, latest)
+    return PanelStatus(
+        "open", study, latest, _view(session, panelist=panelist, study=study, round_=latest)
+    )
+
+
+def view_for_round(session: Session, *, panelist: Panelist, round_id: int) -> BallotView | None:
+    """The ballot as it was for a given round of the panelist's study (to show a stale form)."""
+    round_ = session.get(Round, round_id)
+    if round_ is None or round_.study_id != panelist.study_id or round_.status == RoundStatus.draft:
+        return None
+    return _view(session, panelist=panelist, study=panelist.study, round_=round_)
+
+
+def _outcomes(session: Session, study: Study, panelist: Panelist) -> list[tuple[str, str, str]]:
+    """Each statement's classification in the last round that rated it."""
+    rows = session.execute(
+        select(Statement.key, StatementVersion, ResultSnapshot.classification)
+        .join(ResultSnapshot, ResultSnapshot.statement_id == Statement.id)
+        .join(StatementVersion, StatementVersion.id == ResultSnapshot.version_id)
+        .join(Round, Round.id == ResultSnapshot.round_id)
+        .where(Statement.study_id == study.id)
+        .order_by(Statement.position, Round.number)
+    ).all()
+    last: dict[str, tuple[str, str, str]] = {}
+    for key, version, classification in rows:
+        last[key] = (key, version.text_in(panelist.language), classification)
+    return list(last.values())

@@ -1,0 +1,68 @@
+"""Reading the ballot form: fixed fields through Pydantic, one rating and comment per statement."""
+
+import re
+from dataclasses import dataclass, field
+from typing import Literal
+
+from pydantic import BaseModel, ValidationError
+
+from app.services.ballots import RatingInput
+
+FIELD = re.compile(r"^(rating|comment)-(\d{1,12})$")
+
+
+class BallotFormHeader(BaseModel):
+    round_id: int | None = None
+    action: Literal["save", "submit"] = "save"
+
+
+@dataclass(slots=True)
+class BallotForm:
+    round_id: int | None
+    action: str
+    ratings: dict[int, str] = field(default_factory=dict)  # as typed: "", "7", "abstain"
+    comments: dict[int, str] = field(default_factory=dict)
+    problems: dict[int, str] = field(default_factory=dict)  # what could not even be read
+
+    def entries(self) -> list[RatingInput]:
+        """Every statement on the form: a rating, an abstention, or cleared; and its comment."""
+        entries = []
+        for statement_id in sorted(self.ratings.keys() | self.comments.keys()):
+            if statement_id in self.problems:
+                continue
+            raw = self.ratings.get(statement_id, "")
+            entries.append(
+                RatingInput(
+                    statement_id=statement_id,
+                    value=int(raw) if raw.lstrip("-").isdigit() else None,
+                    abstain=raw == "abstain",
+                    comment=self.comments.get(statement_id, ""),
+                )
+            )
+        return entries
+
+    def typed(self, statement_id: int) -> str:
+        return self.ratings.get(statement_id, "")
+
+
+def parse_ballot_form(values: dict[str, str]) -> BallotForm:
+    try:
+        header = BallotFormHeader.model_validate(
+            {k: v for k, v in values.items() if k in ("round_id", "action") and v}
+        )
+    except ValidationError:
+        header = BallotFormHeader()
+    form = BallotForm(round_id=header.round_id, action=header.action)
+    for name, value in values.items():
+        match = FIELD.match(name)
+        if not match:
+            continue
+        kind, statement_id = match.group(1), int(match.group(2))
+        if kind == "comment":
+            form.comments[statement_id] = value
+            continue
+        value = value.strip()
+        form.ratings[statement_id] = value
+        if value not in ("", "abstain") and not value.lstrip("-").isdigit():
+            form.problems[statement_id] = "Choose one of the points on the scale."
+    return form

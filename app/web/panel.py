@@ -1,0 +1,174 @@
+"""Panelist pages: the personal link, the ballot form, the language switch."""
+
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import RedirectResponse, Response
+from sqlalchemy import select
+from sqlalchemy.orm import Session, joinedload
+
+from app.api.deps import SessionDep
+from app.models import Panelist
+from app.security import token_hash
+from app.services import ballots
+from app.services.errors import Conflict, Forbidden, Invalid
+from app.web import session as cookies
+from app.web.forms import BallotForm, parse_ballot_form
+from app.web.templating import LANGUAGES, render, supported
+
+router = APIRouter(include_in_schema=False)
+
+
+@dataclass(slots=True)
+class Visitor:
+    panelist: Panelist
+    cookie: cookies.PanelSession
+
+    @property
+    def language(self) -> str:
+        return supported(self.cookie.language or self.panelist.language)
+
+
+def _visitor(request: Request, session: SessionDep) -> Visitor | None:
+    cookie = cookies.read(request)
+    if cookie is None:
+        return None
+    panelist = session.scalar(
+        select(Panelist)
+        .where(Panelist.id == cookie.panelist_id)
+        .options(joinedload(Panelist.study))
+    )
+    if panelist is None or not cookie.bound_to(panelist.token_hash):
+        return None
+    return Visitor(panelist, cookie)
+
+
+def _signed_out(request: Request) -> Response:
+    language = supported(request.query_params.get("lang"))
+    return render("panel/signed_out.html", {}, language=language, status_code=401)
+
+
+@router.get("/p/{token}")
+def personal_link(token: str, request: Request, session: SessionDep) -> Response:
+    """Trade the link's token for a session cookie, then drop the token from the address bar."""
+    hashed = token_hash(token)
+    panelist = session.scalar(select(Panelist).where(Panelist.token_hash == hashed))
+    if panelist is None:
+        language = supported(request.query_params.get("lang"))
+        return render("panel/invalid_link.html", {}, language=language, status_code=404)
+    response = RedirectResponse("/ballot", status_code=303)
+    cookies.write(request, response, cookies.PanelSession(panelist.id, hashed[:16]))
+    return response
+
+
+@router.get("/ballot")
+def ballot_page(request: Request, session: SessionDep) -> Response:
+    visitor = _visitor(request, session)
+    if visitor is None:
+        return _signed_out(request)
+    status = ballots.status_for(session, panelist=visitor.panelist)
+    flash = cookies.read_flash(request)
+    response = _page(visitor, status, flash=flash)
+    if flash:
+        cookies.clear_flash(response)
+    return response
+
+
+def _page(
+    visitor: Visitor,
+    status: ballots.PanelStatus,
+    *,
+    flash: str | None = None,
+    form: BallotForm | None = None,
+    errors: dict[int, list[str]] | None = None,
+    alert: str | None = None,
+    status_code: int = 200,
+) -> Response:
+    context: dict[str, Any] = {
+        "panelist": visitor.panelist,
+        "status": status,
+        "study": status.study,
+        "view": status.view,
+        "csrf": visitor.cookie.csrf,
+        "flash": flash,
+        "form": form,
+        "errors": errors or {},
+        "alert": alert,
+        "timezone": visitor.panelist.timezone,
+    }
+    name = "panel/ballot.html" if status.view is not None else "panel/state.html"
+    return render(name, context, language=visitor.language, status_code=status_code)
+
+
+async def form_values(request: Request) -> dict[str, str]:
+    """The posted form's text fields (parsing is async; the work after it runs in the pool)."""
+    fields = await request.form(max_files=0, max_fields=5_000, max_part_size=64_000)
+    return {k: v for k, v in fields.multi_items() if isinstance(v, str)}
+
+
+FormValues = Annotated[dict[str, str], Depends(form_values)]
+
+
+@router.post("/ballot")
+def save_ballot_form(request: Request, values: FormValues, session: SessionDep) -> Response:
+    visitor = _visitor(request, session)
+    if visitor is None:
+        return _signed_out(request)
+    if not cookies.csrf_ok(visitor.cookie, values.get("csrf_token")):
+        return render("panel/forbidden.html", {}, language=visitor.language, status_code=403)
+    form = parse_ballot_form(values)
+    if form.problems:
+        return _redisplay(session, visitor, form, Invalid("Some answers could not be read."))
+    submit = form.action == "submit"
+    try:
+        ballots.save_ballot(
+            session,
+            panelist=visitor.panelist,
+            entries=form.entries(),
+            submit=submit,
+            round_id=form.round_id,
+        )
+    except (Invalid, Conflict, Forbidden) as exc:
+        session.rollback()  # nothing of this request is kept; reload what the page shows
+        visitor = _visitor(request, session) or visitor
+        if isinstance(exc, Forbidden):
+            status = ballots.status_for(session, panelist=visitor.panelist)
+            return _page(visitor, status, status_code=403)
+        return _redisplay(session, visitor, form, exc)
+    response = RedirectResponse("/ballot", status_code=303)
+    cookies.flash(request, response, "submitted" if submit else "saved")
+    return response
+
+
+def _redisplay(
+    session: Session, visitor: Visitor, form: BallotForm, exc: Invalid | Conflict
+) -> Response:
+    """The same page again: what was typed, and every message beside its statement."""
+    status = ballots.status_for(session, panelist=visitor.panelist)
+    if status.view is None and form.round_id is not None:
+        status.view = ballots.view_for_round(
+            session, panelist=visitor.panelist, round_id=form.round_id
+        )
+    errors: dict[int, list[str]] = {}
+    for error in exc.errors:
+        errors.setdefault(int(error["statement_id"]), []).append(str(error["message"]))
+    for statement_id, message in form.problems.items():
+        errors.setdefault(statement_id, []).append(message)
+    alert = exc.message if isinstance(exc, Conflict) or not errors else None
+    status_code = 409 if isinstance(exc, Conflict) else 422
+    return _page(visitor, status, form=form, errors=errors, alert=alert, status_code=status_code)
+
+
+@router.post("/language")
+def switch_language(request: Request, values: FormValues, session: SessionDep) -> Response:
+    visitor = _visitor(request, session)
+    if visitor is None:
+        return _signed_out(request)
+    if not cookies.csrf_ok(visitor.cookie, values.get("csrf_token")):
+        return render("panel/forbidden.html", {}, language=visitor.language, status_code=403)
+    language = values.get("language", "")
+    response = RedirectResponse("/ballot", status_code=303)
+    if language in LANGUAGES:
+        cookies.write(request, response, visitor.cookie.with_language(language))
+    return response

@@ -1,0 +1,299 @@
+"""The panelist's pages as a busy clinician meets them: link, ballot, errors, feedback, states."""
+
+import re
+from datetime import timedelta
+
+import pytest
+from fastapi.testclient import TestClient
+
+from app.main import create_app
+from app.models import Panelist, Round, utcnow
+from tests.dbstate import dump
+from tests.factories import start_study
+
+
+def browser(engine) -> TestClient:
+    """A separate cookie jar: one panelist's browser."""
+    return TestClient(create_app(), follow_redirects=False)
+
+
+def sign_in(web: TestClient, run, index: int) -> None:
+    token = run.panelists[index]["token"]
+    response = web.get(f"/p/{token}")
+    assert response.status_code == 303 and response.headers["location"] == "/ballot"
+
+
+def csrf(page: str) -> str:
+    return re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+
+
+def form_for(page: str, **fields) -> dict:
+    round_id = re.search(r'name="round_id" value="(\d+)"', page).group(1)
+    return {"csrf_token": csrf(page), "round_id": round_id, **fields}
+
+
+@pytest.fixture
+def run(client, coordinator_token):
+    run = start_study(client, coordinator_token, statements=3, panelists=4)
+    run.round1 = run.new_round()
+    run.open_round(run.round1["id"], closes_at=utcnow() + timedelta(days=7))
+    return run
+
+
+def test_personal_link_sets_a_private_cookie_and_drops_the_token_from_the_address(run, engine):
+    web = browser(engine)
+    response = web.get(f"/p/{run.panelists[0]['token']}")
+    assert response.status_code == 303
+    assert response.headers["location"] == "/ballot"
+    cookie = response.headers["set-cookie"].lower()
+    assert "httponly" in cookie and "samesite=lax" in cookie
+    assert run.panelists[0]["token"] not in cookie
+
+
+def test_unknown_link_gets_a_friendly_404_without_a_hint(engine):
+    response = browser(engine).get("/p/dp_made-up-token")
+    assert response.status_code == 404
+    assert "This link does not open a ballot" in response.text
+
+
+def test_ballot_shows_statements_scale_and_progress(run, engine):
+    web = browser(engine)
+    sign_in(web, run, 0)
+    page = web.get("/ballot")
+    assert page.status_code == 200
+    assert "0</span> of 3 rated" in page.text
+    assert page.text.count("<fieldset") == 3 and page.text.count("<legend>") == 3
+    assert "Strongly disagree" in page.text and "Unable to rate" in page.text
+    assert re.search(r"Please answer by\s+<time", page.text)
+
+
+def test_save_redirects_with_a_message_and_reopening_shows_saved_values(run, engine):
+    web = browser(engine)
+    sign_in(web, run, 0)
+    s1, s2, _ = (s["id"] for s in run.statements)
+    page = web.get("/ballot").text
+    response = web.post(
+        "/ballot",
+        data=form_for(
+            page,
+            action="save",
+            **{f"rating-{s1}": "7", f"rating-{s2}": "abstain", f"comment-{s1}": "Dose matters"},
+        ),
+    )
+    assert response.status_code == 303
+    again = web.get("/ballot").text
+    assert "Your answers are saved" in again
+    assert re.search(rf'name="rating-{s1}" value="7"\s+checked', again)
+    assert re.search(rf'name="rating-{s2}" value="abstain"\s+checked', again)
+    assert "Dose matters</textarea>" in again
+    assert "2</span> of 3 rated" in again
+    assert "Your answers are saved" not in web.get("/ballot").text  # shown once
+
+
+def test_submit_with_a_missing_rating_comes_back_with_messages_and_typing_kept(run, engine):
+    web = browser(engine)
+    sign_in(web, run, 0)
+    s1, s2, s3 = (s["id"] for s in run.statements)
+    page = web.get("/ballot").text
+    before = dump(engine)
+    response = web.post(
+        "/ballot",
+        data=form_for(
+            page, action="submit", **{f"rating-{s1}": "8", f"comment-{s2}": "Still thinking"}
+        ),
+    )
+    assert response.status_code == 422
+    assert dump(engine) == before
+    assert f'id="err-{s2}"' in response.text and f'id="err-{s3}"' in response.text
+    assert f'id="err-{s1}"' not in response.text
+    assert "Still thinking</textarea>" in response.text
+    assert re.search(rf'name="rating-{s1}" value="8"\s+checked', response.text)
+
+
+def test_out_of_scale_value_is_shown_beside_its_statement(run, engine):
+    web = browser(engine)
+    sign_in(web, run, 0)
+    s1 = run.statements[0]["id"]
+    page = web.get("/ballot").text
+    before = dump(engine)
+    response = web.post("/ballot", data=form_for(page, action="save", **{f"rating-{s1}": "12"}))
+    assert response.status_code == 422
+    assert re.search(rf'id="err-{s1}">Statement S01: 12 is outside the scale 1–9', response.text)
+    assert dump(engine) == before
+
+
+def test_overlong_comment_is_refused_and_kept_for_the_panelist(run, engine):
+    web = browser(engine)
+    sign_in(web, run, 0)
+    s1 = run.statements[0]["id"]
+    page = web.get("/ballot").text
+    response = web.post(
+        "/ballot",
+        data=form_for(page, action="save", **{f"rating-{s1}": "5", f"comment-{s1}": "y" * 5001}),
+    )
+    assert response.status_code == 422
+    assert "the limit is 5,000" in response.text and "y" * 5001 in response.text
+
+
+def test_post_without_csrf_token_is_forbidden_and_changes_nothing(run, engine):
+    web = browser(engine)
+    sign_in(web, run, 0)
+    s1 = run.statements[0]["id"]
+    page = web.get("/ballot").text
+    before = dump(engine)
+    fields = form_for(page, action="save", **{f"rating-{s1}": "5"})
+    del fields["csrf_token"]
+    response = web.post("/ballot", data=fields)
+    assert response.status_code == 403 and "expired" in response.text
+    assert dump(engine) == before
+
+
+def test_stale_form_after_the_round_closed_is_refused_with_typing_kept(run, engine):
+    web = browser(engine)
+    sign_in(web, run, 0)
+    s1 = run.statements[0]["id"]
+    page = web.get("/ballot").text
+    run.close_round(run.round1["id"])
+    before = dump(engine)
+    response = web.post(
+        "/ballot",
+        data=form_for(
+            page, action="submit", **{f"rating-{s1}": "6", f"comment-{s1}": "late thought"}
+        ),
+    )
+    assert response.status_code == 409
+    assert "late thought</textarea>" in response.text
+    assert "it was not saved" in response.text
+    assert dump(engine) == before
+
+
+def test_round_two_shows_chart_previous_rating_and_escaped_comments(run, engine):
+    s1, s2, s3 = (s["id"] for s in run.statements)
+    run.rate(0, {s1: 8, s2: 8, s3: 2}, submit=True)
+    run.call(
+        "PUT",
+        "/api/v1/ballot",
+        headers=run.as_panelist(1),
+        json={
+            "ratings": [
+                {"statement_id": s1, "value": 9},
+                {"statement_id": s2, "value": 9},
+                {"statement_id": s3, "value": 9, "comment": "<script>alert('x')</script>"},
+            ]
+        },
+    )
+    run.rate(2, {s1: 9, s2: 8, s3: 5})
+    run.close_round(run.round1["id"])
+    run.open_round(run.new_round()["id"])
+    web = browser(engine)
+    sign_in(web, run, 0)
+    page = web.get("/ballot").text
+    assert page.count("<fieldset") == 1  # only the statement without consensus
+    assert '<svg class="chart"' in page
+    assert "Your rating last round: 2" in page
+    assert re.search(r'class="bar mine"', page)
+    assert "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;" in page
+    assert "<script>alert" not in page
+    assert "Expert" not in page and "P02" not in page  # no names or codes of others
+
+
+def test_feedback_waits_behind_a_disclosure_until_rated_when_the_study_says_so(
+    client, coordinator_token, engine
+):
+    run = start_study(
+        client, coordinator_token, statements=1, panelists=3, hide_feedback_until_rated=True
+    )
+    r1 = run.new_round()
+    run.open_round(r1["id"])
+    sid = run.statements[0]["id"]
+    for i, v in enumerate([1, 5, 9]):
+        run.rate(i, {sid: v})
+    run.close_round(r1["id"])
+    run.open_round(run.new_round()["id"])
+    web = browser(engine)
+    sign_in(web, run, 0)
+    page = web.get("/ballot").text
+    assert '<details class="feedback hidden-feedback">' in page
+    api = run.call("GET", "/api/v1/ballot", headers=run.as_panelist(0))
+    assert api["items"][0]["feedback"] is None and api["items"][0]["feedback_hidden"] is True
+    web.post("/ballot", data=form_for(page, action="save", **{f"rating-{sid}": "6"}))
+    assert '<div class="feedback">' in web.get("/ballot").text
+
+
+def test_no_open_round_says_what_to_expect(run, engine):
+    run.close_round(run.round1["id"])
+    web = browser(engine)
+    sign_in(web, run, 0)
+    page = web.get("/ballot")
+    assert page.status_code == 200
+    assert "The next round has not opened yet" in page.text and "Round 1 closed on" in page.text
+
+
+def test_deadline_passed_page(run, engine, session):
+    session.get(Round, run.round1["id"]).closes_at = utcnow() - timedelta(minutes=1)
+    session.commit()
+    web = browser(engine)
+    sign_in(web, run, 0)
+    assert "The deadline for round 1 has passed" in web.get("/ballot").text
+
+
+def test_withdrawn_panelist_sees_they_have_withdrawn(run, engine, session):
+    session.get(Panelist, run.panelists[0]["id"]).withdrawn_at = utcnow()
+    session.commit()
+    web = browser(engine)
+    sign_in(web, run, 0)
+    assert "You have withdrawn from this study" in web.get("/ballot").text
+
+
+def test_ballot_without_a_session_asks_for_the_personal_link(engine):
+    page = browser(engine).get("/ballot")
+    assert page.status_code == 401 and "Open your personal link" in page.text
+
+
+def test_reissued_link_ends_old_sessions(run, engine, session):
+    web = browser(engine)
+    sign_in(web, run, 0)
+    session.get(Panelist, run.panelists[0]["id"]).token_hash = "0" * 64
+    session.commit()
+    assert web.get("/ballot").status_code == 401
+
+
+@pytest.mark.parametrize("path", ["/ballot", "/p/dp_nothing", "/"])
+def test_security_headers_on_pages(run, engine, path):
+    web = browser(engine)
+    sign_in(web, run, 0)
+    headers = web.get(path).headers
+    assert "frame-ancestors 'none'" in headers["content-security-policy"]
+    assert "script-src 'self'" in headers["content-security-policy"]
+    assert "unsafe-inline" not in headers["content-security-policy"]
+    assert headers["x-content-type-options"] == "nosniff"
+    assert headers["referrer-policy"] == "no-referrer"
+
+
+def test_ballot_page_queries_do_not_grow_with_statements(
+    client, coordinator_token, engine, queries, session
+):
+    from tests.factories import coordinator
+
+    counts = []
+    for size, token in ((5, coordinator_token), (200, coordinator(session, email="b@x.org")[1])):
+        run = start_study(client, token, statements=size, panelists=3)
+        r1 = run.new_round()
+        run.open_round(r1["id"])
+        for i in range(3):
+            run.rate(i, {s["id"]: 1 + (i * 4) % 9 for s in run.statements})
+        run.call(
+            "PUT",
+            "/api/v1/ballot",
+            headers=run.as_panelist(1),
+            json={"ratings": [{"statement_id": s["id"], "comment": "c"} for s in run.statements]},
+        )
+        run.close_round(r1["id"])
+        run.open_round(run.new_round(statement_ids=[s["id"] for s in run.statements])["id"])
+        web = browser(engine)
+        sign_in(web, run, 0)
+        queries.reset()
+        page = web.get("/ballot")
+        assert page.text.count("<svg") == size
+        counts.append(queries.count)
+    assert counts[0] == counts[1]
