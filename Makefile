@@ -6,7 +6,9 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint typecheck pytest bench install migrate demo clean
+MO := app/translations/zh_Hans/LC_MESSAGES/messages.mo
+
+.PHONY: run test lint typecheck pytest bench install migrate demo clean translations extract-messages
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,9 +16,20 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-install: $(STAMP)
+install: $(STAMP) $(MO)
 
-migrate: $(STAMP)
+# UI translations: `make extract-messages` after changing marked strings, then translate the .po.
+$(MO): app/translations/zh_Hans/LC_MESSAGES/messages.po $(STAMP)
+	$(BIN)/pybabel compile -d app/translations
+
+translations: $(MO)
+
+extract-messages: $(STAMP)
+	$(BIN)/pybabel extract -F babel.cfg -c Translators: --sort-output --no-wrap \
+		--project "Delphi consensus" -o app/translations/messages.pot .
+	$(BIN)/pybabel update -i app/translations/messages.pot -d app/translations --no-wrap
+
+migrate: $(STAMP) $(MO)
 	$(BIN)/delphi db upgrade
 
 demo: migrate
@@ -34,7 +47,7 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 # The suite runs on SQLite, then again on PostgreSQL when TEST_DATABASE_URL is set.
-pytest: $(STAMP)
+pytest: $(STAMP) $(MO)
 	env -u TEST_DATABASE_URL $(BIN)/pytest
 	@if [ -n "$$TEST_DATABASE_URL" ]; then \
 		echo "--- again on PostgreSQL ($$TEST_DATABASE_URL)"; \

@@ -158,6 +158,16 @@ def _seed(session: Session, *, seed: int) -> Study:
         max_rounds=3,
         allow_abstain=True,
         languages=["en", "zh-Hans"],
+        translations={
+            "zh-Hans": {
+                "title": "运动干预神经病理性疼痛（演示）",
+                "instructions": (
+                    "请对每条推荐意见的同意程度评分，1 分表示非常不同意，9 分表示非常同意。"
+                    "如超出您的专业范围，请选择“无法评分”。您的意见将以匿名方式展示给其他专家。"
+                ),
+                "labels": {"1": "非常不同意", "5": "既不同意也不反对", "9": "非常同意"},
+            }
+        },
     )
     statements.add_statements(
         session,

@@ -7,6 +7,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy.exc import IntegrityError
 
 from app.api import ballot, rounds, studies
 from app.middleware import Admission, BodyLimit
@@ -32,8 +33,10 @@ def create_app() -> FastAPI:
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.add_exception_handler(DomainError, _domain_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
-    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_exception_handler(IntegrityError, _integrity_error)  # type: ignore[arg-type]
+    # Outermost last: bodies are read (with a time limit) before a request takes an admission slot.
     app.add_middleware(Admission, limit=settings.max_inflight_requests)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(SecurityHeaders)
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
@@ -61,6 +64,17 @@ async def _domain_error(request: Request, exc: DomainError) -> JSONResponse:
     return JSONResponse(body, status_code=exc.status, headers=headers)
 
 
+async def _integrity_error(request: Request, exc: IntegrityError) -> JSONResponse:
+    """A constraint caught two changes racing; the transaction was rolled back whole."""
+    return JSONResponse(
+        {
+            "detail": "This change clashed with another made at the same moment; nothing was "
+            "saved. Reload and try again."
+        },
+        status_code=409,
+    )
+
+
 async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
     errors = exc.errors()
     broken = next((e for e in errors if e.get("type") == "json_invalid"), None)
@@ -70,4 +84,6 @@ async def _validation_error(request: Request, exc: RequestValidationError) -> JS
             {"detail": f"The request body is not valid JSON ({reason}). Check quotes and commas."},
             status_code=400,
         )
-    return JSONResponse({"detail": jsonable_encoder(errors)}, status_code=422)
+    # The echoed input can be NaN, a huge number or bad Unicode: never send it back.
+    cleaned = [{k: v for k, v in e.items() if k not in ("input", "ctx", "url")} for e in errors]
+    return JSONResponse({"detail": jsonable_encoder(cleaned)}, status_code=422)

@@ -10,9 +10,10 @@ BODY_METHODS = {"POST", "PUT", "PATCH"}
 
 
 class BodyLimit:
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, read_timeout: float = 30.0) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.read_timeout = read_timeout
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] not in BODY_METHODS:
@@ -25,7 +26,11 @@ class BodyLimit:
         chunks: list[bytes] = []
         size = 0
         while True:
-            message = await receive()
+            try:
+                message = await asyncio.wait_for(receive(), timeout=self.read_timeout)
+            except TimeoutError:
+                await self._reply(send, 408, "The request body arrived too slowly; try again.")
+                return
             if message["type"] == "http.disconnect":
                 return
             body = message.get("body", b"")
@@ -49,13 +54,16 @@ class BodyLimit:
 
     async def _too_large(self, send: Send) -> None:
         limit = f"{self.max_bytes / 1_000_000:g} MB"
-        body = json.dumps(
-            {"detail": f"The request body is larger than {limit}; send less in one request."}
-        ).encode()
+        await self._reply(
+            send, 413, f"The request body is larger than {limit}; send less in one request."
+        )
+
+    async def _reply(self, send: Send, status: int, detail: str) -> None:
+        body = json.dumps({"detail": detail}).encode()
         await send(
             {
                 "type": "http.response.start",
-                "status": 413,
+                "status": status,
                 "headers": [
                     (b"content-type", b"application/json"),
                     (b"content-length", str(len(body)).encode()),

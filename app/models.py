@@ -124,9 +124,19 @@ class Study(Base):
     allow_abstain: Mapped[bool] = mapped_column(default=True)
     hide_feedback_until_rated: Mapped[bool] = mapped_column(default=False)
     languages: Mapped[list[Any]] = mapped_column(default=lambda: ["en"])
+    # Per language: {"title", "instructions", "labels": {point: label}} shown to panelists.
+    translations: Mapped[dict[str, Any]] = mapped_column(default=dict)
     rules_frozen_at: Mapped[datetime | None]
     finalized_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    def text_in(self, language: str, field: str) -> str:
+        translated = (self.translations.get(language) or {}).get(field)
+        return str(translated or getattr(self, field))
+
+    def labels_in(self, language: str) -> dict[str, str]:
+        translated = (self.translations.get(language) or {}).get("labels") or {}
+        return {**self.scale_labels, **translated}
 
     __table_args__ = (
         CheckConstraint("scale_min < scale_max", name="scale_order"),

@@ -4,6 +4,7 @@ from collections.abc import Iterator
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
 from app.db import begin_write, new_session
@@ -34,20 +35,23 @@ def get_session(request: Request) -> Iterator[Session]:
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
 
-def bearer_token(request: Request) -> str:
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
+# Declared for OpenAPI (the Authorize button in /docs); we raise our own 401 with a sentence.
+_bearer = HTTPBearer(auto_error=False, description="A coordinator's API token or a panelist's")
+Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+
+
+def bearer_token(credentials: Credentials) -> str:
+    if credentials is None or not credentials.credentials.strip():
         raise Unauthorized("Send your token in the header 'Authorization: Bearer <token>'.")
-    return token.strip()
+    return credentials.credentials.strip()
 
 
-def current_coordinator(request: Request, session: SessionDep) -> User:
-    return user_for_token(session, token=bearer_token(request))
+def current_coordinator(credentials: Credentials, session: SessionDep) -> User:
+    return user_for_token(session, token=bearer_token(credentials))
 
 
-def current_panelist(request: Request, session: SessionDep) -> Panelist:
-    return panelist_for_token(session, token=bearer_token(request))
+def current_panelist(credentials: Credentials, session: SessionDep) -> Panelist:
+    return panelist_for_token(session, token=bearer_token(credentials))
 
 
 CurrentCoordinator = Annotated[User, Depends(current_coordinator, scope="function")]

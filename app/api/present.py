@@ -37,6 +37,7 @@ def study(s: models.Study) -> schemas.Study:
         allow_abstain=s.allow_abstain,
         hide_feedback_until_rated=s.hide_feedback_until_rated,
         languages=s.languages,
+        translations=s.translations,
         rules_frozen_at=s.rules_frozen_at,
         rules_fingerprint=rules_fingerprint(s),
         finalized_at=s.finalized_at,

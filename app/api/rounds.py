@@ -7,6 +7,7 @@ from sqlalchemy.orm import Session
 
 from app.api import present, schemas
 from app.api.deps import CurrentCoordinator, SessionDep
+from app.api.schemas import PathId
 from app.models import Round, Study, User
 from app.services import results, rounds, studies
 from app.services.errors import NotFound
@@ -26,7 +27,7 @@ def _round_and_study(
 
 
 @router.get("/studies/{study_id}/rounds", response_model=list[schemas.Round])
-def list_rounds(study_id: int, session: SessionDep, user: CurrentCoordinator) -> list[Any]:
+def list_rounds(study_id: PathId, session: SessionDep, user: CurrentCoordinator) -> list[Any]:
     study = studies.study_for(session, user=user, study_id=study_id)
     return [
         present.round_(rounds.get_round(session, round_id=r.id))
@@ -38,7 +39,7 @@ def list_rounds(study_id: int, session: SessionDep, user: CurrentCoordinator) ->
     "/studies/{study_id}/rounds", status_code=status.HTTP_201_CREATED, response_model=schemas.Round
 )
 def create_round(
-    study_id: int,
+    study_id: PathId,
     session: SessionDep,
     user: CurrentCoordinator,
     body: schemas.RoundCreate | None = None,
@@ -51,14 +52,14 @@ def create_round(
 
 
 @router.get("/rounds/{round_id}", response_model=schemas.Round)
-def get_round(round_id: int, session: SessionDep, user: CurrentCoordinator) -> schemas.Round:
+def get_round(round_id: PathId, session: SessionDep, user: CurrentCoordinator) -> schemas.Round:
     round_, _ = _round_and_study(session, user=user, round_id=round_id)
     return present.round_(round_)
 
 
 @router.post("/rounds/{round_id}/open", response_model=schemas.Round)
 def open_round(
-    round_id: int,
+    round_id: PathId,
     session: SessionDep,
     user: CurrentCoordinator,
     body: schemas.RoundOpen | None = None,
@@ -70,14 +71,21 @@ def open_round(
     return present.round_(rounds.get_round(session, round_id=round_id))
 
 
+@router.delete("/rounds/{round_id}", status_code=status.HTTP_204_NO_CONTENT)
+def delete_round(round_id: PathId, session: SessionDep, user: CurrentCoordinator) -> None:
+    """Delete a draft round (opened rounds are part of the study's record)."""
+    round_, study = _round_and_study(session, user=user, round_id=round_id, write=True)
+    rounds.delete_draft(session, actor=user, study=study, round_=round_)
+
+
 @router.post("/rounds/{round_id}/close", response_model=schemas.Round)
-def close_round(round_id: int, session: SessionDep, user: CurrentCoordinator) -> schemas.Round:
+def close_round(round_id: PathId, session: SessionDep, user: CurrentCoordinator) -> schemas.Round:
     _round_and_study(session, user=user, round_id=round_id, write=True)
     rounds.close_round(session, round_id=round_id, actor=user)
     return present.round_(rounds.get_round(session, round_id=round_id))
 
 
 @router.get("/rounds/{round_id}/results", response_model=schemas.RoundResults)
-def round_results(round_id: int, session: SessionDep, user: CurrentCoordinator) -> Any:
+def round_results(round_id: PathId, session: SessionDep, user: CurrentCoordinator) -> Any:
     round_, study = _round_and_study(session, user=user, round_id=round_id)
     return results.round_results(session, study=study, round_=round_)

@@ -3,18 +3,80 @@
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, Strict
+from fastapi import Path
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    Strict,
+    model_validator,
+)
 
-from app.consensus import Comet7015, ConsensusRule
+from app.consensus import ConsensusRule
 
-Text = Annotated[str, Field(min_length=1, max_length=5_000)]
+MAX_ID = 2**63 - 1
+
+
+def _clean(value: str) -> str:
+    """Refuse what no database can store faithfully: NUL characters and lone surrogates."""
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValueError("must be valid Unicode text") from exc
+    return value
+
+
+Str = Annotated[str, AfterValidator(_clean)]
+Id = Annotated[int, Field(ge=1, le=MAX_ID)]
+PathId = Annotated[int, Path(ge=1, le=MAX_ID)]
+Text = Annotated[Str, Field(min_length=1, max_length=5_000)]
 Language = Annotated[str, Field(pattern=r"^[a-z]{2,3}(-[A-Za-z]{2,4})?$", max_length=10)]
+# API.md writes times with an explicit offset (+00:00), not the "Z" shorthand.
+Timestamp = Annotated[datetime, PlainSerializer(lambda d: d.isoformat(), when_used="json")]
+
+
+class _NoNulls(BaseModel):
+    """PATCH bodies: a field may be left out, but not set to null."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _refuse_nulls(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            nulls = sorted(k for k, v in data.items() if v is None)
+            if nulls:
+                raise ValueError(f"{', '.join(nulls)} cannot be null; leave the field out")
+        return data
 
 
 class Scale(BaseModel):
     min: int = Field(1, ge=-100, le=100)
     max: int = Field(9, ge=-100, le=100)
-    labels: dict[str, Annotated[str, Field(max_length=200)]] = Field(default_factory=dict)
+    labels: dict[str, Annotated[Str, Field(max_length=200)]] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _labels_on_scale(self) -> "Scale":
+        if self.min >= self.max:
+            raise ValueError("the scale's min must be below its max")
+        points = {str(p) for p in range(self.min, self.max + 1)}
+        stray = sorted(set(self.labels) - points)
+        if stray:
+            raise ValueError(f"labels {', '.join(stray)} are not points of the scale")
+        return self
+
+
+class StudyText(BaseModel):
+    """A study's texts in another language, for panelists who read it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    title: Annotated[Str, Field(max_length=300)] | None = None
+    instructions: Annotated[Str, Field(max_length=20_000)] | None = None
+    labels: dict[str, Annotated[Str, Field(max_length=200)]] = Field(default_factory=dict)
 
 
 class StudyCreate(BaseModel):
@@ -38,22 +100,28 @@ class StudyCreate(BaseModel):
         },
     )
 
-    title: Annotated[str, Field(min_length=1, max_length=300)]
-    instructions: Annotated[str, Field(max_length=20_000)] = ""
+    title: Annotated[Str, Field(min_length=1, max_length=300)]
+    instructions: Annotated[Str, Field(max_length=20_000)] = ""
     scale: Scale = Field(default_factory=Scale)
-    consensus: ConsensusRule = Field(default_factory=Comet7015)
+    consensus: ConsensusRule | None = Field(
+        None,
+        description="Default: comet_70_15 on a 1..9 scale, percent_agreement (75 %) otherwise.",
+    )
     quantile_method: Literal["type6", "type7"] = "type7"
     max_rounds: int = Field(3, ge=1, le=10)
     allow_abstain: bool = True
     hide_feedback_until_rated: bool = False
     languages: list[Language] = Field(default_factory=lambda: ["en"], min_length=1)
+    translations: dict[Language, StudyText] = Field(
+        default_factory=dict, description='e.g. {"zh-Hans": {"title": "…", "labels": {"1": "…"}}}'
+    )
 
 
-class StudyPatch(BaseModel):
+class StudyPatch(_NoNulls):
     model_config = ConfigDict(extra="forbid")
 
-    title: Annotated[str, Field(min_length=1, max_length=300)] | None = None
-    instructions: Annotated[str, Field(max_length=20_000)] | None = None
+    title: Annotated[Str, Field(min_length=1, max_length=300)] | None = None
+    instructions: Annotated[Str, Field(max_length=20_000)] | None = None
     scale: Scale | None = None
     consensus: ConsensusRule | None = None
     quantile_method: Literal["type6", "type7"] | None = None
@@ -61,6 +129,7 @@ class StudyPatch(BaseModel):
     allow_abstain: bool | None = None
     hide_feedback_until_rated: bool | None = None
     languages: list[Language] | None = Field(None, min_length=1)
+    translations: dict[Language, StudyText] | None = None
 
 
 class Study(BaseModel):
@@ -75,18 +144,19 @@ class Study(BaseModel):
     allow_abstain: bool
     hide_feedback_until_rated: bool
     languages: list[str]
-    rules_frozen_at: datetime | None
+    translations: dict[str, Any]
+    rules_frozen_at: Timestamp | None
     rules_fingerprint: str
-    finalized_at: datetime | None
-    created_at: datetime
+    finalized_at: Timestamp | None
+    created_at: Timestamp
 
 
 class StatementCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     text: Text
-    topic: Annotated[str, Field(max_length=200)] | None = None
-    key: Annotated[str, Field(min_length=1, max_length=40)] | None = None
+    topic: Annotated[Str, Field(max_length=200)] | None = None
+    key: Annotated[Str, Field(min_length=1, max_length=40)] | None = None
     translations: dict[Language, Text] = Field(default_factory=dict)
 
 
@@ -94,8 +164,10 @@ class StatementRevise(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     text: Text
-    rationale: Annotated[str, Field(min_length=1, max_length=5_000)]
-    translations: dict[Language, Text] | None = None
+    rationale: Annotated[Str, Field(min_length=1, max_length=5_000)]
+    translations: dict[Language, Text] | None = Field(
+        None, description="Default: the previous version's translations are kept."
+    )
 
 
 class Statement(BaseModel):
@@ -113,10 +185,13 @@ class Statement(BaseModel):
 class PanelistCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: Annotated[str, Field(min_length=1, max_length=200)]
-    email: Annotated[str, Field(max_length=320)] | None = None
-    group: Annotated[str, Field(max_length=100)] | None = None
+    name: Annotated[Str, Field(min_length=1, max_length=200)]
+    email: Annotated[Str, Field(max_length=320)] | None = None
+    group: Annotated[Str, Field(max_length=100)] | None = None
     language: Language | None = None
+    timezone: Annotated[Str, Field(max_length=64)] | None = Field(
+        None, description="IANA time zone for deadlines, e.g. Asia/Shanghai"
+    )
 
 
 class Panelist(BaseModel):
@@ -133,7 +208,7 @@ class Panelist(BaseModel):
 class RoundCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    statement_ids: list[int] | None = Field(
+    statement_ids: list[Id] | None = Field(
         None, description="Default: every statement in round 1, the carried-forward ones later."
     )
 
@@ -149,9 +224,9 @@ class Round(BaseModel):
     study_id: int
     number: int
     status: Literal["draft", "open", "closed"]
-    opens_at: datetime | None
-    closes_at: datetime | None
-    closed_at: datetime | None
+    opens_at: Timestamp | None
+    closes_at: Timestamp | None
+    closed_at: Timestamp | None
     statements: list[Statement]
 
 
@@ -187,7 +262,7 @@ class StatementResult(Figures):
     statement_id: int
     version_id: int
     key: str | None = None
-    rand: RandResult | None = None
+    rand: RandResult | None = Field(None, exclude_if=lambda v: v is None)
     groups: dict[str, Figures] = Field(default_factory=dict)
 
 
@@ -210,10 +285,10 @@ class RoundResults(BaseModel):
 class RatingIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    statement_id: int
-    value: Annotated[int, Strict()] | None = None
+    statement_id: Id
+    value: Annotated[int, Strict(), Field(ge=-1000, le=1000)] | None = None
     abstain: bool | None = None
-    comment: str | None = None
+    comment: Str | None = None
 
 
 class BallotPut(BaseModel):
@@ -221,7 +296,7 @@ class BallotPut(BaseModel):
 
     ratings: list[RatingIn] = Field(default_factory=list, max_length=2_000)
     submit: bool = False
-    round_id: int | None = Field(
+    round_id: Id | None = Field(
         None, description="Optional: the round the form was made for; refused unless it is open."
     )
 
@@ -235,10 +310,15 @@ class Feedback(BaseModel):
     q3: float | None
     iqr: float | None
     pct_agree: float | None
+    agree_min: int | None = Field(None, description="pct_agree is the share rating agree_min…max")
+    scale_max: int
     classification: str
     my_previous: int | None
     my_previous_abstained: bool
     comments: list[str]
+    revised: bool = Field(False, description="The wording changed since the group rated it.")
+    previous_text: str | None = None
+    rationale: str | None = None
 
 
 class BallotItem(BaseModel):
@@ -256,12 +336,12 @@ class BallotItem(BaseModel):
 class BallotRound(BaseModel):
     id: int
     number: int
-    closes_at: datetime | None
+    closes_at: Timestamp | None
 
 
 class Ballot(BaseModel):
     round: BallotRound
-    submitted_at: datetime | None
+    submitted_at: Timestamp | None
     rated: int
     total: int
     items: list[BallotItem]

@@ -9,6 +9,7 @@ from sqlalchemy.orm import selectinload
 from app import models
 from app.api import present, schemas
 from app.api.deps import CurrentCoordinator, SessionDep
+from app.api.schemas import PathId
 from app.services import panel, statements, studies
 from app.services.errors import NotFound
 
@@ -35,9 +36,14 @@ def create_study(
     body: schemas.StudyCreate, session: SessionDep, user: CurrentCoordinator
 ) -> schemas.Study:
     fields = _study_fields(body)
-    fields.setdefault("scale_min", 1)
-    fields.setdefault("scale_max", 9)
-    fields.setdefault("rule", body.consensus.model_dump(mode="json"))
+    fields |= {
+        "scale_min": body.scale.min,
+        "scale_max": body.scale.max,
+        "scale_labels": body.scale.labels,
+    }
+    if body.consensus is None:
+        nine_points = (body.scale.min, body.scale.max) == (1, 9)
+        fields["rule"] = {"rule": "comet_70_15" if nine_points else "percent_agreement"}
     study = studies.create_study(session, actor=user, **fields)
     return present.study(study)
 
@@ -48,13 +54,16 @@ def list_studies(session: SessionDep, user: CurrentCoordinator) -> list[schemas.
 
 
 @router.get("/studies/{study_id}", response_model=schemas.Study)
-def get_study(study_id: int, session: SessionDep, user: CurrentCoordinator) -> schemas.Study:
+def get_study(study_id: PathId, session: SessionDep, user: CurrentCoordinator) -> schemas.Study:
     return present.study(studies.study_for(session, user=user, study_id=study_id))
 
 
 @router.patch("/studies/{study_id}", response_model=schemas.Study)
 def patch_study(
-    study_id: int, body: schemas.StudyPatch, session: SessionDep, user: CurrentCoordinator
+    study_id: PathId,
+    body: schemas.StudyPatch,
+    session: SessionDep,
+    user: CurrentCoordinator,
 ) -> schemas.Study:
     study = studies.study_for(session, user=user, study_id=study_id, write=True)
     study = studies.update_study(session, actor=user, study=study, changes=_study_fields(body))
@@ -63,7 +72,7 @@ def patch_study(
 
 @router.get("/studies/{study_id}/statements", response_model=list[schemas.Statement])
 def list_statements(
-    study_id: int, session: SessionDep, user: CurrentCoordinator
+    study_id: PathId, session: SessionDep, user: CurrentCoordinator
 ) -> list[schemas.Statement]:
     study = studies.study_for(session, user=user, study_id=study_id)
     rows = session.scalars(
@@ -81,7 +90,7 @@ def list_statements(
     response_model=list[schemas.Statement],
 )
 def add_statements(
-    study_id: int,
+    study_id: PathId,
     body: list[schemas.StatementCreate],
     session: SessionDep,
     user: CurrentCoordinator,
@@ -98,7 +107,10 @@ def add_statements(
 
 @router.put("/statements/{statement_id}", response_model=schemas.Statement)
 def revise_statement(
-    statement_id: int, body: schemas.StatementRevise, session: SessionDep, user: CurrentCoordinator
+    statement_id: PathId,
+    body: schemas.StatementRevise,
+    session: SessionDep,
+    user: CurrentCoordinator,
 ) -> schemas.Statement:
     statement = statements.get_statement(session, statement_id=statement_id)
     try:
@@ -119,7 +131,7 @@ def revise_statement(
 
 @router.get("/studies/{study_id}/panelists", response_model=list[schemas.Panelist])
 def list_panelists(
-    study_id: int, session: SessionDep, user: CurrentCoordinator
+    study_id: PathId, session: SessionDep, user: CurrentCoordinator
 ) -> list[schemas.Panelist]:
     study = studies.study_for(session, user=user, study_id=study_id)
     rows = session.scalars(
@@ -136,7 +148,7 @@ def list_panelists(
     response_model=list[schemas.Panelist],
 )
 def add_panelists(
-    study_id: int,
+    study_id: PathId,
     body: list[schemas.PanelistCreate],
     session: SessionDep,
     user: CurrentCoordinator,

@@ -28,7 +28,7 @@ RAND_DISAGREE_MAX = 3
 
 
 class _RuleBase(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     min_responses: int | None = Field(default=None, ge=1)
     require_all_groups: bool = False

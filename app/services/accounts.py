@@ -39,5 +39,8 @@ def user_for_token(session: Session, *, token: str) -> User:
         .where(ApiToken.token_hash == token_hash(token), ApiToken.revoked_at.is_(None))
     ).scalar_one_or_none()
     if row is None:
-        raise Unauthorized("The API token is unknown or revoked; create a new one in the console.")
+        raise Unauthorized(
+            "The API token is unknown or revoked; ask an administrator for a new one "
+            "(or run `delphi create-coordinator --print-token`)."
+        )
     return row

@@ -59,6 +59,7 @@ class BallotItem:
     key: str
     text: str
     answer: Answer
+    rationale: str | None = None  # why this wording was revised, when it was
     feedback: dict[str, Any] | None = None
     feedback_hidden: bool = False
 
@@ -112,14 +113,32 @@ def _answers(session: Session, *, round_id: int, panelist_id: int) -> dict[int, 
     return {sid: Answer(value, abstain, comment) for sid, value, abstain, comment in rows}
 
 
-def get_ballot(session: Session, *, panelist: Panelist) -> BallotView:
+def get_ballot(session: Session, *, panelist: Panelist, now: datetime | None = None) -> BallotView:
     _ensure_active(panelist)
     study = panelist.study
     round_ = open_round(session, study_id=study.id)
+    _ensure_before_deadline(round_, now or utcnow())
     return _view(session, panelist=panelist, study=study, round_=round_)
 
 
-def _view(session: Session, *, panelist: Panelist, study: Study, round_: Round) -> BallotView:
+def _ensure_before_deadline(round_: Round, now: datetime) -> None:
+    if round_.closes_at is not None and round_.closes_at <= now:
+        raise Conflict(
+            f"The deadline of round {round_.number} passed at "
+            f"{round_.closes_at.isoformat()}; ratings are no longer accepted."
+        )
+
+
+def _view(
+    session: Session,
+    *,
+    panelist: Panelist,
+    study: Study,
+    round_: Round,
+    language: str | None = None,
+) -> BallotView:
+    """The ballot in `language` (default: the panelist's own) where translations exist."""
+    language = language or panelist.language
     rows = session.execute(
         select(RoundItem.statement_id, Statement.key, StatementVersion)
         .join(Statement, Statement.id == RoundItem.statement_id)
@@ -140,15 +159,18 @@ def _view(session: Session, *, panelist: Panelist, study: Study, round_: Round) 
                 statement_id=statement_id,
                 version_id=version.id,
                 key=key,
-                text=version.text_in(panelist.language),
+                text=version.text_in(language),
                 answer=answers.get(statement_id, Answer()),
+                rationale=version.rationale,
             )
         )
-    _attach_feedback(session, view=view, panelist=panelist)
+    _attach_feedback(session, view=view, panelist=panelist, language=language)
     return view
 
 
-def _attach_feedback(session: Session, *, view: BallotView, panelist: Panelist) -> None:
+def _attach_feedback(
+    session: Session, *, view: BallotView, panelist: Panelist, language: str
+) -> None:
     """The previous round's group answers per carried-forward statement (controlled feedback)."""
     previous = session.scalar(
         select(Round).where(
@@ -168,12 +190,22 @@ def _attach_feedback(session: Session, *, view: BallotView, panelist: Panelist) 
     mine = _answers(session, round_id=previous.id, panelist_id=panelist.id)
     comments: dict[int, list[str]] = defaultdict(list)
     for statement_id, comment in session.execute(
-        select(Rating.statement_id, Rating.comment)
-        .where(Rating.round_id == previous.id, Rating.comment.is_not(None), Rating.comment != "")
-        .order_by(Rating.statement_id, Rating.id)
+        select(Rating.statement_id, Rating.comment).where(
+            Rating.round_id == previous.id, Rating.comment.is_not(None), Rating.comment != ""
+        )
     ).all():
         assert comment is not None
         comments[statement_id].append(comment)
+    for listed in comments.values():
+        listed.sort(key=str.casefold)  # not in saving order, which could hint at who wrote what
+    rated_versions = {
+        v.id: v
+        for v in session.scalars(
+            select(StatementVersion).where(
+                StatementVersion.id.in_({s.version_id for s in snapshots.values()})
+            )
+        )
+    }
     for item in view.items:
         snapshot = snapshots.get(item.statement_id)
         if snapshot is None:
@@ -191,10 +223,20 @@ def _attach_feedback(session: Session, *, view: BallotView, panelist: Panelist) 
             "q3": figures["q3"],
             "iqr": figures["iqr"],
             "pct_agree": figures["pct_agree"],
+            "agree_min": (previous.rule_snapshot or {}).get("agree_min_applied"),
+            "scale_max": view.study.scale_max,
             "classification": snapshot.classification,
             "my_previous": own.value if own else None,
             "my_previous_abstained": bool(own and own.abstain),
             "comments": comments.get(item.statement_id, []),
+            # The group rated other wording last round: say so, with the old text and why.
+            "revised": snapshot.version_id != item.version_id,
+            "previous_text": (
+                rated_versions[snapshot.version_id].text_in(language)
+                if snapshot.version_id != item.version_id
+                else None
+            ),
+            "rationale": item.rationale if snapshot.version_id != item.version_id else None,
         }
 
 
@@ -220,17 +262,20 @@ def _validate(
     seen: set[int] = set()
     limit = get_settings().max_comment_chars
 
-    def fail(entry: RatingInput, message: str) -> None:
-        errors.append({"statement_id": entry.statement_id, "message": message})
+    def fail(entry: RatingInput, message: str, code: str, **params: Any) -> None:
+        # `code` and its parameters let a page say the same thing in the panelist's language.
+        errors.append(
+            {"statement_id": entry.statement_id, "code": code, "message": message, **params}
+        )
 
     for entry in entries:
         label = item_keys.get(entry.statement_id, str(entry.statement_id))
         if entry.statement_id in seen:
-            fail(entry, f"Statement {label} appears twice in one request; send it once.")
+            fail(entry, f"Statement {label} appears twice in one request; send it once.", "twice")
             continue
         seen.add(entry.statement_id)
         if entry.statement_id not in item_keys:
-            fail(entry, f"Statement {entry.statement_id} is not on this round's ballot.")
+            fail(entry, f"Statement {entry.statement_id} is not on this round's ballot.", "unknown")
             continue
         if entry.value not in (UNSET, None):
             assert isinstance(entry.value, int)
@@ -239,17 +284,32 @@ def _validate(
                     entry,
                     f"Statement {label}: {entry.value} is outside the scale "
                     f"{study.scale_min}–{study.scale_max}.",
+                    "out_of_scale",
+                    value=entry.value,
+                    min=study.scale_min,
+                    max=study.scale_max,
                 )
         if entry.abstain is True:
             if entry.value not in (UNSET, None):
-                fail(entry, f"Statement {label}: give a rating or 'unable to rate', not both.")
+                fail(
+                    entry,
+                    f"Statement {label}: give a rating or 'unable to rate', not both.",
+                    "both",
+                )
             elif not study.allow_abstain:
-                fail(entry, f"Statement {label}: this study asks for a rating on every statement.")
+                fail(
+                    entry,
+                    f"Statement {label}: this study asks for a rating on every statement.",
+                    "abstain_not_allowed",
+                )
         if isinstance(entry.comment, str) and len(entry.comment) > limit:
             fail(
                 entry,
                 f"Statement {label}: the comment has {len(entry.comment):,} characters; "
                 f"the limit is {limit:,}.",
+                "comment_too_long",
+                length=len(entry.comment),
+                limit=limit,
             )
     return errors
 
@@ -276,11 +336,7 @@ def save_ballot(
                 f"Round {target.number} is {target.status.value}; it does not accept ratings."
             )
     round_ = _open_round_for_writing(session, study_id=study.id)
-    if round_.closes_at is not None and round_.closes_at <= now:
-        raise Conflict(
-            f"The deadline of round {round_.number} passed at "
-            f"{round_.closes_at.isoformat()}; ratings are no longer accepted."
-        )
+    _ensure_before_deadline(round_, now)
     item_keys = dict(
         session.execute(
             select(RoundItem.statement_id, Statement.key)
@@ -301,7 +357,11 @@ def save_ballot(
                 "Rate every statement (or choose 'unable to rate') before submitting; "
                 f"still missing: {', '.join(sorted(missing))}.",
                 errors=[
-                    {"statement_id": sid, "message": "Rate this statement before submitting."}
+                    {
+                        "statement_id": sid,
+                        "code": "missing",
+                        "message": "Rate this statement before submitting.",
+                    }
                     for sid, key in item_keys.items()
                     if key in missing
                 ],
@@ -377,8 +437,15 @@ class PanelStatus:
     outcomes: list[tuple[str, str, str]] = field(default_factory=list)  # key, text, class
 
 
-def status_for(session: Session, *, panelist: Panelist, now: datetime | None = None) -> PanelStatus:
+def status_for(
+    session: Session,
+    *,
+    panelist: Panelist,
+    language: str | None = None,
+    now: datetime | None = None,
+) -> PanelStatus:
     now = now or utcnow()
+    language = language or panelist.language
     study = panelist.study
     if panelist.withdrawn_at is not None:
         return PanelStatus("withdrawn", study)
@@ -389,7 +456,7 @@ def status_for(session: Session, *, panelist: Panelist, now: datetime | None = N
         .limit(1)
     )
     if study.finalized_at is not None:
-        return PanelStatus("finalized", study, latest, outcomes=_outcomes(session, study, panelist))
+        return PanelStatus("finalized", study, latest, outcomes=_outcomes(session, study, language))
     if latest is None or latest.status != RoundStatus.open:
         return PanelStatus("waiting", study, latest)
     if latest.closes_at is not None and latest.closes_at <= now:
@@ -399,15 +466,17 @@ def status_for(session: Session, *, panelist: Panelist, now: datetime | None = N
     )
 
 
-def view_for_round(session: Session, *, panelist: Panelist, round_id: int) -> BallotView | None:
+def view_for_round(
+    session: Session, *, panelist: Panelist, round_id: int, language: str | None = None
+) -> BallotView | None:
     """The ballot as it was for a given round of the panelist's study (to show a stale form)."""
     round_ = session.get(Round, round_id)
     if round_ is None or round_.study_id != panelist.study_id or round_.status == RoundStatus.draft:
         return None
-    return _view(session, panelist=panelist, study=panelist.study, round_=round_)
+    return _view(session, panelist=panelist, study=panelist.study, round_=round_, language=language)
 
 
-def _outcomes(session: Session, study: Study, panelist: Panelist) -> list[tuple[str, str, str]]:
+def _outcomes(session: Session, study: Study, language: str) -> list[tuple[str, str, str]]:
     """Each statement's classification in the last round that rated it."""
     rows = session.execute(
         select(Statement.key, StatementVersion, ResultSnapshot.classification)
@@ -419,5 +488,5 @@ def _outcomes(session: Session, study: Study, panelist: Panelist) -> list[tuple[
     ).all()
     last: dict[str, tuple[str, str, str]] = {}
     for key, version, classification in rows:
-        last[key] = (key, version.text_in(panelist.language), classification)
+        last[key] = (key, version.text_in(language), classification)
     return list(last.values())

@@ -10,6 +10,8 @@ On SQLite every write transaction already holds the database lock (BEGIN IMMEDIA
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from app.models import Study
+
 NAMESPACE = 0x44454C50  # "DELP": keeps our advisory locks apart from anyone else's
 
 
@@ -19,3 +21,14 @@ def hold_round(session: Session, *, round_id: int, exclusive: bool) -> None:
         return
     take = func.pg_advisory_xact_lock if exclusive else func.pg_advisory_xact_lock_shared
     session.execute(select(take(NAMESPACE, round_id)))
+
+
+def hold_study(session: Session, *, study: Study) -> None:
+    """Serialise a study's structural writers (open, rule change, numbering) on its row.
+
+    PostgreSQL: SELECT … FOR UPDATE, then re-read the study so checks see the latest state.
+    SQLite: the write transaction already holds the database lock.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(select(Study.id).where(Study.id == study.id).with_for_update())
+    session.refresh(study)

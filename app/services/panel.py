@@ -2,13 +2,14 @@
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from zoneinfo import available_timezones
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, joinedload
 
 from app.models import Panelist, Study, User
 from app.security import PANELIST_PREFIX, new_token, token_hash
-from app.services import audit
+from app.services import audit, locks
 from app.services.errors import Conflict, Invalid, Unauthorized
 from app.services.studies import ensure_writable
 from app.settings import get_settings
@@ -20,6 +21,7 @@ class NewPanelist:
     email: str | None = None
     group: str | None = None
     language: str | None = None
+    timezone: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +41,7 @@ def invite_url(token: str) -> str:
 def add_panelists(
     session: Session, *, actor: User, study: Study, items: Sequence[NewPanelist]
 ) -> list[Invitation]:
+    locks.hold_study(session, study=study)  # pseudonyms P01, P02 … are numbered per study
     ensure_writable(study)
     if not items:
         raise Invalid("Send at least one panelist.")
@@ -65,6 +68,11 @@ def add_panelists(
                 f"Panelist {index} ({name}): language '{language}' is not one of the study's "
                 f"languages ({', '.join(languages)})."
             )
+        if item.timezone and item.timezone not in available_timezones():
+            raise Invalid(
+                f"Panelist {index} ({name}): '{item.timezone}' is not a time zone name; "
+                "use one like Europe/London or Asia/Shanghai."
+            )
         token = new_token(PANELIST_PREFIX)
         panelist = Panelist(
             study=study,
@@ -73,6 +81,7 @@ def add_panelists(
             email=email,
             group=(item.group or "").strip() or None,
             language=language,
+            timezone=item.timezone or None,
             token_hash=token_hash(token),
         )
         session.add(panelist)

@@ -74,6 +74,7 @@ def carried_forward(session: Session, *, study: Study, after: Round | None) -> l
 def create_round(
     session: Session, *, actor: User, study: Study, statement_ids: Sequence[int] | None = None
 ) -> Round:
+    locks.hold_study(session, study=study)  # round numbers are per study
     ensure_writable(study)
     rounds = rounds_of(session, study=study)
     last = rounds[-1] if rounds else None
@@ -131,6 +132,19 @@ def create_round(
     return round_
 
 
+def delete_draft(session: Session, *, actor: User, study: Study, round_: Round) -> None:
+    """A draft can be thrown away (to choose other statements); opened rounds are history."""
+    locks.hold_study(session, study=study)
+    ensure_writable(study)
+    session.refresh(round_, ["status"])
+    if round_.status != RoundStatus.draft:
+        raise Conflict(f"Round {round_.number} has been opened; only a draft can be deleted.")
+    number = round_.number
+    session.delete(round_)
+    session.flush()
+    audit.record(session, actor=actor, action="round.delete", study_id=study.id, round=number)
+
+
 def open_round(
     session: Session,
     *,
@@ -140,6 +154,8 @@ def open_round(
     closes_at: datetime | None = None,
     now: datetime | None = None,
 ) -> Round:
+    locks.hold_study(session, study=study)  # opening freezes the rules: no PATCH slips past
+    session.refresh(round_, ["status"])  # a concurrent opener may have won while we waited
     ensure_writable(study)
     now = now or utcnow()
     if round_.status != RoundStatus.draft:
@@ -211,7 +227,9 @@ def close_round(
             raise Conflict(f"Round {round_.number} has not opened yet, so it cannot be closed.")
         raise Conflict(f"Round {round_.number} is already closed.")
     study = session.get_one(Study, round_.study_id)
-    results = tally.compute(session, study=study, round_=round_, at=now)
+    # Closed by the tick after its deadline: the panel is the one invited at the deadline.
+    at = min(now, round_.closes_at) if round_.closes_at else now
+    results = tally.compute(session, study=study, round_=round_, at=at)
     round_.rule_snapshot = results.rule
     round_.invited = results.invited
     round_.responded = results.responded

@@ -7,7 +7,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
 from app.models import Statement, StatementVersion, Study, User
-from app.services import audit
+from app.services import audit, locks
 from app.services.errors import Conflict, Invalid, NotFound
 from app.services.studies import ensure_writable
 
@@ -34,6 +34,7 @@ def _clean_text(text: str, what: str) -> str:
 def add_statements(
     session: Session, *, actor: User, study: Study, items: Sequence[NewStatement]
 ) -> list[Statement]:
+    locks.hold_study(session, study=study)  # keys and positions are numbered per study
     ensure_writable(study)
     if not items:
         raise Invalid("Send at least one statement.")
@@ -100,6 +101,7 @@ def revise_statement(
     translations: dict[str, str] | None = None,
 ) -> StatementVersion:
     """Add a new wording; rounds already opened keep the version they froze."""
+    locks.hold_study(session, study=study)
     ensure_writable(study)
     text = _clean_text(text, "The revised text")
     rationale = rationale.strip()
@@ -110,7 +112,8 @@ def revise_statement(
         statement_id=statement.id,
         version=current.version + 1,
         text=text,
-        translations=translations if translations is not None else {},
+        # Unless new ones are given, translations carry over: no panelist loses their language.
+        translations=translations if translations is not None else dict(current.translations),
         rationale=rationale,
         parent_id=current.id,
         created_by_id=actor.id,

@@ -7,7 +7,7 @@ from sqlalchemy.orm import Session
 
 from app.consensus import RULE_ADAPTER, check_rule_for_scale
 from app.models import Role, Study, StudyMember, User, utcnow
-from app.services import audit
+from app.services import audit, locks
 from app.services.errors import Conflict, Forbidden, Invalid, NotFound
 
 # Fields that define the method: frozen when round 1 opens (DESIGN.md §2).
@@ -32,9 +32,23 @@ def _validated_rule(rule: dict[str, Any], scale_min: int, scale_max: int) -> dic
     return dict(RULE_ADAPTER.dump_python(parsed, mode="json"))
 
 
+def _check_translations(fields: dict[str, Any]) -> None:
+    languages = fields.get("languages") or ["en"]
+    stray = sorted(set(fields.get("translations") or {}) - set(languages))
+    if stray:
+        raise Invalid(
+            f"Texts are given in {', '.join(stray)}, which is not among the study's languages "
+            f"({', '.join(languages)}); add the language or drop the texts."
+        )
+
+
 def create_study(session: Session, *, actor: User, **fields: Any) -> Study:
     if actor.role == Role.observer:
         raise Forbidden("Observers can read results but cannot create studies.")
+    fields["title"] = fields["title"].strip()
+    if not fields["title"]:
+        raise Invalid("Give the study a title.")
+    _check_translations(fields)
     if fields["scale_min"] >= fields["scale_max"]:
         raise Invalid("The scale's minimum must be below its maximum.")
     fields["rule"] = _validated_rule(fields["rule"], fields["scale_min"], fields["scale_max"])
@@ -48,6 +62,7 @@ def create_study(session: Session, *, actor: User, **fields: Any) -> Study:
 
 
 def update_study(session: Session, *, actor: User, study: Study, changes: dict[str, Any]) -> Study:
+    locks.hold_study(session, study=study)  # a rule change cannot slip past round 1 opening
     ensure_writable(study)
     frozen = sorted(PREREGISTERED & changes.keys())
     if frozen and study.rules_frozen_at is not None:
@@ -60,6 +75,13 @@ def update_study(session: Session, *, actor: User, study: Study, changes: dict[s
         raise Invalid("The scale's minimum must be below its maximum.")
     if PREREGISTERED & changes.keys():
         changes["rule"] = _validated_rule(merged["rule"], merged["scale_min"], merged["scale_max"])
+    if "translations" in changes or "languages" in changes:
+        _check_translations(
+            {
+                "languages": changes.get("languages", study.languages),
+                "translations": changes.get("translations", study.translations),
+            }
+        )
     before = {k: getattr(study, k) for k in changes}
     for key, value in changes.items():
         setattr(study, key, value)

@@ -44,6 +44,10 @@ def _visitor(request: Request, session: SessionDep) -> Visitor | None:
     return Visitor(panelist, cookie)
 
 
+def _status(session: Session, visitor: Visitor) -> ballots.PanelStatus:
+    return ballots.status_for(session, panelist=visitor.panelist, language=visitor.language)
+
+
 def _signed_out(request: Request) -> Response:
     language = supported(request.query_params.get("lang"))
     return render("panel/signed_out.html", {}, language=language, status_code=401)
@@ -67,7 +71,7 @@ def ballot_page(request: Request, session: SessionDep) -> Response:
     visitor = _visitor(request, session)
     if visitor is None:
         return _signed_out(request)
-    status = ballots.status_for(session, panelist=visitor.panelist)
+    status = _status(session, visitor)
     flash = cookies.read_flash(request)
     response = _page(visitor, status, flash=flash)
     if flash:
@@ -81,7 +85,7 @@ def _page(
     *,
     flash: str | None = None,
     form: BallotForm | None = None,
-    errors: dict[int, list[str]] | None = None,
+    errors: dict[int, list[dict[str, Any]]] | None = None,
     alert: str | None = None,
     status_code: int = 200,
 ) -> Response:
@@ -133,7 +137,9 @@ def save_ballot_form(request: Request, values: FormValues, session: SessionDep) 
         session.rollback()  # nothing of this request is kept; reload what the page shows
         visitor = _visitor(request, session) or visitor
         if isinstance(exc, Forbidden):
-            status = ballots.status_for(session, panelist=visitor.panelist)
+            status = ballots.status_for(
+                session, panelist=visitor.panelist, language=visitor.language
+            )
             return _page(visitor, status, status_code=403)
         return _redisplay(session, visitor, form, exc)
     response = RedirectResponse("/ballot", status_code=303)
@@ -145,16 +151,16 @@ def _redisplay(
     session: Session, visitor: Visitor, form: BallotForm, exc: Invalid | Conflict
 ) -> Response:
     """The same page again: what was typed, and every message beside its statement."""
-    status = ballots.status_for(session, panelist=visitor.panelist)
+    status = _status(session, visitor)
     if status.view is None and form.round_id is not None:
         status.view = ballots.view_for_round(
-            session, panelist=visitor.panelist, round_id=form.round_id
+            session, panelist=visitor.panelist, round_id=form.round_id, language=visitor.language
         )
-    errors: dict[int, list[str]] = {}
+    errors: dict[int, list[dict[str, Any]]] = {}
     for error in exc.errors:
-        errors.setdefault(int(error["statement_id"]), []).append(str(error["message"]))
+        errors.setdefault(int(error["statement_id"]), []).append(error)
     for statement_id, message in form.problems.items():
-        errors.setdefault(statement_id, []).append(message)
+        errors.setdefault(statement_id, []).append({"code": "unreadable", "message": message})
     alert = exc.message if isinstance(exc, Conflict) or not errors else None
     status_code = 409 if isinstance(exc, Conflict) else 422
     return _page(visitor, status, form=form, errors=errors, alert=alert, status_code=status_code)

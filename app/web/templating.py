@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from babel import Locale
 from babel.dates import format_date, format_time
-from babel.numbers import format_decimal
+from babel.numbers import format_decimal, format_percent
 from babel.support import NullTranslations, Translations
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.responses import HTMLResponse
@@ -49,7 +49,7 @@ def environment(language: str) -> Environment:
         html_lang=language,
         fmt_datetime=lambda dt, tz=None: _datetime(dt, tz, locale),
         fmt_number=lambda n, digits=1: _number(n, digits, locale),
-        fmt_percent=lambda p: _number(p, 0, locale) + " %" if p is not None else "–",
+        fmt_percent=lambda p: _percent(p, locale),
     )
     return env
 
@@ -69,6 +69,12 @@ def _datetime(value: datetime | None, tz: str | None, locale: str) -> str:
     day = format_date(value.astimezone(zone), "medium", locale=where)
     time = format_time(value, "short", tzinfo=zone, locale=where)
     return f"{day} {time} ({zone.key})"
+
+
+def _percent(value: float | None, locale: str) -> str:
+    if value is None:
+        return "–"
+    return format_percent(value / 100, format="#,##0%", locale=Locale.parse(locale))
 
 
 def _number(value: float | None, digits: int, locale: str) -> str:

@@ -51,7 +51,14 @@ def test_out_of_scale_value_is_refused_and_nothing_saved(run, engine):
         [{"statement_id": s2, "value": 5}, {"statement_id": s1, "value": 10}],
     )
     assert response.json()["errors"] == [
-        {"statement_id": s1, "message": "Statement S01: 10 is outside the scale 1–9."}
+        {
+            "statement_id": s1,
+            "code": "out_of_scale",
+            "message": "Statement S01: 10 is outside the scale 1–9.",
+            "value": 10,
+            "min": 1,
+            "max": 9,
+        }
     ]
 
 

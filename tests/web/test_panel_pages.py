@@ -118,7 +118,7 @@ def test_out_of_scale_value_is_shown_beside_its_statement(run, engine):
     before = dump(engine)
     response = web.post("/ballot", data=form_for(page, action="save", **{f"rating-{s1}": "12"}))
     assert response.status_code == 422
-    assert re.search(rf'id="err-{s1}">Statement S01: 12 is outside the scale 1–9', response.text)
+    assert re.search(rf'id="err-{s1}">12 is not on the scale \(1–9\)', response.text)
     assert dump(engine) == before
 
 

@@ -21,4 +21,5 @@
     if (bar) bar.value = rated;
   }
   form.addEventListener("change", update);
+  update();  // a page sent back with mistakes shows what it kept, not what was saved
 })();
