@@ -51,6 +51,20 @@ def serve(
     )
 
 
+def _require_schema() -> None:
+    """Say what to do when the database has no tables yet, instead of a traceback."""
+    from sqlalchemy import inspect
+
+    from app.db import get_engine
+
+    if not inspect(get_engine()).has_table("alembic_version"):
+        typer.echo(
+            f"The database {_safe_url()} has no tables yet; run `delphi db upgrade` first.",
+            err=True,
+        )
+        raise typer.Exit(1)
+
+
 @cli.command("create-coordinator")
 def create_coordinator(
     email: Annotated[str, typer.Option(help="Login e-mail")],
@@ -64,6 +78,7 @@ def create_coordinator(
     from app.services import accounts
     from app.services.errors import DomainError
 
+    _require_schema()
     try:
         with transaction() as session:
             user = accounts.create_user(session, email=email, password=password, role=role)
@@ -83,6 +98,7 @@ def demo() -> None:
     """Seed the demo study if it is missing; print the coordinator login, an API token and links."""
     from app.demo import seed_or_refresh
 
+    _require_schema()
     with transaction() as session:
         access = seed_or_refresh(session)
     base = get_settings().base_url.rstrip("/")
@@ -107,6 +123,7 @@ def tick() -> None:
     """Close every open round whose deadline has passed (run it from cron or a timer)."""
     from app.services.rounds import close_due_rounds
 
+    _require_schema()
     with transaction() as session:
         closed = close_due_rounds(session)
     typer.echo(
@@ -131,6 +148,10 @@ def simulate(
     import tempfile
 
     from alembic import command
+
+    if scale not in (5, 9):
+        typer.echo("--scale takes 9 (1..9, COMET 70/15) or 5 (1..5, 75 % agreement).", err=True)
+        raise typer.Exit(2)
 
     from app.models import User
     from app.services import accounts

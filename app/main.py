@@ -1,5 +1,8 @@
 """The application factory: routers, middleware and the mapping of domain errors to HTTP."""
 
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI, Request
@@ -11,6 +14,7 @@ from sqlalchemy.exc import IntegrityError
 
 from app.api import ballot, rounds, studies
 from app.middleware import Admission, BodyLimit
+from app.scheduler import tick_forever
 from app.services.errors import DomainError, Unauthorized
 from app.settings import get_settings
 from app.web import panel
@@ -19,9 +23,19 @@ from app.web.headers import SecurityHeaders
 STATIC = Path(__file__).resolve().parent / "web" / "static"
 
 
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    interval = get_settings().tick_seconds
+    ticker = asyncio.create_task(tick_forever(interval)) if interval > 0 else None
+    yield
+    if ticker is not None:
+        ticker.cancel()
+
+
 def create_app() -> FastAPI:
     settings = get_settings()
     app = FastAPI(
+        lifespan=_lifespan,
         title="Delphi consensus platform",
         version="1",
         description="Run anonymous multi-round Delphi studies and grade their recommendations.",

@@ -25,6 +25,8 @@ class Settings(BaseSettings):
     sqlite_busy_timeout_ms: int = 30_000
     # Requests admitted at once per process; the connection pool is sized to match.
     max_inflight_requests: int = 16
+    # Seconds between the server's own checks for rounds past their deadline (0: off).
+    tick_seconds: float = 30
 
     @model_validator(mode="after")
     def _refuse_default_secret_in_production(self) -> "Settings":

@@ -62,7 +62,7 @@ class StudyRun:
         kwargs.setdefault("headers", self.auth)
         response = self.client.request(method, path, **kwargs)
         assert response.status_code == expect, (response.status_code, response.text)
-        return response.json()
+        return response.json() if response.content else None
 
     def new_round(self, **body: Any) -> dict[str, Any]:
         return self.call("POST", f"/api/v1/studies/{self.study['id']}/rounds", 201, json=body or {})
@@ -108,6 +108,8 @@ def start_study(
     run = StudyRun(client=client, token=token, study={})
     run.study = run.call("POST", "/api/v1/studies", 201, json=study_body(**study))
     sid = run.study["id"]
+    if not statements:
+        return run
     run.statements = run.call(
         "POST",
         f"/api/v1/studies/{sid}/statements",

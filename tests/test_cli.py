@@ -79,3 +79,23 @@ def test_simulate_prints_consensus_per_round():
 def test_simulate_is_reproducible_with_a_seed():
     args = ["simulate", "--panelists", "10", "--statements", "5", "--seed", "3"]
     assert runner.invoke(cli, args).output == runner.invoke(cli, args).output
+
+
+def test_commands_on_an_empty_database_say_to_migrate_first(tmp_path):
+    from app import db
+    from app.db import make_engine
+
+    db.set_engine(make_engine(f"sqlite:///{tmp_path / 'empty.sqlite3'}"))
+    for command in (
+        ["demo"],
+        ["tick"],
+        ["create-coordinator", "--email", "a@b.org", "--password", "long enough"],
+    ):
+        result = runner.invoke(cli, command)
+        assert result.exit_code == 1
+        assert "run `delphi db upgrade` first" in result.output
+
+
+def test_simulate_refuses_a_scale_it_does_not_know():
+    result = runner.invoke(cli, ["simulate", "--scale", "7"])
+    assert result.exit_code == 2 and "--scale takes 9" in result.output

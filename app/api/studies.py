@@ -161,3 +161,18 @@ def add_panelists(
         items=[panel.NewPanelist(**item.model_dump()) for item in body],
     )
     return [present.panelist(i.panelist, i) for i in invitations]
+
+
+@router.post("/panelists/{panelist_id}/link", response_model=schemas.Panelist)
+def reissue_link(panelist_id: PathId, session: SessionDep, user: CurrentCoordinator) -> Any:
+    """Issue a new personal link (shown once); the panelist's old link stops working."""
+    panelist = session.get(models.Panelist, panelist_id)
+    missing = NotFound(f"Panelist {panelist_id} does not exist or is not one of yours.")
+    if panelist is None:
+        raise missing
+    try:
+        study = studies.study_for(session, user=user, study_id=panelist.study_id, write=True)
+    except NotFound as exc:
+        raise missing from exc
+    invitation = panel.reissue_link(session, actor=user, study=study, panelist=panelist)
+    return present.panelist(panelist, invitation)

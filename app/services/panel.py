@@ -104,3 +104,15 @@ def panelist_for_token(session: Session, *, token: str) -> Panelist:
             "This personal link is not valid. Ask the study's coordinator for yours."
         )
     return panelist
+
+
+def reissue_link(session: Session, *, actor: User, study: Study, panelist: Panelist) -> Invitation:
+    """A new personal link for a panelist who lost theirs; the old one stops working at once."""
+    ensure_writable(study)
+    token = new_token(PANELIST_PREFIX)
+    panelist.token_hash = token_hash(token)
+    session.flush()
+    audit.record(
+        session, actor=actor, action="panel.reissue_link", study_id=study.id, code=panelist.code
+    )
+    return Invitation(panelist=panelist, token=token)

@@ -4,6 +4,7 @@ One browser per test session; a fresh context (cookie jar, viewport) per test. E
 save screenshots to test-output/browser/<test name>-<step>.png for a person to look at.
 """
 
+import os
 import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -35,7 +36,10 @@ SHOTS = Path(__file__).resolve().parents[2] / "test-output" / "browser"
 @pytest.fixture(scope="session")
 def playwright() -> Iterator[Playwright]:
     if not Path(CHROMIUM).exists():
-        pytest.skip(f"Chromium is not installed at {CHROMIUM}")
+        # CI installs Debian's chromium (.ci/run): there a missing browser is a failure.
+        if os.environ.get("CI"):
+            pytest.fail(f"Chromium is not installed at {CHROMIUM}; .ci/run should install it")
+        pytest.skip(f"Chromium is not installed at {CHROMIUM} (apt-get install chromium)")
     with sync_playwright() as p:
         yield p
 
