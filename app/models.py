@@ -126,6 +126,8 @@ class Study(Base):
     languages: Mapped[list[Any]] = mapped_column(default=lambda: ["en"])
     # Per language: {"title", "instructions", "labels": {point: label}} shown to panelists.
     translations: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # Declared stakeholder groups; empty means any group name is accepted.
+    groups: Mapped[list[Any]] = mapped_column(default=list)
     rules_frozen_at: Mapped[datetime | None]
     finalized_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -185,6 +187,23 @@ class Panelist(Base):
             postgresql_where=text("email IS NOT NULL"),
         ),
     )
+
+
+class PanelistLink(Base):
+    """An extra personal link (one per e-mail sent), valid until the panelist's links are revoked.
+
+    Only the keyed hash is stored; the panelist's first link lives in Panelist.token_hash.
+    """
+
+    __tablename__ = "panelist_links"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    panelist_id: Mapped[int] = mapped_column(
+        ForeignKey("panelists.id", ondelete="CASCADE"), index=True
+    )
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    revoked_at: Mapped[datetime | None]
 
 
 class Statement(Base):

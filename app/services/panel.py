@@ -2,12 +2,13 @@
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 from zoneinfo import available_timezones
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session, joinedload
 
-from app.models import Panelist, Study, User
+from app.models import Panelist, PanelistLink, Study, User, utcnow
 from app.security import PANELIST_PREFIX, new_token, token_hash
 from app.services import audit, locks
 from app.services.errors import Conflict, Invalid, Unauthorized
@@ -93,11 +94,17 @@ def add_panelists(
     return invitations
 
 
+def _live(hashed: str) -> Any:
+    """The panelist whose first link, or a later link not yet revoked, has this hash."""
+    extra = select(PanelistLink.panelist_id).where(
+        PanelistLink.token_hash == hashed, PanelistLink.revoked_at.is_(None)
+    )
+    return or_(Panelist.token_hash == hashed, Panelist.id.in_(extra))
+
+
 def panelist_for_token(session: Session, *, token: str) -> Panelist:
     panelist = session.scalar(
-        select(Panelist)
-        .where(Panelist.token_hash == token_hash(token))
-        .options(joinedload(Panelist.study))
+        select(Panelist).where(_live(token_hash(token))).options(joinedload(Panelist.study))
     )
     if panelist is None:
         raise Unauthorized(
@@ -106,11 +113,30 @@ def panelist_for_token(session: Session, *, token: str) -> Panelist:
     return panelist
 
 
+def link_is_live(session: Session, *, panelist_id: int, hashed: str) -> bool:
+    """Whether a browser session made with this link may go on (revoking ends it)."""
+    query = select(Panelist.id).where(Panelist.id == panelist_id, _live(hashed))
+    return session.scalar(query) is not None
+
+
+def issue_link(session: Session, *, panelist: Panelist) -> str:
+    """One more personal link (e.g. for an e-mail); earlier links keep working."""
+    token = new_token(PANELIST_PREFIX)
+    session.add(PanelistLink(panelist_id=panelist.id, token_hash=token_hash(token)))
+    session.flush()
+    return token
+
+
 def reissue_link(session: Session, *, actor: User, study: Study, panelist: Panelist) -> Invitation:
-    """A new personal link for a panelist who lost theirs; the old one stops working at once."""
+    """A new personal link for a panelist who lost theirs; every older link stops working."""
     ensure_writable(study)
     token = new_token(PANELIST_PREFIX)
     panelist.token_hash = token_hash(token)
+    session.execute(
+        update(PanelistLink)
+        .where(PanelistLink.panelist_id == panelist.id, PanelistLink.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+    )
     session.flush()
     audit.record(
         session, actor=actor, action="panel.reissue_link", study_id=study.id, code=panelist.code

@@ -11,8 +11,8 @@ from sqlalchemy.orm import Session, joinedload
 from app.api.deps import SessionDep
 from app.models import Panelist
 from app.security import token_hash
-from app.services import ballots
-from app.services.errors import Conflict, Forbidden, Invalid
+from app.services import ballots, panel
+from app.services.errors import Conflict, Forbidden, Invalid, Unauthorized
 from app.web import session as cookies
 from app.web.forms import BallotForm, parse_ballot_form
 from app.web.templating import LANGUAGES, render, supported
@@ -39,7 +39,9 @@ def _visitor(request: Request, session: SessionDep) -> Visitor | None:
         .where(Panelist.id == cookie.panelist_id)
         .options(joinedload(Panelist.study))
     )
-    if panelist is None or not cookie.bound_to(panelist.token_hash):
+    if panelist is None or not panel.link_is_live(
+        session, panelist_id=panelist.id, hashed=cookie.binding
+    ):
         return None
     return Visitor(panelist, cookie)
 
@@ -56,13 +58,13 @@ def _signed_out(request: Request) -> Response:
 @router.get("/p/{token}")
 def personal_link(token: str, request: Request, session: SessionDep) -> Response:
     """Trade the link's token for a session cookie, then drop the token from the address bar."""
-    hashed = token_hash(token)
-    panelist = session.scalar(select(Panelist).where(Panelist.token_hash == hashed))
-    if panelist is None:
+    try:
+        panelist = panel.panelist_for_token(session, token=token)
+    except Unauthorized:
         language = supported(request.query_params.get("lang"))
         return render("panel/invalid_link.html", {}, language=language, status_code=404)
     response = RedirectResponse("/ballot", status_code=303)
-    cookies.write(request, response, cookies.PanelSession(panelist.id, hashed[:16]))
+    cookies.write(request, response, cookies.PanelSession(panelist.id, token_hash(token)))
     return response
 
 

@@ -24,12 +24,9 @@ MAX_AGE = 60 * 60 * 24 * 30  # a round rarely lasts longer than a month
 @dataclass(frozen=True, slots=True)
 class PanelSession:
     panelist_id: int
-    binding: str  # first 16 hex characters of the panelist's token hash
+    binding: str  # the keyed hash of the link that opened the session (not the token)
     csrf: str = field(default_factory=lambda: secrets.token_urlsafe(24))
     language: str | None = None
-
-    def bound_to(self, token_hash: str) -> bool:
-        return hmac.compare_digest(self.binding, token_hash[:16])
 
     def with_language(self, language: str) -> "PanelSession":
         return replace(self, language=language)
