@@ -25,6 +25,13 @@ class Settings(BaseSettings):
     sqlite_busy_timeout_ms: int = 30_000
     # Requests admitted at once per process; the connection pool is sized to match.
     max_inflight_requests: int = 16
+    # Outgoing mail; without smtp_host messages are held in the outbox and shown in the console.
+    smtp_host: str | None = None
+    smtp_port: int = 587
+    smtp_security: str = "starttls"  # starttls, ssl or none
+    smtp_user: str | None = None
+    smtp_password: str | None = None
+    mail_sender: str = "Delphi study <delphi@localhost>"
     # Seconds between the server's own checks for rounds past their deadline (0: off).
     tick_seconds: float = 30
 
