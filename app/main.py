@@ -8,9 +8,10 @@ from pathlib import Path
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import IntegrityError
+from starlette.responses import Response
 
 from app.api import ballot, rounds, studies
 from app.middleware import Admission, BodyLimit
@@ -18,7 +19,12 @@ from app.scheduler import tick_forever
 from app.services.errors import DomainError, Unauthorized
 from app.settings import get_settings
 from app.web import panel
+from app.web.console import auth as console_auth
+from app.web.console import rounds as console_rounds
+from app.web.console import studies as console_studies
+from app.web.console.common import CsrfFailed, LoginRequired
 from app.web.headers import SecurityHeaders
+from app.web.templating import render
 
 STATIC = Path(__file__).resolve().parent / "web" / "static"
 
@@ -44,6 +50,11 @@ def create_app() -> FastAPI:
     app.include_router(rounds.router)
     app.include_router(ballot.router)
     app.include_router(panel.router)
+    app.include_router(console_auth.router)
+    app.include_router(console_studies.router)
+    app.include_router(console_rounds.router)
+    app.add_exception_handler(LoginRequired, _login_required)  # type: ignore[arg-type]
+    app.add_exception_handler(CsrfFailed, _csrf_failed)  # type: ignore[arg-type]
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.add_exception_handler(DomainError, _domain_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
@@ -70,7 +81,32 @@ def create_app() -> FastAPI:
     return app
 
 
-async def _domain_error(request: Request, exc: DomainError) -> JSONResponse:
+async def _login_required(request: Request, exc: LoginRequired) -> Response:
+    from urllib.parse import quote
+
+    return RedirectResponse(f"/login?next={quote(exc.next_url)}", status_code=303)
+
+
+async def _csrf_failed(request: Request, exc: CsrfFailed) -> Response:
+    return render(
+        "console/message.html",
+        {
+            "title": "This form has expired",
+            "text": "Nothing was changed. Go back, reload the page and try again.",
+        },
+        language="en",
+        status_code=403,
+    )
+
+
+async def _domain_error(request: Request, exc: DomainError) -> Response:
+    if request.url.path.startswith("/console"):
+        return render(
+            "console/message.html",
+            {"title": "That did not work", "text": exc.message},
+            language="en",
+            status_code=exc.status,
+        )
     body: dict[str, object] = {"detail": exc.message}
     if exc.errors:
         body["errors"] = exc.errors

@@ -38,6 +38,8 @@ def study(s: models.Study) -> schemas.Study:
         hide_feedback_until_rated=s.hide_feedback_until_rated,
         languages=s.languages,
         translations=s.translations,
+        groups=s.groups,
+        reminder_hours=s.reminder_hours,
         rules_frozen_at=s.rules_frozen_at,
         rules_fingerprint=rules_fingerprint(s),
         finalized_at=s.finalized_at,

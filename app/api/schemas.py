@@ -115,6 +115,12 @@ class StudyCreate(BaseModel):
     translations: dict[Language, StudyText] = Field(
         default_factory=dict, description='e.g. {"zh-Hans": {"title": "…", "labels": {"1": "…"}}}'
     )
+    groups: list[Annotated[Str, Field(min_length=1, max_length=100)]] = Field(
+        default_factory=list, description="Stakeholder groups; empty accepts any group name."
+    )
+    reminder_hours: list[Annotated[int, Field(ge=1, le=24 * 60)]] = Field(
+        default_factory=lambda: [72, 24], description="Reminders, in hours before a deadline."
+    )
 
 
 class StudyPatch(_NoNulls):
@@ -130,6 +136,8 @@ class StudyPatch(_NoNulls):
     hide_feedback_until_rated: bool | None = None
     languages: list[Language] | None = Field(None, min_length=1)
     translations: dict[Language, StudyText] | None = None
+    groups: list[Annotated[Str, Field(min_length=1, max_length=100)]] | None = None
+    reminder_hours: list[Annotated[int, Field(ge=1, le=24 * 60)]] | None = None
 
 
 class Study(BaseModel):
@@ -145,6 +153,8 @@ class Study(BaseModel):
     hide_feedback_until_rated: bool
     languages: list[str]
     translations: dict[str, Any]
+    groups: list[str]
+    reminder_hours: list[int]
     rules_frozen_at: Timestamp | None
     rules_fingerprint: str
     finalized_at: Timestamp | None

@@ -16,7 +16,8 @@ from app.services.errors import NotFound
 router = APIRouter(prefix="/api/v1", tags=["coordinator: studies"])
 
 
-def _study_fields(body: schemas.StudyCreate | schemas.StudyPatch) -> dict[str, Any]:
+def study_fields(body: schemas.StudyCreate | schemas.StudyPatch) -> dict[str, Any]:
+    """The service's keyword arguments for what the body sets (shared with the console)."""
     given = body.model_dump(exclude_unset=True, mode="json")
     fields: dict[str, Any] = {}
     for key, value in given.items():
@@ -35,7 +36,13 @@ def _study_fields(body: schemas.StudyCreate | schemas.StudyPatch) -> dict[str, A
 def create_study(
     body: schemas.StudyCreate, session: SessionDep, user: CurrentCoordinator
 ) -> schemas.Study:
-    fields = _study_fields(body)
+    study = studies.create_study(session, actor=user, **new_study_fields(body))
+    return present.study(study)
+
+
+def new_study_fields(body: schemas.StudyCreate) -> dict[str, Any]:
+    """Every field of a new study, with the default rule chosen by the scale."""
+    fields = study_fields(body)
     fields |= {
         "scale_min": body.scale.min,
         "scale_max": body.scale.max,
@@ -44,8 +51,7 @@ def create_study(
     if body.consensus is None:
         nine_points = (body.scale.min, body.scale.max) == (1, 9)
         fields["rule"] = {"rule": "comet_70_15" if nine_points else "percent_agreement"}
-    study = studies.create_study(session, actor=user, **fields)
-    return present.study(study)
+    return fields
 
 
 @router.get("/studies", response_model=list[schemas.Study])
@@ -66,7 +72,7 @@ def patch_study(
     user: CurrentCoordinator,
 ) -> schemas.Study:
     study = studies.study_for(session, user=user, study_id=study_id, write=True)
-    study = studies.update_study(session, actor=user, study=study, changes=_study_fields(body))
+    study = studies.update_study(session, actor=user, study=study, changes=study_fields(body))
     return present.study(study)
 
 

@@ -3,9 +3,10 @@
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.models import ApiToken, Role, User
+from app.models import ApiToken, Role, Study, StudyMember, User, utcnow
 from app.security import COORDINATOR_PREFIX, hash_password, new_token, token_hash
-from app.services.errors import Conflict, Invalid, Unauthorized
+from app.services import audit
+from app.services.errors import Conflict, Invalid, NotFound, Unauthorized
 
 
 def create_user(
@@ -44,3 +45,43 @@ def user_for_token(session: Session, *, token: str) -> User:
             "(or run `delphi create-coordinator --print-token`)."
         )
     return row
+
+
+def api_tokens(session: Session, *, user: User) -> list[ApiToken]:
+    query = select(ApiToken).where(ApiToken.user_id == user.id).order_by(ApiToken.id.desc())
+    return list(session.scalars(query))
+
+
+def revoke_api_token(session: Session, *, user: User, token_id: int) -> None:
+    token = session.scalar(
+        select(ApiToken).where(ApiToken.id == token_id, ApiToken.user_id == user.id)
+    )
+    if token is None:
+        raise NotFound("That API token does not exist or is not yours.")
+    if token.revoked_at is None:
+        token.revoked_at = utcnow()
+        session.flush()
+
+
+def all_users(session: Session) -> list[User]:
+    return list(session.scalars(select(User).order_by(User.email)))
+
+
+def add_member(session: Session, *, actor: User, study: Study, email: str) -> User:
+    """Give an existing account access to a study (coordinators and observers alike)."""
+    member = session.scalar(select(User).where(User.email == email.strip().lower()))
+    if member is None:
+        raise Invalid(f"There is no account for {email}; an administrator can create one.")
+    exists = session.get(StudyMember, (study.id, member.id))
+    if exists is None:
+        session.add(StudyMember(study_id=study.id, user_id=member.id))
+        audit.record(
+            session,
+            actor=actor,
+            action="study.add_member",
+            study_id=study.id,
+            email=member.email,
+            role=member.role.value,
+        )
+        session.flush()
+    return member

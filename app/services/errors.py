@@ -34,3 +34,13 @@ class Conflict(DomainError):
 
 class Invalid(DomainError):
     status = 422
+
+
+class Throttled(DomainError):
+    """Too many attempts; `retry_after` says in how many seconds to try again."""
+
+    status = 429
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

@@ -3,7 +3,7 @@
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from app.models import (
@@ -282,3 +282,95 @@ def close_due_rounds(session: Session, *, now: datetime | None = None) -> list[i
         except Conflict:
             continue  # another process closed it first
     return closed
+
+
+def set_items(
+    session: Session, *, actor: User, study: Study, round_: Round, statement_ids: Sequence[int]
+) -> Round:
+    """Drop or add statements on a draft round."""
+    locks.hold_study(session, study=study)
+    ensure_writable(study)
+    session.refresh(round_, ["status"])
+    if round_.status != RoundStatus.draft:
+        raise Conflict(f"Round {round_.number} has been opened; its statements are frozen.")
+    wanted = list(dict.fromkeys(statement_ids))
+    if not wanted:
+        raise Invalid("Keep at least one statement on the round.")
+    found = {
+        s.id: s
+        for s in session.scalars(
+            select(Statement).where(Statement.study_id == study.id, Statement.id.in_(wanted))
+        )
+    }
+    missing = [str(i) for i in wanted if i not in found]
+    if missing:
+        raise Invalid(f"Statement(s) {', '.join(missing)} are not in this study.")
+    chosen = sorted(found.values(), key=lambda s: (s.position, s.id))
+    session.execute(delete(RoundItem).where(RoundItem.round_id == round_.id))
+    session.add_all(
+        RoundItem(round_id=round_.id, statement_id=s.id, position=i)
+        for i, s in enumerate(chosen, start=1)
+    )
+    session.flush()
+    session.expire(round_, ["items"])
+    audit.record(
+        session,
+        actor=actor,
+        action="round.set_items",
+        study_id=study.id,
+        round=round_.number,
+        statements=[s.key for s in chosen],
+    )
+    return round_
+
+
+def extend_deadline(
+    session: Session,
+    *,
+    actor: User,
+    study: Study,
+    round_: Round,
+    closes_at: datetime,
+    now: datetime | None = None,
+) -> Round:
+    now = now or utcnow()
+    locks.hold_study(session, study=study)
+    session.refresh(round_, ["status", "closes_at"])
+    if round_.status != RoundStatus.open:
+        raise Conflict(
+            f"Round {round_.number} is {round_.status.value}; only an open round's "
+            "deadline can change."
+        )
+    if closes_at.tzinfo is None:
+        raise Invalid("Give the deadline with its time-zone offset, e.g. +00:00.")
+    if closes_at <= now:
+        raise Invalid("The new deadline must be in the future.")
+    before = round_.closes_at
+    round_.closes_at = closes_at
+    session.flush()
+    audit.record(
+        session,
+        actor=actor,
+        action="round.extend",
+        study_id=study.id,
+        round=round_.number,
+        before=before.isoformat() if before else None,
+        after=closes_at.isoformat(),
+    )
+    return round_
+
+
+def carry_forward_reasons(
+    session: Session, *, study: Study, after: Round | None
+) -> list[tuple[Statement, str]]:
+    """What the next round would hold by default, each with the reason, for the console."""
+    chosen = carried_forward(session, study=study, after=after)
+    if after is None:
+        return [(s, "round 1 rates every statement") for s in chosen]
+    rated = set(
+        session.scalars(select(RoundItem.statement_id).where(RoundItem.round_id == after.id))
+    )
+    return [
+        (s, f"no consensus in round {after.number}" if s.id in rated else "new, not yet rated")
+        for s in chosen
+    ]

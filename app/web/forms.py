@@ -2,13 +2,23 @@
 
 import re
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Annotated, Literal
 
+from fastapi import Depends, Request
 from pydantic import BaseModel, ValidationError
 
 from app.services.ballots import RatingInput
 
 FIELD = re.compile(r"^(rating|comment)-(\d{1,12})$")
+
+
+async def form_values(request: Request) -> dict[str, str]:
+    """The posted form's text fields (parsing is async; the work after it runs in the pool)."""
+    fields = await request.form(max_files=0, max_fields=5_000, max_part_size=64_000)
+    return {k: v for k, v in fields.multi_items() if isinstance(v, str)}
+
+
+FormValues = Annotated[dict[str, str], Depends(form_values)]
 
 
 class BallotFormHeader(BaseModel):

@@ -1,9 +1,9 @@
 """Panelist pages: the personal link, the ballot form, the language switch."""
 
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
@@ -14,7 +14,7 @@ from app.security import token_hash
 from app.services import ballots, panel
 from app.services.errors import Conflict, Forbidden, Invalid, Unauthorized
 from app.web import session as cookies
-from app.web.forms import BallotForm, parse_ballot_form
+from app.web.forms import BallotForm, FormValues, parse_ballot_form
 from app.web.templating import LANGUAGES, render, supported
 
 router = APIRouter(include_in_schema=False)
@@ -105,15 +105,6 @@ def _page(
     }
     name = "panel/ballot.html" if status.view is not None else "panel/state.html"
     return render(name, context, language=visitor.language, status_code=status_code)
-
-
-async def form_values(request: Request) -> dict[str, str]:
-    """The posted form's text fields (parsing is async; the work after it runs in the pool)."""
-    fields = await request.form(max_files=0, max_fields=5_000, max_part_size=64_000)
-    return {k: v for k, v in fields.multi_items() if isinstance(v, str)}
-
-
-FormValues = Annotated[dict[str, str], Depends(form_values)]
 
 
 @router.post("/ballot")

@@ -1,0 +1,93 @@
+"""What every console page needs: who is signed in, CSRF, rendering, redirects with a message."""
+
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from fastapi.responses import RedirectResponse
+from starlette.responses import Response
+
+from app.api.deps import SessionDep
+from app.models import Role, User, UserSession
+from app.services import logins
+from app.web import session as cookies
+from app.web.templating import render
+
+COOKIE = "delphi_console"
+
+
+class LoginRequired(Exception):
+    """Raised by pages that need a signed-in coordinator; answered with a redirect to /login."""
+
+    def __init__(self, next_url: str) -> None:
+        self.next_url = next_url
+
+
+class CsrfFailed(Exception):
+    """A console form arrived without its CSRF token: 403, nothing changed."""
+
+
+@dataclass(slots=True)
+class Coordinator:
+    user: User
+    session: UserSession
+
+    @property
+    def csrf(self) -> str:
+        return self.session.csrf
+
+    @property
+    def can_write(self) -> bool:
+        return self.user.role != Role.observer
+
+    @property
+    def is_admin(self) -> bool:
+        return self.user.role == Role.admin
+
+
+def signed_in(request: Request, session: SessionDep) -> Coordinator:
+    token = request.cookies.get(COOKIE)
+    found = logins.session_user(session, token=token) if token else None
+    if found is None:
+        raise LoginRequired(str(request.url.path))
+    user, user_session = found
+    logins.touch(user_session)
+    return Coordinator(user, user_session)
+
+
+ConsoleUser = Annotated[Coordinator, Depends(signed_in, scope="function")]
+
+
+def check_csrf(coordinator: Coordinator, values: dict[str, str]) -> None:
+    import hmac
+
+    if not hmac.compare_digest(coordinator.csrf, values.get("csrf_token", "")):
+        raise CsrfFailed()
+
+
+def page(
+    request: Request,
+    name: str,
+    context: dict[str, Any],
+    *,
+    coordinator: Coordinator | None = None,
+    status_code: int = 200,
+) -> Response:
+    flash = cookies.read_flash(request)
+    context = {
+        "me": coordinator,
+        "csrf": coordinator.csrf if coordinator else "",
+        "flash": flash,
+        **context,
+    }
+    response = render(name, context, language="en", status_code=status_code)
+    if flash:
+        cookies.clear_flash(response)
+    return response
+
+
+def done(request: Request, url: str, message: str) -> Response:
+    """Post/Redirect/Get with a one-time message."""
+    response = RedirectResponse(url, status_code=303)
+    cookies.flash(request, response, message)
+    return response

@@ -1,0 +1,309 @@
+"""Console pages for round control, results and the audit log."""
+
+import csv
+import io
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from fastapi import APIRouter, Request
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from starlette.responses import Response, StreamingResponse
+
+from app import models
+from app.api import schemas
+from app.api.deps import SessionDep
+from app.services import audit, results, rounds, studies
+from app.services.errors import DomainError, Invalid, NotFound
+from app.web.console.common import ConsoleUser, Coordinator, check_csrf, done, page
+from app.web.console.studies import _back
+from app.web.forms import FormValues
+
+router = APIRouter(include_in_schema=False)
+CLASSES = ("consensus_for", "consensus_against", "no_consensus")
+SORTS = {
+    "key": lambda s: s["key"] or "",
+    "median": lambda s: -(s["median"] or 0),
+    "agree": lambda s: -(s["pct_agree"] or 0),
+    "iqr": lambda s: s["iqr"] if s["iqr"] is not None else 1e9,
+}
+
+
+def _round(
+    session: Session, me: Coordinator, round_id: int, write: bool = False
+) -> tuple[models.Round, models.Study]:
+    round_ = rounds.get_round(session, round_id=round_id)
+    try:
+        study = studies.study_for(session, user=me.user, study_id=round_.study_id, write=write)
+    except NotFound as exc:
+        raise NotFound(f"Round {round_id} does not exist or is not one of yours.") from exc
+    return round_, study
+
+
+def _deadline(values: dict[str, str]) -> datetime | None:
+    """A local date and time plus a time zone name from the form, as an aware datetime."""
+    when = values.get("closes_at", "").strip()
+    if not when:
+        return None
+    try:
+        zone = ZoneInfo(values.get("timezone", "UTC") or "UTC")
+        return datetime.fromisoformat(when).replace(tzinfo=zone)
+    except (ValueError, ZoneInfoNotFoundError) as exc:
+        raise Invalid("Give the deadline as a date and time, and a valid time zone.") from exc
+
+
+@router.post("/console/studies/{study_id}/rounds")
+def create_round(
+    study_id: schemas.PathId,
+    request: Request,
+    values: FormValues,
+    session: SessionDep,
+    me: ConsoleUser,
+) -> Response:
+    check_csrf(me, values)
+    study = studies.study_for(session, user=me.user, study_id=study_id, write=True)
+    try:
+        created = rounds.create_round(session, actor=me.user, study=study)
+    except DomainError as exc:
+        return _back(request, session, me, study, exc)
+    return done(
+        request,
+        f"/console/studies/{study.id}#rounds",
+        f"Round {created.number} drafted. Check its statements, then open it.",
+    )
+
+
+@router.post("/console/rounds/{round_id}/items")
+def set_items(
+    round_id: schemas.PathId,
+    request: Request,
+    values: FormValues,
+    session: SessionDep,
+    me: ConsoleUser,
+) -> Response:
+    check_csrf(me, values)
+    round_, study = _round(session, me, round_id, write=True)
+    chosen = [
+        int(k.split("-", 1)[1])
+        for k in values
+        if k.startswith("item-") and k.split("-", 1)[1].isdigit()
+    ]
+    try:
+        rounds.set_items(session, actor=me.user, study=study, round_=round_, statement_ids=chosen)
+    except DomainError as exc:
+        return _back(request, session, me, study, exc)
+    return done(
+        request,
+        f"/console/studies/{study.id}#rounds",
+        f"Round {round_.number} now holds {len(chosen)} statement(s).",
+    )
+
+
+@router.post("/console/rounds/{round_id}/delete")
+def delete_round(
+    round_id: schemas.PathId,
+    request: Request,
+    values: FormValues,
+    session: SessionDep,
+    me: ConsoleUser,
+) -> Response:
+    check_csrf(me, values)
+    round_, study = _round(session, me, round_id, write=True)
+    try:
+        rounds.delete_draft(session, actor=me.user, study=study, round_=round_)
+    except DomainError as exc:
+        return _back(request, session, me, study, exc)
+    return done(request, f"/console/studies/{study.id}#rounds", "Draft round deleted.")
+
+
+@router.post("/console/rounds/{round_id}/open")
+def open_round(
+    round_id: schemas.PathId,
+    request: Request,
+    values: FormValues,
+    session: SessionDep,
+    me: ConsoleUser,
+) -> Response:
+    check_csrf(me, values)
+    round_, study = _round(session, me, round_id, write=True)
+    try:
+        rounds.open_round(
+            session, actor=me.user, study=study, round_=round_, closes_at=_deadline(values)
+        )
+    except DomainError as exc:
+        return _back(request, session, me, study, exc)
+    return done(
+        request,
+        f"/console/studies/{study.id}#rounds",
+        f"Round {round_.number} is open; the study's rules are now frozen.",
+    )
+
+
+@router.post("/console/rounds/{round_id}/extend")
+def extend(
+    round_id: schemas.PathId,
+    request: Request,
+    values: FormValues,
+    session: SessionDep,
+    me: ConsoleUser,
+) -> Response:
+    check_csrf(me, values)
+    round_, study = _round(session, me, round_id, write=True)
+    try:
+        closes_at = _deadline(values)
+        if closes_at is None:
+            raise Invalid("Give the new deadline.")
+        rounds.extend_deadline(
+            session, actor=me.user, study=study, round_=round_, closes_at=closes_at
+        )
+    except DomainError as exc:
+        return _back(request, session, me, study, exc)
+    return done(request, f"/console/studies/{study.id}#rounds", "Deadline changed.")
+
+
+@router.get("/console/rounds/{round_id}/close")
+def confirm_close(
+    round_id: schemas.PathId, request: Request, session: SessionDep, me: ConsoleUser
+) -> Response:
+    round_, study = _round(session, me, round_id)
+    live = (
+        results.round_results(session, study=study, round_=round_)
+        if round_.status.value == "open"
+        else None
+    )
+    return page(
+        request,
+        "console/close.html",
+        {"round": round_, "study": study, "live": live},
+        coordinator=me,
+    )
+
+
+@router.post("/console/rounds/{round_id}/close")
+def close(
+    round_id: schemas.PathId,
+    request: Request,
+    values: FormValues,
+    session: SessionDep,
+    me: ConsoleUser,
+) -> Response:
+    check_csrf(me, values)
+    round_, study = _round(session, me, round_id, write=True)
+    try:
+        rounds.close_round(session, round_id=round_.id, actor=me.user)
+    except DomainError as exc:
+        return _back(request, session, me, study, exc)
+    return done(
+        request,
+        f"/console/rounds/{round_.id}/results",
+        f"Round {round_.number} is closed and its results are frozen.",
+    )
+
+
+@router.get("/console/rounds/{round_id}/results")
+def results_page(
+    round_id: schemas.PathId, request: Request, session: SessionDep, me: ConsoleUser
+) -> Response:
+    round_, study = _round(session, me, round_id)
+    try:
+        res = results.round_results(session, study=study, round_=round_)
+    except DomainError as exc:
+        return _back(request, session, me, study, exc)
+    shown = res["statements"]
+    wanted = request.query_params.get("classification", "")
+    if wanted in CLASSES:
+        shown = [s for s in shown if s["classification"] == wanted]
+    sort = request.query_params.get("sort", "key")
+    shown = sorted(shown, key=SORTS.get(sort, SORTS["key"]))
+    return page(
+        request,
+        "console/results.html",
+        {
+            "round": round_,
+            "study": study,
+            "res": res,
+            "shown": shown,
+            "sort": sort,
+            "wanted": wanted,
+            "classes": CLASSES,
+            "texts": _texts(session, res),
+            "comments": _comments(session, round_),
+        },
+        coordinator=me,
+    )
+
+
+def _texts(session: Session, res: dict[str, Any]) -> dict[int, str]:
+    ids = [s["version_id"] for s in res["statements"]]
+    rows = session.execute(
+        select(models.StatementVersion.id, models.StatementVersion.text).where(
+            models.StatementVersion.id.in_(ids)
+        )
+    ).all()
+    return dict(rows)
+
+
+def _comments(session: Session, round_: models.Round) -> dict[int, list[str]]:
+    out: dict[int, list[str]] = {}
+    for statement_id, comment in session.execute(
+        select(models.Rating.statement_id, models.Rating.comment).where(
+            models.Rating.round_id == round_.id, models.Rating.comment.is_not(None)
+        )
+    ).all():
+        if comment:
+            out.setdefault(statement_id, []).append(comment)
+    for listed in out.values():
+        listed.sort(key=str.casefold)
+    return out
+
+
+def _audit_rows(session: Session, study: models.Study) -> list[models.AuditEntry]:
+    return list(
+        session.scalars(
+            select(models.AuditEntry)
+            .where(models.AuditEntry.study_id == study.id)
+            .order_by(models.AuditEntry.id.desc())
+        )
+    )
+
+
+@router.get("/console/studies/{study_id}/audit")
+def audit_page(
+    study_id: schemas.PathId, request: Request, session: SessionDep, me: ConsoleUser
+) -> Response:
+    study = studies.study_for(session, user=me.user, study_id=study_id)
+    return page(
+        request,
+        "console/audit.html",
+        {"study": study, "entries": _audit_rows(session, study)},
+        coordinator=me,
+    )
+
+
+@router.get("/console/studies/{study_id}/audit.csv")
+def audit_csv(study_id: schemas.PathId, session: SessionDep, me: ConsoleUser) -> Response:
+    import json
+
+    study = studies.study_for(session, user=me.user, study_id=study_id)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["id", "at", "who", "action", "detail"])
+    for entry in reversed(_audit_rows(session, study)):
+        detail = json.dumps(entry.detail, ensure_ascii=False, sort_keys=True)
+        # A leading =, +, - or @ would be a formula in a spreadsheet: keep it text.
+        writer.writerow(
+            [
+                entry.id,
+                entry.at.isoformat(),
+                entry.actor_label,
+                entry.action,
+                "'" + detail if detail[:1] in "=+-@" else detail,
+            ]
+        )
+    audit.record(session, actor=me.user, action="export.audit", study_id=study.id)
+    return StreamingResponse(
+        iter([buffer.getvalue()]),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="audit-study-{study.id}.csv"'},
+    )

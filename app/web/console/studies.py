@@ -1,0 +1,324 @@
+"""Console pages for a study: create it, see its rules, statements, panel and rounds."""
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from pydantic import ValidationError
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+from starlette.responses import Response
+
+from app import models
+from app.api import schemas
+from app.api.deps import SessionDep
+from app.api.present import rules_fingerprint
+from app.api.studies import new_study_fields
+from app.consensus import RULE_ADAPTER, describe
+from app.services import accounts, dashboard, panel, rounds, statements, studies
+from app.services.errors import DomainError
+from app.web.console.common import ConsoleUser, Coordinator, check_csrf, done, page
+from app.web.forms import FormValues
+
+router = APIRouter(include_in_schema=False)
+
+RULE_PARAMS = {
+    "comet_70_15": ("high_min", "low_max", "in_pct", "out_pct"),
+    "percent_agreement": ("agree_min", "disagree_max", "threshold"),
+    "median_iqr": ("median_min", "median_max_against", "iqr_max", "agree_min", "threshold"),
+    "rand_ucla": (),
+}
+
+
+def _labels(text: str) -> dict[str, str]:
+    """Lines like "1 = Strongly disagree" into {"1": "Strongly disagree"}."""
+    labels = {}
+    for line in text.splitlines():
+        point, sep, label = line.partition("=")
+        if sep and point.strip() and label.strip():
+            labels[point.strip()] = label.strip()
+    return labels
+
+
+def study_body(values: dict[str, str]) -> dict[str, Any]:
+    """The console's study form as the API's StudyCreate body, so both validate alike."""
+    preset = values.get("scale", "1-9")
+    low, high = {"1-9": ("1", "9"), "1-5": ("1", "5")}.get(
+        preset, (values.get("scale_min", ""), values.get("scale_max", ""))
+    )
+    body: dict[str, Any] = {
+        "title": values.get("title", ""),
+        "instructions": values.get("instructions", ""),
+        "scale": {"min": low, "max": high, "labels": _labels(values.get("labels", ""))},
+        "quantile_method": values.get("quantile_method", "type7"),
+        "max_rounds": values.get("max_rounds", "3"),
+        "allow_abstain": "allow_abstain" in values,
+        "hide_feedback_until_rated": "hide_feedback_until_rated" in values,
+        "languages": [code for code in ("en", "zh-Hans") if f"lang_{code}" in values] or ["en"],
+        "groups": [g.strip() for g in values.get("groups", "").split(",") if g.strip()],
+        "reminder_hours": [
+            h.strip() for h in values.get("reminder_hours", "").split(",") if h.strip()
+        ],
+    }
+    rule = values.get("rule", "")
+    if rule in RULE_PARAMS:
+        consensus: dict[str, Any] = {"rule": rule}
+        for name in RULE_PARAMS[rule]:
+            if values.get(f"{rule}.{name}", "").strip():
+                consensus[name] = values[f"{rule}.{name}"].strip()
+        if values.get("min_responses", "").strip():
+            consensus["min_responses"] = values["min_responses"].strip()
+        consensus["require_all_groups"] = "require_all_groups" in values
+        body["consensus"] = consensus
+    return body
+
+
+def _messages(exc: ValidationError) -> list[str]:
+    out = []
+    for error in exc.errors():
+        where = " → ".join(str(part) for part in error["loc"] if part not in ("body",))
+        out.append(f"{where}: {error['msg']}" if where else error["msg"])
+    return out
+
+
+@router.get("/console")
+def studies_page(request: Request, session: SessionDep, me: ConsoleUser) -> Response:
+    return page(
+        request,
+        "console/studies.html",
+        {"studies": studies.visible_studies(session, user=me.user)},
+        coordinator=me,
+    )
+
+
+@router.get("/console/studies/new")
+def new_study_page(request: Request, me: ConsoleUser) -> Response:
+    typed = {
+        "scale": "1-9",
+        "rule": "comet_70_15",
+        "max_rounds": "3",
+        "allow_abstain": "on",
+        "lang_en": "on",
+        "reminder_hours": "72, 24",
+        "quantile_method": "type7",
+        "labels": "1 = Strongly disagree\n9 = Strongly agree",
+    }
+    return page(request, "console/study_new.html", {"typed": typed, "errors": []}, coordinator=me)
+
+
+@router.post("/console/studies/new")
+def create_study(
+    request: Request, values: FormValues, session: SessionDep, me: ConsoleUser
+) -> Response:
+    check_csrf(me, values)
+    try:
+        body = schemas.StudyCreate.model_validate(study_body(values))
+        study = studies.create_study(session, actor=me.user, **new_study_fields(body))
+    except ValidationError as exc:
+        return page(
+            request,
+            "console/study_new.html",
+            {"typed": values, "errors": _messages(exc)},
+            coordinator=me,
+            status_code=422,
+        )
+    except DomainError as exc:
+        session.rollback()
+        return page(
+            request,
+            "console/study_new.html",
+            {"typed": values, "errors": [exc.message]},
+            coordinator=me,
+            status_code=exc.status if exc.status != 400 else 422,
+        )
+    return done(
+        request,
+        f"/console/studies/{study.id}",
+        "Study created. Add statements and panelists, then create round 1.",
+    )
+
+
+def _overview(session: Session, study: models.Study) -> dict[str, Any]:
+    statement_rows = list(
+        session.scalars(
+            select(models.Statement)
+            .where(models.Statement.study_id == study.id)
+            .order_by(models.Statement.position)
+            .options(selectinload(models.Statement.versions))
+        )
+    )
+    panelists = list(
+        session.scalars(
+            select(models.Panelist)
+            .where(models.Panelist.study_id == study.id)
+            .order_by(models.Panelist.id)
+        )
+    )
+    all_rounds = rounds.rounds_of(session, study=study)
+    current = all_rounds[-1] if all_rounds else None
+    last_closed = next((r for r in reversed(all_rounds) if r.status.value == "closed"), None)
+    context: dict[str, Any] = {
+        "study": study,
+        "rule_words": describe(
+            RULE_ADAPTER.validate_python(study.rule), study.scale_min, study.scale_max
+        ),
+        "fingerprint": rules_fingerprint(study),
+        "statements": statement_rows,
+        "panelists": panelists,
+        "rounds": all_rounds,
+        "current": current,
+        "draft_items": set(),
+        "next_items": [],
+        "progress": None,
+    }
+    if current is not None and current.status.value == "draft":  # the round being prepared
+        context["draft_items"] = set(
+            session.scalars(
+                select(models.RoundItem.statement_id).where(models.RoundItem.round_id == current.id)
+            )
+        )
+    room_for_more = len(all_rounds) < study.max_rounds
+    if (current is None or current.status.value == "closed") and room_for_more:
+        context["next_items"] = rounds.carry_forward_reasons(
+            session, study=study, after=last_closed
+        )
+    if current is not None and current.status.value == "open":
+        context["progress"] = dashboard.progress(session, study=study, round_=current)
+    return context
+
+
+@router.get("/console/studies/{study_id}")
+def study_page(
+    study_id: schemas.PathId, request: Request, session: SessionDep, me: ConsoleUser
+) -> Response:
+    study = studies.study_for(session, user=me.user, study_id=study_id)
+    return page(request, "console/study.html", _overview(session, study), coordinator=me)
+
+
+def _back(
+    request: Request, session: Session, me: Coordinator, study: models.Study, exc: DomainError
+) -> Response:
+    """The study page again, with the reason the action was refused."""
+    session.rollback()
+    study = studies.study_for(session, user=me.user, study_id=study.id)
+    status = exc.status if exc.status in (403, 404, 409, 422) else 422
+    return page(
+        request,
+        "console/study.html",
+        {**_overview(session, study), "error": exc.message},
+        coordinator=me,
+        status_code=status,
+    )
+
+
+@router.post("/console/studies/{study_id}/statements")
+def add_statement(
+    study_id: schemas.PathId,
+    request: Request,
+    values: FormValues,
+    session: SessionDep,
+    me: ConsoleUser,
+) -> Response:
+    check_csrf(me, values)
+    study = studies.study_for(session, user=me.user, study_id=study_id, write=True)
+    translations = {"zh-Hans": values["text_zh-Hans"]} if values.get("text_zh-Hans") else {}
+    try:
+        statements.add_statements(
+            session,
+            actor=me.user,
+            study=study,
+            items=[
+                statements.NewStatement(
+                    text=values.get("text", ""),
+                    topic=values.get("topic") or None,
+                    key=values.get("key") or None,
+                    translations=translations,
+                )
+            ],
+        )
+    except DomainError as exc:
+        return _back(request, session, me, study, exc)
+    return done(request, f"/console/studies/{study.id}#statements", "Statement added.")
+
+
+@router.post("/console/statements/{statement_id}/revise")
+def revise_statement(
+    statement_id: schemas.PathId,
+    request: Request,
+    values: FormValues,
+    session: SessionDep,
+    me: ConsoleUser,
+) -> Response:
+    check_csrf(me, values)
+    statement = statements.get_statement(session, statement_id=statement_id)
+    study = studies.study_for(session, user=me.user, study_id=statement.study_id, write=True)
+    translations = {"zh-Hans": values["text_zh-Hans"]} if values.get("text_zh-Hans") else None
+    try:
+        version = statements.revise_statement(
+            session,
+            actor=me.user,
+            study=study,
+            statement=statement,
+            text=values.get("text", ""),
+            rationale=values.get("rationale", ""),
+            translations=translations,
+        )
+    except DomainError as exc:
+        return _back(request, session, me, study, exc)
+    return done(
+        request,
+        f"/console/studies/{study.id}#statements",
+        f"{statement.key} revised (version {version.version}); the next round uses it.",
+    )
+
+
+@router.post("/console/studies/{study_id}/panelists")
+def add_panelist(
+    study_id: schemas.PathId,
+    request: Request,
+    values: FormValues,
+    session: SessionDep,
+    me: ConsoleUser,
+) -> Response:
+    check_csrf(me, values)
+    study = studies.study_for(session, user=me.user, study_id=study_id, write=True)
+    try:
+        (invitation,) = panel.add_panelists(
+            session,
+            actor=me.user,
+            study=study,
+            items=[
+                panel.NewPanelist(
+                    name=values.get("name", ""),
+                    email=values.get("email") or None,
+                    group=values.get("group") or None,
+                    language=values.get("language") or None,
+                    timezone=values.get("timezone") or None,
+                )
+            ],
+        )
+    except DomainError as exc:
+        return _back(request, session, me, study, exc)
+    return done(
+        request,
+        f"/console/studies/{study.id}#panel",
+        f"{invitation.panelist.code} added. Personal link (shown once): {invitation.invite_url}",
+    )
+
+
+@router.post("/console/studies/{study_id}/members")
+def add_member(
+    study_id: schemas.PathId,
+    request: Request,
+    values: FormValues,
+    session: SessionDep,
+    me: ConsoleUser,
+) -> Response:
+    check_csrf(me, values)
+    study = studies.study_for(session, user=me.user, study_id=study_id, write=True)
+    try:
+        member = accounts.add_member(
+            session, actor=me.user, study=study, email=values.get("email", "")
+        )
+    except DomainError as exc:
+        return _back(request, session, me, study, exc)
+    return done(request, f"/console/studies/{study.id}", f"{member.email} can now see this study.")
