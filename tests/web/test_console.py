@@ -263,3 +263,37 @@ def test_only_admins_manage_accounts(session, role):
     )
     assert created.status_code == 303
     _ = timedelta  # keeps the import honest for future deadline tests
+
+
+def test_import_shows_row_errors_then_imports_the_fixed_file_once(session):
+    web = signed_in(session)
+    study_id = new_study(web, groups="physiatrists, physiotherapists")
+    url = f"/console/studies/{study_id}/import/panelists"
+    token = csrf(web.get(f"/console/studies/{study_id}/import").text)
+    bad = "name;email;group\nDr A;a@example.org;physiatrists\nDr B;b@example.org;nurses\n"
+    preview = web.post(
+        url,
+        data={"csrf_token": token},
+        files={"file": ("panel.csv", bad.encode("utf-8-sig"), "text/csv")},
+    )
+    assert preview.status_code == 422
+    assert "nurses" in preview.text and "<td>3</td>" in preview.text  # row 3, the bad one
+    good = bad.replace("nurses", "physiotherapists")
+    preview = web.post(
+        url,
+        data={"csrf_token": token},
+        files={"file": ("panel.csv", good.encode("utf-8-sig"), "text/csv")},
+    )
+    assert preview.status_code == 200 and "Import 2 row(s)" in preview.text
+    carried = re.search(r'name="content" value="([^"]+)"', preview.text).group(1)
+    imported = web.post(
+        url,
+        data={"csrf_token": token, "action": "import", "filename": "panel.csv", "content": carried},
+    )
+    assert imported.status_code == 201 and imported.text.count("/p/dp_") == 2
+    again = web.post(
+        url,
+        data={"csrf_token": token},
+        files={"file": ("panel.csv", good.encode("utf-8-sig"), "text/csv")},
+    )
+    assert "2 already in the study" in again.text and "Nothing new to import" in again.text
