@@ -22,12 +22,12 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Select, exists, or_, select
+from sqlalchemy import exists, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -182,8 +182,8 @@ def _enqueued(session: Session, dedupe_key: str) -> bool:
 def _deadline(round_: Round | None, panelist: Panelist, language: str) -> str | None:
     if round_ is None or round_.closes_at is None:
         return None
-    fmt_datetime = environment(language).globals["fmt_datetime"]
-    return str(fmt_datetime(round_.closes_at, panelist.timezone or "UTC"))
+    fmt_datetime = cast(Callable[..., str], environment(language).globals["fmt_datetime"])
+    return fmt_datetime(round_.closes_at, panelist.timezone or "UTC")
 
 
 def enqueue_invitations(
@@ -424,17 +424,20 @@ def deliver_due(*, now: datetime | None = None, limit: int = 100) -> DeliveryRep
     return report
 
 
-def _due(at: datetime) -> Select[tuple[OutboxMessage]]:
+def _due(at: datetime, *, limit: int) -> Any:
+    """The oldest due messages, locked; on PostgreSQL rows another worker holds are skipped."""
     return (
         select(OutboxMessage)
         .where(OutboxMessage.status == QUEUED, OutboxMessage.next_attempt_at <= at)
         .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
     )
 
 
 def _claim(at: datetime) -> OutboxMessage | None:
     with transaction() as session:
-        message = session.scalar(_due(at).limit(1).with_for_update(skip_locked=True))
+        message: OutboxMessage | None = session.scalar(_due(at, limit=1))
         if message is None:
             return None
         message.status = SENDING
@@ -479,7 +482,7 @@ def _record(message: OutboxMessage, result: _Outcome, *, at: datetime) -> None:
 
 def _hold_due(at: datetime, *, limit: int) -> int:
     with transaction() as session:
-        messages = list(session.scalars(_due(at).limit(limit).with_for_update(skip_locked=True)))
+        messages: list[OutboxMessage] = list(session.scalars(_due(at, limit=limit)))
         for message in messages:
             message.status = HELD
             session.add(

@@ -1,6 +1,6 @@
 """Jinja2 rendering with autoescaping, Babel translations and locale-aware dates and numbers."""
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -50,6 +50,7 @@ def environment(language: str) -> Environment:
         fmt_datetime=lambda dt, tz=None: _datetime(dt, tz, locale),
         fmt_number=lambda n, digits=1: _number(n, digits, locale),
         fmt_percent=lambda p: _percent(p, locale),
+        fmt_duration=_duration,
     )
     return env
 
@@ -69,6 +70,15 @@ def _datetime(value: datetime | None, tz: str | None, locale: str) -> str:
     day = format_date(value.astimezone(zone), "medium", locale=where)
     time = format_time(value, "short", tzinfo=zone, locale=where)
     return f"{day} {time} ({zone.key})"
+
+
+def _duration(value: timedelta) -> str:
+    """Time left as a coordinator reads it: days and hours, or hours and minutes."""
+    minutes = int(value.total_seconds() // 60)
+    days, hours, mins = minutes // 1440, minutes % 1440 // 60, minutes % 60
+    if days >= 2:
+        return f"{days} days {hours} h"
+    return f"{days * 24 + hours} h {mins} min"
 
 
 def _percent(value: float | None, locale: str) -> str:
