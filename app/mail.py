@@ -78,7 +78,10 @@ def send(message: OutboxMessage) -> str:
         raise PermanentFailure(
             f"smtp_security is '{settings.smtp_security}'; use one of {', '.join(SECURITY)}"
         )
-    email = build(message, settings=settings)
+    try:
+        email = build(message, settings=settings)
+    except ValueError as error:  # e.g. a line break smuggled into the address
+        raise PermanentFailure(f"cannot build the message: {error}") from error
     sender = _address(settings.mail_sender)
     recipient = message.to_address
     international = not (sender + recipient).isascii()

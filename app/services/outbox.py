@@ -13,7 +13,7 @@ Message states (OutboxMessage.status):
     queued   waiting for next_attempt_at
     sending  claimed by a worker that is talking to the SMTP server (next_attempt_at is then
              the end of its lease)
-    sent     accepted by the SMTP server
+    sent     accepted by the SMTP server; its body no longer holds the link (see redact)
     failed   refused for good (5xx), out of retries, or interrupted mid-send (see deliver_due)
     held     no SMTP server is configured; kept, with its link, for the coordinator to pass on
 """
@@ -78,7 +78,8 @@ INTERRUPTED = (
     "or may not have arrived; it is not retried automatically so that it is never sent twice"
 )
 
-_LINK = re.compile(r"https?://\S+/p/[A-Za-z0-9_\-]+")
+_LINK = re.compile(r"(https?://\S+/p/)([A-Za-z0-9_\-]+)")
+REDACTED = "[personal link removed after delivery]"
 
 
 # --- Rendering ------------------------------------------------------------------------------
@@ -102,6 +103,15 @@ def render(kind: str, *, language: str, **context: Any) -> tuple[str, str]:
 def _tidy(text: str) -> str:
     lines = [line.rstrip() for line in text.strip().splitlines()]
     return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)) + "\n"
+
+
+def redact(body: str) -> str:
+    """The body without its personal link: once delivered, the token lives only in the inbox.
+
+    Personal links are otherwise stored only as keyed hashes (DESIGN 2.6); an unsent message has
+    to keep its link (a held one is passed on by hand), a sent one does not.
+    """
+    return _LINK.sub(lambda found: found.group(1) + REDACTED, body)
 
 
 # --- Enqueuing (caller's transaction; flush only) -----------------------------------------------
@@ -476,6 +486,7 @@ def _record(message: OutboxMessage, result: _Outcome, *, at: datetime) -> None:
         row.status = result.status
         if result.status == SENT:
             row.sent_at = at
+            row.body = redact(row.body)
         if result.retry_in is not None:
             row.next_attempt_at = at + result.retry_in
 
@@ -527,7 +538,7 @@ class MessageView:
     def link(self) -> str | None:
         """The personal link in the body (for held messages the coordinator passes on)."""
         found = _LINK.search(self.message.body)
-        return found.group(0) if found else None
+        return found.group(0) if found else None  # None once sent: see redact()
 
 
 def messages_for(session: Session, *, study: Study, limit: int = 200) -> list[MessageView]:
@@ -600,3 +611,27 @@ def requeue(
         kind=message.kind,
     )
     return message
+
+
+def requeue_held(
+    session: Session, *, actor: User | None, study: Study, now: datetime | None = None
+) -> int:
+    """Queue every held message of the study again (say, once SMTP has been configured)."""
+    held = list(
+        session.scalars(
+            select(OutboxMessage)
+            .where(OutboxMessage.study_id == study.id, OutboxMessage.status == HELD)
+            .order_by(OutboxMessage.id)
+            .with_for_update()
+        )
+    )
+    for message in held:
+        message.status = QUEUED
+        message.attempts = 0
+        message.next_attempt_at = now or utcnow()
+    session.flush()
+    if held:
+        audit.record(
+            session, actor=actor, action="outbox.requeue_held", study_id=study.id, count=len(held)
+        )
+    return len(held)

@@ -26,8 +26,10 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from app import mail
 from app.models import OutboxMessage, Panelist, PanelistLink, Round, utcnow
 from app.services import ballots, outbox, panel
+from app.services.errors import Conflict
 from app.settings import get_settings
 from tests.services.builders import Built, build_study
 
@@ -264,6 +266,10 @@ def test_invitations_arrive_in_each_panelists_language_with_a_link_that_opens_th
         assert message.status == "sent" and message.sent_at is not None
         ((outcome, detail),) = outcomes(session, message)
         assert outcome == "sent" and detail.startswith("250 ")
+        # Delivered: the raw token now lives only in the inbox, as the design wants.
+        assert en.token not in message.body and zh.token not in message.body
+        assert outbox.REDACTED in message.body
+    assert all(v.link is None for v in outbox.messages_for(session, study=b.study))
 
 
 def test_each_message_gets_a_fresh_link_and_skips_those_who_cannot_be_written_to(session):
@@ -442,6 +448,8 @@ def test_without_smtp_settings_messages_are_held_with_their_link_and_history(
     # Once SMTP is configured, the coordinator can send it after all.
     with running_smtp_server() as recorder:
         outbox.requeue(session, actor=b.user, message_id=view.message.id, study=b.study)
+        with pytest.raises(Conflict, match="is queued"):
+            outbox.requeue(session, actor=b.user, message_id=view.message.id, study=b.study)
         reload(session)
         assert outbox.deliver_due().sent == 1
     assert [r.token for r in recorder.received] == [token]
@@ -615,3 +623,35 @@ def test_mail_goes_over_tls_with_a_login(session, certificate, security):
     assert refused.failed == 1  # 535: a refused login is permanent
     last = messages(session)[-1]
     assert "535" in outcomes(session, last)[0][1]
+
+
+def test_header_injection_is_refused_before_anything_is_sent(smtp):
+    message = OutboxMessage(
+        id=1,
+        to_address="ada@example.org\r\nBcc: eve@example.org",
+        subject="Round 1\r\nBcc: eve@example.org",
+        body="Hello\n",
+        language="en",
+        created_at=utcnow(),
+    )
+    with pytest.raises(mail.PermanentFailure, match="cannot build"):
+        mail.send(message)
+    assert smtp.received == []
+    message.to_address = "ada@example.org"
+    assert mail.build(message)["Subject"] == "Round 1 Bcc: eve@example.org"  # one line
+    assert mail.send(message).startswith("250")
+    (received,) = smtp.received
+    assert received.rcpt_tos == ["ada@example.org"]
+
+
+def test_held_messages_can_all_be_queued_again(session, no_smtp):
+    b, people = bilingual_study(session)
+    outbox.enqueue_invitations(session, study=b.study, panelists=list(people.values()))
+    reload(session)
+    assert outbox.deliver_due().held == 2
+    assert outbox.requeue_held(session, actor=b.user, study=b.study) == 2
+    reload(session)
+    assert {m.status for m in messages(session)} == {"queued"}
+    with running_smtp_server() as recorder:
+        assert outbox.deliver_due().sent == 2
+    assert len(recorder.received) == 2
