@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from app.models import Panelist, Role, Study, User, utcnow
 from app.security import PANELIST_PREFIX, new_token, token_hash
-from app.services import accounts, ballots, panel, rounds, statements, studies
+from app.services import accounts, ballots, outbox, panel, rounds, statements, studies
 from app.services.panel import invite_url
 
 DEMO_EMAIL = "coordinator@demo.example"
@@ -218,4 +218,5 @@ def _seed(session: Session, *, seed: int) -> Study:
     rounds.open_round(
         session, actor=user, study=study, round_=second, closes_at=utcnow() + timedelta(days=14)
     )
+    outbox.enqueue_round_opened(session, round_=second)  # held without SMTP; see the console
     return study

@@ -1,30 +1,47 @@
-"""The server's own periodic task: close rounds whose deadline passed, like `delphi tick`.
+"""The server's own periodic work, like `delphi tick`: close due rounds, remind, send mail.
 
-Safe with several app processes: each close is a conditional update that one process wins.
+Safe with several app processes: each close is a conditional update that one process wins,
+each reminder has a unique dedupe key, and sending claims messages with SKIP LOCKED.
 """
 
 import asyncio
 import logging
+from dataclasses import dataclass
 
 from starlette.concurrency import run_in_threadpool
 
 from app.db import transaction
+from app.services import outbox
 from app.services.rounds import close_due_rounds
 
 log = logging.getLogger("delphi.tick")
 
 
-def tick_once() -> list[int]:
+@dataclass(frozen=True, slots=True)
+class TickReport:
+    closed: list[int]
+    reminded: int
+    delivery: outbox.DeliveryReport
+
+
+def tick_once() -> TickReport:
+    """Three separate steps, so a mail problem never keeps a round from closing."""
     with transaction() as session:
-        return close_due_rounds(session)
+        closed = close_due_rounds(session)
+    with transaction() as session:
+        reminded = outbox.enqueue_due_reminders(session)
+    delivery = outbox.deliver_due()  # opens its own short transactions
+    return TickReport(closed, reminded, delivery)
 
 
 async def tick_forever(interval: float) -> None:
     while True:
         await asyncio.sleep(interval)
         try:
-            closed = await run_in_threadpool(tick_once)
-            if closed:
-                log.info("closed %d round(s) whose deadline passed", len(closed))
+            report = await run_in_threadpool(tick_once)
+            if report.closed or report.reminded:
+                log.info(
+                    "closed %d round(s), queued %d reminder(s)", len(report.closed), report.reminded
+                )
         except Exception:  # keep ticking; the next attempt may succeed
             log.exception("closing due rounds failed")

@@ -9,7 +9,7 @@ from app.api import present, schemas
 from app.api.deps import CurrentCoordinator, SessionDep
 from app.api.schemas import PathId
 from app.models import Round, Study, User
-from app.services import results, rounds, studies
+from app.services import outbox, results, rounds, studies
 from app.services.errors import NotFound
 
 router = APIRouter(prefix="/api/v1", tags=["coordinator: rounds"])
@@ -68,6 +68,7 @@ def open_round(
     rounds.open_round(
         session, actor=user, study=study, round_=round_, closes_at=body.closes_at if body else None
     )
+    outbox.enqueue_round_opened(session, round_=round_)  # committed with the opening
     return present.round_(rounds.get_round(session, round_id=round_id))
 
 

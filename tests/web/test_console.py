@@ -297,3 +297,32 @@ def test_import_shows_row_errors_then_imports_the_fixed_file_once(session):
         files={"file": ("panel.csv", good.encode("utf-8-sig"), "text/csv")},
     )
     assert "2 already in the study" in again.text and "Nothing new to import" in again.text
+
+
+def test_outbox_holds_messages_without_smtp_and_shows_their_links(session, client):
+    web = signed_in(session)
+    study_id = new_study(web)
+    study_url = f"/console/studies/{study_id}"
+    post(web, f"{study_url}/statements", study_url, text="Walking helps")
+    post(
+        web,
+        f"{study_url}/panelists",
+        study_url,
+        name="Dr A",
+        email="a@example.org",
+        group="physiatrists",
+        language="en",
+    )
+    outbox_url = f"{study_url}/outbox"
+    assert post(web, f"{outbox_url}/invite", outbox_url).status_code == 303
+    from app.services import outbox
+
+    outbox.deliver_due()  # what the server's tick does; no SMTP is configured in tests
+    page = web.get(outbox_url).text
+    assert "No SMTP server is configured" in page
+    assert "held" in page and "no SMTP server configured" in page
+    link = re.search(r"/p/(dp_[\w-]+)", page).group(1)
+    ballot = client.get(f"/p/{link}", follow_redirects=False)
+    assert ballot.status_code == 303  # the held message's link opens the ballot
+    assert post(web, f"{outbox_url}/invite", outbox_url).status_code == 303
+    assert "0 invitation(s) queued" in web.get(outbox_url).text  # each panelist invited once

@@ -14,7 +14,7 @@ from starlette.responses import Response, StreamingResponse
 from app import models
 from app.api import schemas
 from app.api.deps import SessionDep
-from app.services import audit, results, rounds, studies
+from app.services import audit, outbox, results, rounds, studies
 from app.services.errors import DomainError, Invalid, NotFound
 from app.web.console.common import ConsoleUser, Coordinator, check_csrf, done, page
 from app.web.console.studies import _back
@@ -131,6 +131,7 @@ def open_round(
         rounds.open_round(
             session, actor=me.user, study=study, round_=round_, closes_at=_deadline(values)
         )
+        outbox.enqueue_round_opened(session, round_=round_)  # committed with the opening
     except DomainError as exc:
         return _back(request, session, me, study, exc)
     return done(

@@ -1,0 +1,116 @@
+"""Console pages for e-mail: the study's outbox with each message's full delivery history."""
+
+from fastapi import APIRouter, Request
+from sqlalchemy import select
+from starlette.responses import Response
+
+from app import models
+from app.api import schemas
+from app.api.deps import SessionDep
+from app.services import audit, outbox, studies
+from app.services.errors import DomainError
+from app.settings import get_settings
+from app.web.console.common import ConsoleUser, check_csrf, done, page
+from app.web.console.studies import _back
+from app.web.forms import FormValues
+
+router = APIRouter(include_in_schema=False)
+
+
+@router.get("/console/studies/{study_id}/outbox")
+def outbox_page(
+    study_id: schemas.PathId, request: Request, session: SessionDep, me: ConsoleUser
+) -> Response:
+    study = studies.study_for(session, user=me.user, study_id=study_id)
+    return page(
+        request,
+        "console/outbox.html",
+        {
+            "study": study,
+            "views": outbox.messages_for(session, study=study),
+            "smtp": bool(get_settings().smtp_host),
+        },
+        coordinator=me,
+    )
+
+
+@router.post("/console/studies/{study_id}/outbox/invite")
+def invite(
+    study_id: schemas.PathId,
+    request: Request,
+    values: FormValues,
+    session: SessionDep,
+    me: ConsoleUser,
+) -> Response:
+    """Invite every panelist who has not had an invitation yet."""
+    check_csrf(me, values)
+    study = studies.study_for(session, user=me.user, study_id=study_id, write=True)
+    invited = select(models.OutboxMessage.panelist_id).where(
+        models.OutboxMessage.study_id == study.id, models.OutboxMessage.kind == "invitation"
+    )
+    waiting = list(
+        session.scalars(
+            select(models.Panelist)
+            .where(models.Panelist.study_id == study.id, models.Panelist.id.not_in(invited))
+            .order_by(models.Panelist.id)
+        )
+    )
+    queued = outbox.enqueue_invitations(session, study=study, panelists=waiting)
+    audit.record(
+        session, actor=me.user, action="mail.invite", study_id=study.id, queued=len(queued)
+    )
+    return done(
+        request,
+        f"/console/studies/{study.id}/outbox",
+        f"{len(queued)} invitation(s) queued; they are sent within a minute.",
+    )
+
+
+@router.post("/console/studies/{study_id}/outbox/closing-soon")
+def closing_soon(
+    study_id: schemas.PathId,
+    request: Request,
+    values: FormValues,
+    session: SessionDep,
+    me: ConsoleUser,
+) -> Response:
+    check_csrf(me, values)
+    study = studies.study_for(session, user=me.user, study_id=study_id, write=True)
+    current = session.scalar(
+        select(models.Round).where(
+            models.Round.study_id == study.id, models.Round.status == models.RoundStatus.open
+        )
+    )
+    if current is None:
+        return done(request, f"/console/studies/{study.id}/outbox", "No round is open.")
+    queued = outbox.enqueue_closing_soon(session, round_=current)
+    audit.record(
+        session,
+        actor=me.user,
+        action="mail.closing_soon",
+        study_id=study.id,
+        round=current.number,
+        queued=len(queued),
+    )
+    return done(
+        request,
+        f"/console/studies/{study.id}/outbox",
+        f"{len(queued)} 'closing soon' message(s) queued for panelists who have not submitted.",
+    )
+
+
+@router.post("/console/studies/{study_id}/outbox/requeue")
+def requeue_held(
+    study_id: schemas.PathId,
+    request: Request,
+    values: FormValues,
+    session: SessionDep,
+    me: ConsoleUser,
+) -> Response:
+    check_csrf(me, values)
+    study = studies.study_for(session, user=me.user, study_id=study_id, write=True)
+    try:
+        count = outbox.requeue_held(session, actor=me.user, study=study)
+    except DomainError as exc:
+        return _back(request, session, me, study, exc)
+    return done(request, f"/console/studies/{study.id}/outbox", f"{count} message(s) queued again.")
