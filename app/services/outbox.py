@@ -290,7 +290,18 @@ def enqueue_due_reminders(session: Session, *, now: datetime | None = None) -> i
     for round_, hours in rows:
         due = due_reminder(round_, hours, now=now)
         if due is not None:
-            count += _remind(session, round_=round_, hours=due, now=now)
+            queued = _remind(session, round_=round_, hours=due, now=now)
+            if queued:
+                audit.record(
+                    session,
+                    actor=None,
+                    action="mail.reminders",
+                    study_id=round_.study_id,
+                    round=round_.number,
+                    hours_before=due,
+                    queued=queued,
+                )
+            count += queued
     return count
 
 

@@ -65,3 +65,16 @@ def round_results(session: Session, *, study: Study, round_: Round) -> dict[str,
         "rule": rule,
         "statements": statements,
     }
+
+
+def statement_history(session: Session, *, statement_id: int) -> list[tuple[int, ResultSnapshot]]:
+    """A statement's frozen results round after round (round number, snapshot), in order."""
+    from app.models import Round
+
+    rows = session.execute(
+        select(Round.number, ResultSnapshot)
+        .join(ResultSnapshot, ResultSnapshot.round_id == Round.id)
+        .where(ResultSnapshot.statement_id == statement_id)
+        .order_by(Round.number)
+    ).all()
+    return [(number, snapshot) for number, snapshot in rows]

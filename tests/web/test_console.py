@@ -1,7 +1,6 @@
 """The coordinator console, driven as a coordinator would with a browser's forms."""
 
 import re
-from datetime import timedelta
 
 import pytest
 from fastapi.testclient import TestClient
@@ -262,7 +261,6 @@ def test_only_admins_manage_accounts(session, role):
         },
     )
     assert created.status_code == 303
-    _ = timedelta  # keeps the import honest for future deadline tests
 
 
 def test_import_shows_row_errors_then_imports_the_fixed_file_once(session):
@@ -326,3 +324,29 @@ def test_outbox_holds_messages_without_smtp_and_shows_their_links(session, clien
     assert ballot.status_code == 303  # the held message's link opens the ballot
     assert post(web, f"{outbox_url}/invite", outbox_url).status_code == 303
     assert "0 invitation(s) queued" in web.get(outbox_url).text  # each panelist invited once
+
+
+def test_statement_page_shows_its_wordings_and_figures_round_by_round(session, client):
+    from tests.factories import start_study
+
+    web = signed_in(session)
+    token = accounts.create_api_token(session, user=session.query(accounts.User).one())
+    session.commit()
+    run = start_study(client, token, statements=1, panelists=3)
+    sid = run.statements[0]["id"]
+    r1 = run.new_round()
+    run.open_round(r1["id"])
+    for i, v in enumerate([2, 5, 9]):
+        run.rate(i, {sid: v})
+    run.close_round(r1["id"])
+    run.call("PUT", f"/api/v1/statements/{sid}", json={"text": "Clearer", "rationale": "Dose"})
+    r2 = run.new_round()
+    run.open_round(r2["id"])
+    for i, v in enumerate([7, 8, 9]):
+        run.rate(i, {sid: v})
+    run.close_round(r2["id"])
+    page = web.get(f"/console/statements/{sid}").text
+    assert "Why it changed: Dose" in page
+    rows = re.findall(r"<tr><td>(\d)</td><td>v(\d)</td>", page)
+    assert rows == [("1", "1"), ("2", "2")]
+    assert "no consensus" in page and "consensus for" in page

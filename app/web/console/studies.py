@@ -322,3 +322,26 @@ def add_member(
     except DomainError as exc:
         return _back(request, session, me, study, exc)
     return done(request, f"/console/studies/{study.id}", f"{member.email} can now see this study.")
+
+
+@router.get("/console/statements/{statement_id}")
+def statement_page(
+    statement_id: schemas.PathId, request: Request, session: SessionDep, me: ConsoleUser
+) -> Response:
+    """One statement's lineage: every wording with its rationale, and its figures per round."""
+    from app.services.results import statement_history
+
+    statement = statements.get_statement(session, statement_id=statement_id)
+    study = studies.study_for(session, user=me.user, study_id=statement.study_id)
+    versions = {v.id: v for v in statement.versions}
+    return page(
+        request,
+        "console/statement.html",
+        {
+            "study": study,
+            "statement": statement,
+            "versions": versions,
+            "history": statement_history(session, statement_id=statement.id),
+        },
+        coordinator=me,
+    )
