@@ -71,6 +71,26 @@ def carried_forward(session: Session, *, study: Study, after: Round | None) -> l
     return [s for s in statements if s.id not in rated or outcome.get(s.id) == "no_consensus"]
 
 
+def _chosen(session: Session, *, study: Study, statement_ids: Sequence[int]) -> list[Statement]:
+    """The study's statements a coordinator picked for a round, in study order; refuse others."""
+    wanted = list(dict.fromkeys(statement_ids))
+    if not wanted:
+        raise Invalid("Choose at least one statement for the round.")
+    found = {
+        s.id: s
+        for s in session.scalars(
+            select(Statement).where(Statement.study_id == study.id, Statement.id.in_(wanted))
+        )
+    }
+    missing = [str(i) for i in wanted if i not in found]
+    if missing:
+        raise Invalid(f"Statement(s) {', '.join(missing)} are not in this study.")
+    dropped = [found[i].key for i in wanted if found[i].dropped_at is not None]
+    if dropped:
+        raise Invalid(f"Statement(s) {', '.join(dropped)} were dropped from the study.")
+    return sorted(found.values(), key=lambda s: (s.position, s.id))
+
+
 def create_round(
     session: Session, *, actor: User, study: Study, statement_ids: Sequence[int] | None = None
 ) -> Round:
@@ -99,22 +119,7 @@ def create_round(
                 else "Add statements before creating round 1."
             )
     else:
-        wanted = list(dict.fromkeys(statement_ids))
-        if not wanted:
-            raise Invalid("Choose at least one statement for the round.")
-        found = {
-            s.id: s
-            for s in session.scalars(
-                select(Statement).where(Statement.study_id == study.id, Statement.id.in_(wanted))
-            )
-        }
-        missing = [str(i) for i in wanted if i not in found]
-        if missing:
-            raise Invalid(f"Statement(s) {', '.join(missing)} are not in this study.")
-        dropped = [found[i].key for i in wanted if found[i].dropped_at is not None]
-        if dropped:
-            raise Invalid(f"Statement(s) {', '.join(dropped)} were dropped from the study.")
-        chosen = sorted(found.values(), key=lambda s: (s.position, s.id))
+        chosen = _chosen(session, study=study, statement_ids=statement_ids)
     round_ = Round(study_id=study.id, number=number, status=RoundStatus.draft)
     round_.items = [
         RoundItem(statement_id=s.id, position=index) for index, s in enumerate(chosen, start=1)
@@ -293,19 +298,7 @@ def set_items(
     session.refresh(round_, ["status"])
     if round_.status != RoundStatus.draft:
         raise Conflict(f"Round {round_.number} has been opened; its statements are frozen.")
-    wanted = list(dict.fromkeys(statement_ids))
-    if not wanted:
-        raise Invalid("Keep at least one statement on the round.")
-    found = {
-        s.id: s
-        for s in session.scalars(
-            select(Statement).where(Statement.study_id == study.id, Statement.id.in_(wanted))
-        )
-    }
-    missing = [str(i) for i in wanted if i not in found]
-    if missing:
-        raise Invalid(f"Statement(s) {', '.join(missing)} are not in this study.")
-    chosen = sorted(found.values(), key=lambda s: (s.position, s.id))
+    chosen = _chosen(session, study=study, statement_ids=statement_ids)
     session.execute(delete(RoundItem).where(RoundItem.round_id == round_.id))
     session.add_all(
         RoundItem(round_id=round_.id, statement_id=s.id, position=i)
