@@ -129,7 +129,14 @@ async def _integrity_error(request: Request, exc: IntegrityError) -> JSONRespons
     )
 
 
-async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+async def _validation_error(request: Request, exc: RequestValidationError) -> Response:
+    if request.url.path.startswith("/console"):
+        return render(
+            "console/message.html",
+            {"title": "Page not found", "text": "That address does not name a page here."},
+            language="en",
+            status_code=404,
+        )
     errors = exc.errors()
     broken = next((e for e in errors if e.get("type") == "json_invalid"), None)
     if broken is not None:

@@ -462,7 +462,10 @@ def status_for(
     if latest.closes_at is not None and latest.closes_at <= now:
         return PanelStatus("deadline_passed", study, latest)
     return PanelStatus(
-        "open", study, latest, _view(session, panelist=panelist, study=study, round_=latest)
+        "open",
+        study,
+        latest,
+        _view(session, panelist=panelist, study=study, round_=latest, language=language),
     )
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import codecs
 import csv
 import io
-import re
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
@@ -40,7 +39,7 @@ MAX_NAME = 200
 MAX_EMAIL = 320
 MAX_GROUP = 100
 
-EMAIL = re.compile(r"[^@\s]+@[^@\s.]+(\.[^@\s.]+)+")
+EMAIL = panel.EMAIL  # one definition of a usable address
 DELIMITERS = (";", "\t", ",")  # on a tie in the header line, the first wins
 
 

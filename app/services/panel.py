@@ -1,5 +1,6 @@
 """The panel: pseudonymous panelists with personal links whose tokens are stored hashed."""
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -35,6 +36,13 @@ class Invitation:
         return invite_url(self.token)
 
 
+EMAIL = re.compile(r"[^@\s]+@[^@\s.]+(\.[^@\s.]+)+")
+
+
+def valid_email(address: str) -> bool:
+    return EMAIL.fullmatch(address) is not None
+
+
 def invite_url(token: str) -> str:
     return f"{get_settings().base_url.rstrip('/')}/p/{token}"
 
@@ -58,7 +66,7 @@ def add_panelists(
             raise Invalid(f"Panelist {index} has no name.")
         email = item.email.strip().lower() if item.email and item.email.strip() else None
         if email is not None:
-            if "@" not in email:
+            if not valid_email(email):
                 raise Invalid(f"Panelist {index} ({name}): '{email}' is not an e-mail address.")
             if email in emails:
                 raise Conflict(f"Panelist {index} ({name}): {email} is already on the panel.")
@@ -142,3 +150,14 @@ def reissue_link(session: Session, *, actor: User, study: Study, panelist: Panel
         session, actor=actor, action="panel.reissue_link", study_id=study.id, code=panelist.code
     )
     return Invitation(panelist=panelist, token=token)
+
+
+def withdraw(session: Session, *, actor: User, study: Study, panelist: Panelist) -> None:
+    """Mark a panelist as withdrawn: no more ballots or e-mails; earlier answers are kept."""
+    ensure_writable(study)
+    if panelist.withdrawn_at is None:
+        panelist.withdrawn_at = utcnow()
+        session.flush()
+        audit.record(
+            session, actor=actor, action="panel.withdraw", study_id=study.id, code=panelist.code
+        )

@@ -108,6 +108,8 @@ def revise_statement(
     if not rationale:
         raise Invalid("Say why the statement is revised (the rationale is reported).")
     current = statement.current
+    if text == current.text and (translations is None or translations == current.translations):
+        raise Invalid("The new wording is the same as the current one; change it or cancel.")
     version = StatementVersion(
         statement_id=statement.id,
         version=current.version + 1,

@@ -91,6 +91,7 @@ def test_coordinator_imports_runs_and_revises_while_a_panelist_votes(
     revise.locator("button").click()
     expect(desk.locator(".flash")).to_contain_text("revised (version 2)")
     desk.click("button:has-text('Create round 2 as a draft')")
+    desk.fill("#open-at", "2099-02-01T12:00")
     desk.click("button:has-text('Open round 2')")
     expect(desk.locator("#dashboard")).to_contain_text("Round 2 is open")
     shot(desk, "6-round-2")

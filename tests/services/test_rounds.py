@@ -151,3 +151,19 @@ def test_require_all_groups_blocks_consensus_when_one_group_dissents(session):
     assert row["groups"]["clinicians"]["classification"] == "consensus_for"
     assert row["groups"]["patients"]["classification"] == "no_consensus"
     assert row["classification"] == "no_consensus"
+
+
+def test_a_revision_identical_to_the_current_wording_is_refused(session):
+    from app.services.errors import Invalid
+
+    b = build_study(session, statements=1, panelists=1)
+    statement = b.statements[0]
+    with pytest.raises(Invalid, match="same as the current one"):
+        statements.revise_statement(
+            session,
+            actor=b.user,
+            study=b.study,
+            statement=statement,
+            text=statement.current.text,
+            rationale="no change",
+        )

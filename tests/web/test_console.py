@@ -370,3 +370,58 @@ def test_login_is_throttled_per_address_across_accounts(session):
         ).user.email
         == "lead@example.org"
     )
+
+
+def test_observers_see_neither_identities_nor_personal_links(session):
+    lead = signed_in(session)
+    study_id = new_study(lead)
+    study_url = f"/console/studies/{study_id}"
+    post(
+        lead,
+        f"{study_url}/panelists",
+        study_url,
+        name="Dr Secret",
+        email="secret@example.org",
+        group="physiatrists",
+        language="en",
+    )
+    accounts.create_user(
+        session, email="watcher@example.org", password=PASSWORD, role=Role.observer
+    )
+    session.commit()
+    post(lead, f"{study_url}/members", study_url, email="watcher@example.org")
+    watcher = signed_in(session, email="watcher@example.org", role=Role.observer)
+    page = watcher.get(study_url).text
+    assert "Dr Secret" not in page and "secret@example.org" not in page and "P01" in page
+    assert watcher.get(f"{study_url}/outbox").status_code == 403
+
+
+def test_a_refused_form_keeps_what_the_coordinator_typed(session):
+    web = signed_in(session)
+    study_id = new_study(web)
+    study_url = f"/console/studies/{study_id}"
+    post(web, f"{study_url}/statements", study_url, text="First", key="S01")
+    response = post(
+        web, f"{study_url}/statements", study_url, text="A long careful wording", key="S01"
+    )
+    assert response.status_code == 409 and "already has a statement with key" in response.text
+    assert "A long careful wording</textarea>" in response.text
+    refused = post(web, f"{study_url}/panelists", study_url, name="Dr Typo", email="eve@@bad")
+    assert refused.status_code == 422 and 'value="Dr Typo"' in refused.text
+
+
+def test_new_link_and_withdrawal_from_the_panel_table(session, client):
+    web = signed_in(session)
+    study_id = new_study(web)
+    study_url = f"/console/studies/{study_id}"
+    post(web, f"{study_url}/panelists", study_url, name="Dr A", group="physiatrists")
+    page = web.get(study_url).text
+    old = re.search(r"/p/(dp_[\w-]+)", page).group(1)
+    panelist_id = re.search(r"/console/panelists/(\d+)/link", page).group(1)
+    post(web, f"/console/panelists/{panelist_id}/link", study_url)
+    fresh = re.search(r"/p/(dp_[\w-]+)", web.get(study_url).text).group(1)
+    assert fresh != old
+    assert client.get(f"/p/{old}", follow_redirects=False).status_code == 404
+    assert client.get(f"/p/{fresh}", follow_redirects=False).status_code == 303
+    post(web, f"/console/panelists/{panelist_id}/withdraw", study_url)
+    assert "P01 (withdrawn)" in web.get(study_url).text

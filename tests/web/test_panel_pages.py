@@ -297,3 +297,28 @@ def test_ballot_page_queries_do_not_grow_with_statements(
         assert page.text.count("<svg") == size
         counts.append(queries.count)
     assert counts[0] == counts[1]
+
+
+def test_switching_language_switches_the_statements_too(client, coordinator_token, engine):
+    run = start_study(
+        client, coordinator_token, statements=0, panelists=0, languages=["en", "zh-Hans"]
+    )
+    sid = run.study["id"]
+    run.call(
+        "POST",
+        f"/api/v1/studies/{sid}/statements",
+        201,
+        json=[{"text": "Walking helps", "translations": {"zh-Hans": "步行有帮助"}}],
+    )
+    run.panelists = run.call(
+        "POST", f"/api/v1/studies/{sid}/panelists", 201, json=[{"name": "A", "language": "en"}]
+    )
+    run.open_round(run.new_round()["id"])
+    web = browser(engine)
+    sign_in(web, run, 0)
+    page = web.get("/ballot").text
+    assert "Walking helps" in page
+    web.post("/language", data={"csrf_token": csrf(page), "language": "zh-Hans"})
+    switched = web.get("/ballot").text
+    assert "步行有帮助" in switched and "Walking helps" not in switched
+    assert '<html lang="zh-Hans">' in switched

@@ -21,7 +21,8 @@ router = APIRouter(include_in_schema=False)
 def outbox_page(
     study_id: schemas.PathId, request: Request, session: SessionDep, me: ConsoleUser
 ) -> Response:
-    study = studies.study_for(session, user=me.user, study_id=study_id)
+    # Held messages carry personal links: coordinators only, never observers.
+    study = studies.study_for(session, user=me.user, study_id=study_id, write=True)
     return page(
         request,
         "console/outbox.html",

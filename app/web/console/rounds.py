@@ -133,7 +133,7 @@ def open_round(
         )
         outbox.enqueue_round_opened(session, round_=round_)  # committed with the opening
     except DomainError as exc:
-        return _back(request, session, me, study, exc)
+        return _back(request, session, me, study, exc, form="open", typed=values)
     return done(
         request,
         f"/console/studies/{study.id}#rounds",
@@ -159,7 +159,7 @@ def extend(
             session, actor=me.user, study=study, round_=round_, closes_at=closes_at
         )
     except DomainError as exc:
-        return _back(request, session, me, study, exc)
+        return _back(request, session, me, study, exc, form="extend", typed=values)
     return done(request, f"/console/studies/{study.id}#rounds", "Deadline changed.")
 
 
@@ -232,6 +232,19 @@ def results_page(
             "comments": _comments(session, round_),
         },
         coordinator=me,
+    )
+
+
+def _rule_words(rule: dict[str, Any], study: models.Study) -> str:
+    from app.consensus import RULE_ADAPTER, describe
+
+    applied = {
+        k: v
+        for k, v in rule.items()
+        if k not in ("quantile_method", "scale", "agree_min_applied", "disagree_max_applied")
+    }
+    return describe(
+        RULE_ADAPTER.validate_python(applied or study.rule), study.scale_min, study.scale_max
     )
 
 

@@ -1,6 +1,7 @@
 """Console pages for a study: create it, see its rules, statements, panel and rounds."""
 
 from typing import Any
+from zoneinfo import available_timezones
 
 from fastapi import APIRouter, Request
 from pydantic import ValidationError
@@ -15,12 +16,13 @@ from app.api.present import rules_fingerprint
 from app.api.studies import new_study_fields
 from app.consensus import RULE_ADAPTER, describe
 from app.services import accounts, dashboard, panel, rounds, statements, studies
-from app.services.errors import DomainError
+from app.services.errors import DomainError, NotFound
 from app.web.console.common import ConsoleUser, Coordinator, check_csrf, done, page
 from app.web.forms import FormValues
 
 router = APIRouter(include_in_schema=False)
 
+ZONES = sorted(available_timezones())
 RULE_PARAMS = {
     "comet_70_15": ("high_min", "low_max", "in_pct", "out_pct"),
     "percent_agreement": ("agree_min", "disagree_max", "threshold"),
@@ -72,11 +74,39 @@ def study_body(values: dict[str, str]) -> dict[str, Any]:
     return body
 
 
+FIELD_NAMES = {
+    "title": "Title",
+    "scale": "Scale",
+    "labels": "Labels",
+    "min": "Scale from",
+    "max": "Scale to",
+    "consensus": "Consensus rule",
+    "max_rounds": "Maximum number of rounds",
+    "reminder_hours": "Reminders",
+    "groups": "Stakeholder groups",
+    "threshold": "Percentage",
+    "in_pct": "Percentage rating high",
+    "out_pct": "Percentage rating low",
+    "high_min": "High ratings from",
+    "low_max": "Low ratings up to",
+    "agree_min": "Agree from",
+    "disagree_max": "Disagree up to",
+    "median_min": "Median at least",
+    "median_max_against": "Median at most (against)",
+    "iqr_max": "IQR at most",
+    "min_responses": "Minimum number of ratings",
+    "quantile_method": "Quantiles",
+}
+
+
 def _messages(exc: ValidationError) -> list[str]:
+    """Pydantic's errors as sentences about the form's own fields."""
     out = []
     for error in exc.errors():
-        where = " → ".join(str(part) for part in error["loc"] if part not in ("body",))
-        out.append(f"{where}: {error['msg']}" if where else error["msg"])
+        names = [FIELD_NAMES[str(part)] for part in error["loc"] if str(part) in FIELD_NAMES]
+        message = str(error["msg"]).removeprefix("Value error, ")
+        message = message.replace("Input should be", "must be")
+        out.append(f"{names[-1]}: {message}" if names else message)
     return out
 
 
@@ -169,6 +199,9 @@ def _overview(session: Session, study: models.Study) -> dict[str, Any]:
         "draft_items": set(),
         "next_items": [],
         "progress": None,
+        "failed": "",
+        "typed": {},
+        "zones": ZONES,
     }
     if current is not None and current.status.value == "draft":  # the round being prepared
         context["draft_items"] = set(
@@ -195,19 +228,26 @@ def study_page(
 
 
 def _back(
-    request: Request, session: Session, me: Coordinator, study: models.Study, exc: DomainError
+    request: Request,
+    session: Session,
+    me: Coordinator,
+    study: models.Study,
+    exc: DomainError,
+    *,
+    form: str = "",
+    typed: dict[str, str] | None = None,
 ) -> Response:
     """The study page again, with the reason the action was refused."""
     session.rollback()
     study = studies.study_for(session, user=me.user, study_id=study.id)
     status = exc.status if exc.status in (403, 404, 409, 422) else 422
-    return page(
-        request,
-        "console/study.html",
-        {**_overview(session, study), "error": exc.message},
-        coordinator=me,
-        status_code=status,
-    )
+    context = {
+        **_overview(session, study),
+        "error": exc.message,
+        "failed": form,  # which form to show again with what was typed
+        "typed": typed or {},
+    }
+    return page(request, "console/study.html", context, coordinator=me, status_code=status)
 
 
 @router.post("/console/studies/{study_id}/statements")
@@ -236,7 +276,7 @@ def add_statement(
             ],
         )
     except DomainError as exc:
-        return _back(request, session, me, study, exc)
+        return _back(request, session, me, study, exc, form="statement", typed=values)
     return done(request, f"/console/studies/{study.id}#statements", "Statement added.")
 
 
@@ -263,7 +303,7 @@ def revise_statement(
             translations=translations,
         )
     except DomainError as exc:
-        return _back(request, session, me, study, exc)
+        return _back(request, session, me, study, exc, form=f"revise-{statement.id}", typed=values)
     return done(
         request,
         f"/console/studies/{study.id}#statements",
@@ -297,7 +337,7 @@ def add_panelist(
             ],
         )
     except DomainError as exc:
-        return _back(request, session, me, study, exc)
+        return _back(request, session, me, study, exc, form="panelist", typed=values)
     return done(
         request,
         f"/console/studies/{study.id}#panel",
@@ -344,4 +384,61 @@ def statement_page(
             "history": statement_history(session, statement_id=statement.id),
         },
         coordinator=me,
+    )
+
+
+def _panelist(
+    session: Session, me: Coordinator, panelist_id: int
+) -> tuple[models.Panelist, models.Study]:
+    member = session.get(models.Panelist, panelist_id)
+    missing = NotFound(f"Panelist {panelist_id} does not exist or is not one of yours.")
+    if member is None:
+        raise missing
+    try:
+        study = studies.study_for(session, user=me.user, study_id=member.study_id, write=True)
+    except NotFound as exc:
+        raise missing from exc
+    return member, study
+
+
+@router.post("/console/panelists/{panelist_id}/link")
+def new_link(
+    panelist_id: schemas.PathId,
+    request: Request,
+    values: FormValues,
+    session: SessionDep,
+    me: ConsoleUser,
+) -> Response:
+    check_csrf(me, values)
+    member, study = _panelist(session, me, panelist_id)
+    try:
+        invitation = panel.reissue_link(session, actor=me.user, study=study, panelist=member)
+    except DomainError as exc:
+        return _back(request, session, me, study, exc)
+    return done(
+        request,
+        f"/console/studies/{study.id}#panel",
+        f"New personal link for {member.code} (shown once; the old links stop working): "
+        f"{invitation.invite_url}",
+    )
+
+
+@router.post("/console/panelists/{panelist_id}/withdraw")
+def withdraw(
+    panelist_id: schemas.PathId,
+    request: Request,
+    values: FormValues,
+    session: SessionDep,
+    me: ConsoleUser,
+) -> Response:
+    check_csrf(me, values)
+    member, study = _panelist(session, me, panelist_id)
+    try:
+        panel.withdraw(session, actor=me.user, study=study, panelist=member)
+    except DomainError as exc:
+        return _back(request, session, me, study, exc)
+    return done(
+        request,
+        f"/console/studies/{study.id}#panel",
+        f"{member.code} has withdrawn; their earlier answers are kept.",
     )
