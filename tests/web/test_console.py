@@ -1,5 +1,6 @@
 """The coordinator console, driven as a coordinator would with a browser's forms."""
 
+import html
 import re
 
 import pytest
@@ -425,3 +426,62 @@ def test_new_link_and_withdrawal_from_the_panel_table(session, client):
     assert client.get(f"/p/{fresh}", follow_redirects=False).status_code == 303
     post(web, f"/console/panelists/{panelist_id}/withdraw", study_url)
     assert "P01 (withdrawn)" in web.get(study_url).text
+
+
+def form_fields(page: str) -> dict[str, str]:
+    """What a browser would send for the text inputs and text areas of a page's form."""
+    fields = dict(
+        re.findall(
+            r'<input (?![^>]*type="(?:radio|checkbox)")[^>]*name="([\w.-]+)"'
+            r'[^>]*value="([^"]*)"',
+            page,
+        )
+    )
+    fields |= dict(re.findall(r'<textarea[^>]*name="([\w.-]+)"[^>]*>([^<]*)</textarea>', page))
+    return {k: html.unescape(v) for k, v in fields.items()}
+
+
+def test_settings_can_change_until_round_one_opens_then_only_the_title(session):
+    web = signed_in(session)
+    study_id = new_study(web)
+    edit = f"/console/studies/{study_id}/edit"
+    form = web.get(edit).text
+    assert 'value="Exercise for neuropathic pain"' in form
+    fields = form_fields(form)
+    fields |= {
+        "csrf_token": csrf(form),
+        "scale": "1-9",
+        "rule": "percent_agreement",
+        "percent_agreement.threshold": "80",
+        "lang_en": "on",
+        "allow_abstain": "on",
+    }
+    assert web.post(edit, data=fields).status_code == 303
+    assert "at least 80 %" in web.get(f"/console/studies/{study_id}").text
+    study_url = f"/console/studies/{study_id}"
+    post(web, f"{study_url}/statements", study_url, text="Walking helps")
+    post(web, f"{study_url}/panelists", study_url, name="Dr A", group="physiatrists")
+    post(web, f"{study_url}/rounds", study_url)
+    round_id = re.search(r"/console/rounds/(\d+)/open", web.get(study_url).text).group(1)
+    post(
+        web,
+        f"/console/rounds/{round_id}/open",
+        study_url,
+        closes_at="2099-01-01T12:00",
+        timezone="UTC",
+    )
+    form = web.get(edit).text
+    fields = form_fields(form)
+    fields |= {
+        "csrf_token": csrf(form),
+        "scale": "1-9",
+        "rule": "percent_agreement",
+        "lang_en": "on",
+        "allow_abstain": "on",
+        "title": "Renamed study",
+    }
+    renamed = web.post(edit, data=fields)
+    assert renamed.status_code == 303, re.findall(r"<li>(.*?)</li>", renamed.text)
+    fields["percent_agreement.threshold"] = "90"
+    refused = web.post(edit, data=fields)
+    assert refused.status_code == 409 and "frozen" in refused.text

@@ -167,6 +167,98 @@ def create_study(
     )
 
 
+def _typed_from(study: models.Study) -> dict[str, str]:
+    """A study's settings as the set-up form's fields, to edit them."""
+    scale = {(1, 9): "1-9", (1, 5): "1-5"}.get((study.scale_min, study.scale_max), "custom")
+    typed = {
+        "title": study.title,
+        "instructions": study.instructions,
+        "scale": scale,
+        "scale_min": str(study.scale_min),
+        "scale_max": str(study.scale_max),
+        "labels": "\n".join(f"{k} = {v}" for k, v in study.scale_labels.items()),
+        "rule": study.rule["rule"],
+        "quantile_method": study.quantile_method,
+        "max_rounds": str(study.max_rounds),
+        "groups": ", ".join(study.groups),
+        "reminder_hours": ", ".join(str(h) for h in study.reminder_hours),
+    }
+    for name in RULE_PARAMS[study.rule["rule"]]:
+        if study.rule.get(name) is not None:
+            typed[f"{study.rule['rule']}.{name}"] = str(study.rule[name])
+    if study.rule.get("min_responses"):
+        typed["min_responses"] = str(study.rule["min_responses"])
+    flags = {
+        "require_all_groups": study.rule.get("require_all_groups"),
+        "allow_abstain": study.allow_abstain,
+        "hide_feedback_until_rated": study.hide_feedback_until_rated,
+        **{f"lang_{code}": code in study.languages for code in ("en", "zh-Hans")},
+    }
+    typed |= {name: "on" for name, on in flags.items() if on}
+    return typed
+
+
+@router.get("/console/studies/{study_id}/edit")
+def edit_study_page(
+    study_id: schemas.PathId, request: Request, session: SessionDep, me: ConsoleUser
+) -> Response:
+    study = studies.study_for(session, user=me.user, study_id=study_id, write=True)
+    return page(
+        request,
+        "console/study_new.html",
+        {"typed": _typed_from(study), "errors": [], "study": study},
+        coordinator=me,
+    )
+
+
+@router.post("/console/studies/{study_id}/edit")
+def edit_study(
+    study_id: schemas.PathId,
+    request: Request,
+    values: FormValues,
+    session: SessionDep,
+    me: ConsoleUser,
+) -> Response:
+    check_csrf(me, values)
+    study = studies.study_for(session, user=me.user, study_id=study_id, write=True)
+    context = {"typed": values, "study": study}
+    try:
+        body = schemas.StudyCreate.model_validate(study_body(values))
+        fields = new_study_fields(body)
+        fields.pop("translations", None)  # not on this form: keep the study's own
+        if values.get("rule", "") == "":
+            fields.pop("rule")  # "the usual rule" leaves the current one as it is
+        if "rule" in fields:  # compare rules in one normal form, defaults spelled out
+            fields["rule"] = RULE_ADAPTER.dump_python(
+                RULE_ADAPTER.validate_python(fields["rule"]), mode="json"
+            )
+        changes = {k: v for k, v in fields.items() if getattr(study, k) != v}
+        if changes:
+            studies.update_study(session, actor=me.user, study=study, changes=changes)
+    except ValidationError as exc:
+        return page(
+            request,
+            "console/study_new.html",
+            {**context, "errors": _messages(exc)},
+            coordinator=me,
+            status_code=422,
+        )
+    except DomainError as exc:
+        session.rollback()
+        return page(
+            request,
+            "console/study_new.html",
+            {**context, "errors": [exc.message]},
+            coordinator=me,
+            status_code=exc.status if exc.status != 400 else 422,
+        )
+    return done(
+        request,
+        f"/console/studies/{study.id}",
+        "Settings saved." if changes else "Nothing changed.",
+    )
+
+
 def _overview(session: Session, study: models.Study) -> dict[str, Any]:
     statement_rows = list(
         session.scalars(
