@@ -110,6 +110,7 @@ def demo() -> None:
     )
     typer.echo(f"  Open            {base}/")
     typer.echo(f"  API docs        {base}/docs")
+    typer.echo(f"  Console         {base}/console")
     typer.echo(f"  Coordinator     {access.email} / {access.password}")
     typer.echo(f"  API token       {access.api_token}")
     for code, url in access.panelist_links:

@@ -74,8 +74,8 @@ def create_app() -> FastAPI:
             "<!doctype html><html lang=en><meta charset=utf-8><title>Delphi</title>"
             "<h1>Delphi consensus platform</h1>"
             "<p>Panelists: open the personal link from your invitation.</p>"
-            "<p>Coordinators and scripts: the JSON API is documented at "
-            "<a href=/docs>/docs</a>.</p></html>"
+            "<p>Coordinators: <a href=/console>sign in to the console</a>.</p>"
+            "<p>Scripts: the JSON API is documented at <a href=/docs>/docs</a>.</p></html>"
         )
 
     @app.get("/healthz", include_in_schema=False)
