@@ -13,7 +13,7 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import IntegrityError
 from starlette.responses import Response
 
-from app.api import ballot, rounds, studies
+from app.api import ballot, evidence, rounds, studies
 from app.middleware import Admission, BodyLimit
 from app.scheduler import tick_forever
 from app.services.errors import DomainError, Unauthorized
@@ -51,6 +51,7 @@ def create_app() -> FastAPI:
     app.include_router(studies.router)
     app.include_router(rounds.router)
     app.include_router(ballot.router)
+    app.include_router(evidence.router)
     app.include_router(panel.router)
     app.include_router(console_auth.router)
     app.include_router(console_studies.router)

@@ -130,6 +130,9 @@ class Study(Base):
     groups: Mapped[list[Any]] = mapped_column(default=list)
     # Reminders to non-responders, in hours before a round's deadline.
     reminder_hours: Mapped[list[Any]] = mapped_column(default=lambda: [72, 24])
+    # Evidence-level scheme and grading table (app.consensus.grading); frozen with the rule.
+    evidence_scheme: Mapped[str] = mapped_column(String(20), default="pedro_scire")
+    grading_table: Mapped[dict[str, Any] | None]
     rules_frozen_at: Mapped[datetime | None]
     finalized_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -448,3 +451,50 @@ class DeliveryAttempt(Base):
     at: Mapped[datetime] = mapped_column(default=utcnow)
     outcome: Mapped[str] = mapped_column(String(30))  # sent, retry, failed, held
     detail: Mapped[str] = mapped_column(Text, default="")
+
+
+class EvidenceSource(Base):
+    """A study in the evidence library, with its appraisal (PEDro for trials, AMSTAR reviews)."""
+
+    __tablename__ = "evidence_sources"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    study_id: Mapped[int] = mapped_column(ForeignKey("studies.id", ondelete="CASCADE"), index=True)
+    citation: Mapped[str] = mapped_column(Text)
+    doi: Mapped[str | None] = mapped_column(String(200))
+    pmid: Mapped[str | None] = mapped_column(String(20))
+    design: Mapped[str] = mapped_column(String(30))
+    pedro: Mapped[int | None]
+    pedro_items: Mapped[list[Any] | None]
+    amstar2: Mapped[str | None] = mapped_column(String(20))
+    amstar_score: Mapped[int | None]
+    pooled_levels: Mapped[list[Any]] = mapped_column(default=list)
+    illustrative: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class EvidenceLink(Base):
+    """Which statements a source supports."""
+
+    __tablename__ = "evidence_links"
+
+    source_id: Mapped[int] = mapped_column(
+        ForeignKey("evidence_sources.id", ondelete="CASCADE"), primary_key=True
+    )
+    statement_id: Mapped[int] = mapped_column(
+        ForeignKey("statements.id", ondelete="CASCADE"), primary_key=True
+    )
+
+
+class LevelOverride(Base):
+    """A coordinator's override of a statement's computed evidence level, with the reason."""
+
+    __tablename__ = "level_overrides"
+
+    statement_id: Mapped[int] = mapped_column(
+        ForeignKey("statements.id", ondelete="CASCADE"), primary_key=True
+    )
+    code: Mapped[str] = mapped_column(String(20))
+    justification: Mapped[str] = mapped_column(Text)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -19,6 +19,8 @@ def rules_fingerprint(study: models.Study) -> str:
         "max_rounds": study.max_rounds,
         "allow_abstain": study.allow_abstain,
         "hide_feedback_until_rated": study.hide_feedback_until_rated,
+        "evidence_scheme": study.evidence_scheme,
+        "grading_table": study.grading_table,
     }
     encoded = json.dumps(method, sort_keys=True, separators=(",", ":")).encode()
     return hashlib.sha256(encoded).hexdigest()
@@ -40,6 +42,8 @@ def study(s: models.Study) -> schemas.Study:
         translations=s.translations,
         groups=s.groups,
         reminder_hours=s.reminder_hours,
+        evidence_scheme=s.evidence_scheme,
+        grading_table=s.grading_table,
         rules_frozen_at=s.rules_frozen_at,
         rules_fingerprint=rules_fingerprint(s),
         finalized_at=s.finalized_at,

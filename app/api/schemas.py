@@ -16,6 +16,7 @@ from pydantic import (
 )
 
 from app.consensus import ConsensusRule
+from app.consensus.grading import Amstar2, Design, GradingTable, Scheme
 
 MAX_ID = 2**63 - 1
 
@@ -121,6 +122,10 @@ class StudyCreate(BaseModel):
     reminder_hours: list[Annotated[int, Field(ge=1, le=24 * 60)]] = Field(
         default_factory=lambda: [72, 24], description="Reminders, in hours before a deadline."
     )
+    evidence_scheme: Scheme = "pedro_scire"
+    grading_table: GradingTable | None = Field(
+        None, description="Default: the preset for the scheme (Oxford A–D, or GRADE strengths)."
+    )
 
 
 class StudyPatch(_NoNulls):
@@ -138,6 +143,8 @@ class StudyPatch(_NoNulls):
     translations: dict[Language, StudyText] | None = None
     groups: list[Annotated[Str, Field(min_length=1, max_length=100)]] | None = None
     reminder_hours: list[Annotated[int, Field(ge=1, le=24 * 60)]] | None = None
+    evidence_scheme: Scheme | None = None
+    grading_table: GradingTable | None = None
 
 
 class Study(BaseModel):
@@ -155,6 +162,8 @@ class Study(BaseModel):
     translations: dict[str, Any]
     groups: list[str]
     reminder_hours: list[int]
+    evidence_scheme: str
+    grading_table: dict[str, Any] | None
     rules_frozen_at: Timestamp | None
     rules_fingerprint: str
     finalized_at: Timestamp | None
@@ -355,3 +364,79 @@ class Ballot(BaseModel):
     rated: int
     total: int
     items: list[BallotItem]
+
+
+class SourceCreate(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "citation": "Smith 2019, J Pain Res 12:1-9",
+                    "design": "rct",
+                    "pedro": 7,
+                    "statement_ids": [1],
+                }
+            ]
+        },
+    )
+
+    citation: Annotated[Str, Field(min_length=1, max_length=2_000)]
+    doi: Annotated[Str, Field(max_length=200)] | None = None
+    pmid: Annotated[Str, Field(pattern=r"^\d{1,12}$")] | None = None
+    design: Design
+    pedro: int | None = Field(None, ge=0, le=10)
+    pedro_items: list[bool] | None = Field(None, min_length=11, max_length=11)
+    amstar2: Amstar2 | None = None
+    amstar_score: int | None = Field(None, ge=0, le=11)
+    pooled_levels: list[Annotated[str, Field(max_length=20)]] = Field(default_factory=list)
+    illustrative: bool = False
+    statement_ids: list[Id] = Field(default_factory=list)
+
+
+class Source(BaseModel):
+    id: int
+    citation: str
+    doi: str | None
+    pmid: str | None
+    design: str
+    pedro: int | None
+    pedro_items: list[bool] | None
+    amstar2: str | None
+    amstar_score: int | None
+    pooled_levels: list[str]
+    illustrative: bool
+    statement_ids: list[int]
+
+
+class LinkBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    statement_ids: list[Id] = Field(min_length=1)
+
+
+class Level(BaseModel):
+    statement_id: int
+    scheme: str
+    code: str
+    label: str
+    reasons: list[str]
+    overridden_from: str | None = None
+
+
+class LevelOverride(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    code: Annotated[str, Field(min_length=1, max_length=20)]
+    justification: Annotated[Str, Field(min_length=1, max_length=5_000)]
+
+
+class RecommendationPreview(BaseModel):
+    statement_id: int
+    key: str
+    level: Level
+    classification: str | None
+    round: int | None
+    grade: str | None
+    grade_label: str | None
+    grade_reason: str | None

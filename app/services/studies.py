@@ -20,6 +20,8 @@ PREREGISTERED = {
     "max_rounds",
     "allow_abstain",
     "hide_feedback_until_rated",
+    "evidence_scheme",
+    "grading_table",
 }
 
 

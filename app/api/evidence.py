@@ -1,0 +1,139 @@
+"""Coordinator endpoints for the evidence library, levels, overrides and the grade preview."""
+
+from typing import Any
+
+from fastapi import APIRouter, status
+
+from app.api import schemas
+from app.api.deps import CurrentCoordinator, SessionDep
+from app.api.schemas import PathId
+from app.consensus import grading
+from app.models import EvidenceSource, Statement
+from app.services import evidence, studies
+from app.services.errors import NotFound
+
+router = APIRouter(prefix="/api/v1", tags=["coordinator: evidence"])
+
+
+def _source(row: EvidenceSource, statement_ids: list[int]) -> schemas.Source:
+    return schemas.Source(
+        id=row.id,
+        citation=row.citation,
+        doi=row.doi,
+        pmid=row.pmid,
+        design=row.design,
+        pedro=row.pedro,
+        pedro_items=row.pedro_items,
+        amstar2=row.amstar2,
+        amstar_score=row.amstar_score,
+        pooled_levels=row.pooled_levels,
+        illustrative=row.illustrative,
+        statement_ids=statement_ids,
+    )
+
+
+def _level(statement_id: int, level: grading.Level) -> schemas.Level:
+    return schemas.Level(
+        statement_id=statement_id,
+        scheme=level.scheme,
+        code=level.code,
+        label=level.label,
+        reasons=level.reasons,
+        overridden_from=level.overridden_from,
+    )
+
+
+@router.post(
+    "/studies/{study_id}/sources",
+    status_code=status.HTTP_201_CREATED,
+    response_model=schemas.Source,
+)
+def add_source(
+    study_id: PathId, body: schemas.SourceCreate, session: SessionDep, user: CurrentCoordinator
+) -> Any:
+    study = studies.study_for(session, user=user, study_id=study_id, write=True)
+    fields = body.model_dump(exclude={"statement_ids"})
+    row = evidence.add_source(
+        session, actor=user, study=study, statement_ids=body.statement_ids, **fields
+    )
+    return _source(row, sorted(set(body.statement_ids)))
+
+
+@router.get("/studies/{study_id}/sources", response_model=list[schemas.Source])
+def list_sources(study_id: PathId, session: SessionDep, user: CurrentCoordinator) -> Any:
+    study = studies.study_for(session, user=user, study_id=study_id)
+    return [_source(row, ids) for row, ids in evidence.sources_of(session, study=study)]
+
+
+@router.post("/sources/{source_id}/links", response_model=schemas.Source)
+def link_source(
+    source_id: PathId, body: schemas.LinkBody, session: SessionDep, user: CurrentCoordinator
+) -> Any:
+    row = evidence.get_source(session, source_id=source_id)
+    try:
+        study = studies.study_for(session, user=user, study_id=row.study_id, write=True)
+    except NotFound as exc:
+        raise NotFound(f"Source {source_id} does not exist or is not one of yours.") from exc
+    evidence.link(session, actor=user, study=study, source=row, statement_ids=body.statement_ids)
+    ids = dict((r.id, i) for r, i in evidence.sources_of(session, study=study))[row.id]
+    return _source(row, ids)
+
+
+@router.get("/studies/{study_id}/levels", response_model=list[schemas.Level])
+def list_levels(study_id: PathId, session: SessionDep, user: CurrentCoordinator) -> Any:
+    study = studies.study_for(session, user=user, study_id=study_id)
+    return [_level(sid, level) for sid, level in evidence.levels(session, study=study).items()]
+
+
+@router.put("/statements/{statement_id}/level", response_model=schemas.Level)
+def override_level(
+    statement_id: PathId, body: schemas.LevelOverride, session: SessionDep, user: CurrentCoordinator
+) -> Any:
+    statement = session.get(Statement, statement_id)
+    missing = NotFound(f"Statement {statement_id} does not exist or is not one of yours.")
+    if statement is None:
+        raise missing
+    try:
+        study = studies.study_for(session, user=user, study_id=statement.study_id, write=True)
+    except NotFound as exc:
+        raise missing from exc
+    level = evidence.set_override(
+        session,
+        actor=user,
+        study=study,
+        statement_id=statement_id,
+        code=body.code,
+        justification=body.justification,
+    )
+    return _level(statement_id, level)
+
+
+@router.get("/studies/{study_id}/grading-table")
+def get_grading_table(
+    study_id: PathId, session: SessionDep, user: CurrentCoordinator
+) -> dict[str, Any]:
+    """The table in force (the study's own or its scheme's preset), also in plain words."""
+    study = studies.study_for(session, user=user, study_id=study_id)
+    table = evidence.table_of(study)
+    return {"table": table.model_dump(mode="json"), "in_words": grading.describe_table(table)}
+
+
+@router.get(
+    "/studies/{study_id}/recommendations", response_model=list[schemas.RecommendationPreview]
+)
+def preview(study_id: PathId, session: SessionDep, user: CurrentCoordinator) -> Any:
+    """What finalization would record now: level, last classification and grade per statement."""
+    study = studies.study_for(session, user=user, study_id=study_id)
+    return [
+        schemas.RecommendationPreview(
+            statement_id=r.statement_id,
+            key=r.key,
+            level=_level(r.statement_id, r.level),
+            classification=r.classification,
+            round=r.round,
+            grade=r.grade.code if r.grade else None,
+            grade_label=r.grade.label if r.grade else None,
+            grade_reason=r.grade.reason if r.grade else None,
+        )
+        for r in evidence.recommendations(session, study=study)
+    ]

@@ -1,0 +1,257 @@
+"""The evidence library: sources, the statements they support, levels, overrides and grades."""
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.consensus import grading
+from app.models import (
+    EvidenceLink,
+    EvidenceSource,
+    LevelOverride,
+    ResultSnapshot,
+    Round,
+    Statement,
+    Study,
+    User,
+    utcnow,
+)
+from app.services import audit
+from app.services.errors import Invalid, NotFound
+from app.services.studies import ensure_writable
+
+
+def table_of(study: Study) -> grading.GradingTable:
+    """The study's grading table, or the preset that goes with its evidence scheme."""
+    if study.grading_table:
+        return grading.GradingTable.model_validate(study.grading_table)
+    if study.evidence_scheme == "grade":
+        return grading.grade_table()
+    return grading.oxford_2009_table(study.evidence_scheme)  # type: ignore[arg-type]
+
+
+def _as_source(row: EvidenceSource) -> grading.Source:
+    return grading.Source(
+        id=row.id,
+        citation=row.citation,
+        design=row.design,  # type: ignore[arg-type]
+        pedro=row.pedro,
+        pedro_items=tuple(row.pedro_items) if row.pedro_items is not None else None,
+        amstar2=row.amstar2,  # type: ignore[arg-type]
+        amstar_score=row.amstar_score,
+        pooled_levels=tuple(row.pooled_levels or ()),
+    )
+
+
+def _statement_ids(session: Session, study: Study, ids: Sequence[int]) -> list[int]:
+    wanted = list(dict.fromkeys(ids))
+    found = set(
+        session.scalars(
+            select(Statement.id).where(Statement.study_id == study.id, Statement.id.in_(wanted))
+        )
+    )
+    missing = [str(i) for i in wanted if i not in found]
+    if missing:
+        raise Invalid(f"Statement(s) {', '.join(missing)} are not in this study.")
+    return wanted
+
+
+def add_source(
+    session: Session,
+    *,
+    actor: User,
+    study: Study,
+    citation: str,
+    design: str,
+    statement_ids: Sequence[int] = (),
+    **appraisal: Any,
+) -> EvidenceSource:
+    """Add a source after checking its appraisal fits its design (PEDro only for trials …)."""
+    ensure_writable(study)
+    row = EvidenceSource(study_id=study.id, citation=citation.strip(), design=design, **appraisal)
+    if not row.citation:
+        raise Invalid("Give the source's citation (e.g. 'Smith 2019, J Pain Res').")
+    try:
+        checked = _as_source(row)  # the constructor validates
+        grading.check_pooled_levels(checked, study.evidence_scheme)  # type: ignore[arg-type]
+    except ValueError as exc:
+        raise Invalid(str(exc)) from exc
+    session.add(row)
+    session.flush()
+    for statement_id in _statement_ids(session, study, statement_ids):
+        session.add(EvidenceLink(source_id=row.id, statement_id=statement_id))
+    session.flush()
+    audit.record(
+        session,
+        actor=actor,
+        action="evidence.add",
+        study_id=study.id,
+        source=row.id,
+        citation=row.citation,
+        statements=list(statement_ids),
+    )
+    return row
+
+
+def link(
+    session: Session,
+    *,
+    actor: User,
+    study: Study,
+    source: EvidenceSource,
+    statement_ids: Sequence[int],
+) -> None:
+    ensure_writable(study)
+    existing = set(
+        session.scalars(
+            select(EvidenceLink.statement_id).where(EvidenceLink.source_id == source.id)
+        )
+    )
+    added = [i for i in _statement_ids(session, study, statement_ids) if i not in existing]
+    session.add_all(EvidenceLink(source_id=source.id, statement_id=i) for i in added)
+    session.flush()
+    audit.record(
+        session,
+        actor=actor,
+        action="evidence.link",
+        study_id=study.id,
+        source=source.id,
+        statements=added,
+    )
+
+
+def get_source(session: Session, *, source_id: int) -> EvidenceSource:
+    row = session.get(EvidenceSource, source_id)
+    if row is None:
+        raise NotFound(f"Source {source_id} does not exist or is not one of yours.")
+    return row
+
+
+def sources_of(session: Session, *, study: Study) -> list[tuple[EvidenceSource, list[int]]]:
+    rows = list(
+        session.scalars(
+            select(EvidenceSource)
+            .where(EvidenceSource.study_id == study.id)
+            .order_by(EvidenceSource.id)
+        )
+    )
+    links: dict[int, list[int]] = defaultdict(list)
+    for source_id, statement_id in session.execute(
+        select(EvidenceLink.source_id, EvidenceLink.statement_id)
+        .join(EvidenceSource, EvidenceSource.id == EvidenceLink.source_id)
+        .where(EvidenceSource.study_id == study.id)
+    ).all():
+        links[source_id].append(statement_id)
+    return [(row, sorted(links[row.id])) for row in rows]
+
+
+def levels(session: Session, *, study: Study) -> dict[int, grading.Level]:
+    """Every statement's evidence level, computed by the study's scheme, overrides applied."""
+    scheme = study.evidence_scheme
+    by_statement: dict[int, list[grading.Source]] = defaultdict(list)
+    for row, statement_ids in sources_of(session, study=study):
+        source = _as_source(row)
+        for statement_id in statement_ids:
+            by_statement[statement_id].append(source)
+    overrides = {
+        o.statement_id: o
+        for o in session.scalars(
+            select(LevelOverride).join(Statement).where(Statement.study_id == study.id)
+        )
+    }
+    result = {}
+    for statement_id in session.scalars(select(Statement.id).where(Statement.study_id == study.id)):
+        level = grading.evidence_level(scheme, by_statement[statement_id])  # type: ignore[arg-type]
+        if statement_id in overrides:
+            chosen = overrides[statement_id]
+            level = grading.override(level, chosen.code, chosen.justification)
+        result[statement_id] = level
+    return result
+
+
+def set_override(
+    session: Session,
+    *,
+    actor: User,
+    study: Study,
+    statement_id: int,
+    code: str,
+    justification: str,
+) -> grading.Level:
+    """Override a computed level; the justification is kept and reported."""
+    ensure_writable(study)
+    _statement_ids(session, study, [statement_id])
+    computed = levels(session, study=study)[statement_id]
+    try:
+        level = grading.override(computed, code, justification)
+    except ValueError as exc:
+        raise Invalid(str(exc)) from exc
+    row = session.get(LevelOverride, statement_id)
+    if row is None:
+        row = LevelOverride(statement_id=statement_id, code=code, justification=justification)
+        session.add(row)
+    row.code, row.justification = code, justification.strip()
+    row.created_by_id, row.created_at = actor.id, utcnow()
+    session.flush()
+    audit.record(
+        session,
+        actor=actor,
+        action="evidence.override",
+        study_id=study.id,
+        statement=statement_id,
+        code=code,
+        justification=justification.strip(),
+    )
+    return level
+
+
+@dataclass(frozen=True, slots=True)
+class Recommendation:
+    statement_id: int
+    key: str
+    level: grading.Level
+    classification: str | None  # in the last round that rated it; None: never rated
+    round: int | None
+    grade: grading.Grade | None
+
+
+def recommendations(session: Session, *, study: Study) -> list[Recommendation]:
+    """What finalization would record now: each statement's level, last outcome and grade."""
+    table = table_of(study)
+    level_of = levels(session, study=study)
+    last: dict[int, tuple[int, ResultSnapshot]] = {}
+    for number, snapshot in session.execute(
+        select(Round.number, ResultSnapshot)
+        .join(ResultSnapshot, ResultSnapshot.round_id == Round.id)
+        .where(Round.study_id == study.id)
+        .order_by(Round.number)
+    ).all():
+        last[snapshot.statement_id] = (number, snapshot)
+    out = []
+    for statement in session.scalars(
+        select(Statement).where(Statement.study_id == study.id).order_by(Statement.position)
+    ):
+        level = level_of[statement.id]
+        if statement.id not in last:
+            out.append(Recommendation(statement.id, statement.key, level, None, None, None))
+            continue
+        number, snapshot = last[statement.id]
+        figures = snapshot.figures
+        grade = grading.grade_for(
+            table,
+            level_code=level.code,
+            classification=snapshot.classification,  # type: ignore[arg-type]
+            agree_count=int(figures.get("agree_count", 0)),
+            disagree_count=int(figures.get("disagree_count", 0)),
+            n=int(figures["n"]),
+        )
+        out.append(
+            Recommendation(
+                statement.id, statement.key, level, snapshot.classification, number, grade
+            )
+        )
+    return out
