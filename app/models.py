@@ -135,6 +135,7 @@ class Study(Base):
     grading_table: Mapped[dict[str, Any] | None]
     rules_frozen_at: Mapped[datetime | None]
     finalized_at: Mapped[datetime | None]
+    content_hash: Mapped[str | None] = mapped_column(String(64))  # SHA-256 at finalization
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     def text_in(self, language: str, field: str) -> str:
@@ -497,4 +498,21 @@ class LevelOverride(Base):
     code: Mapped[str] = mapped_column(String(20))
     justification: Mapped[str] = mapped_column(Text)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class FinalRecommendation(Base):
+    """A statement as finalized: text, figures, evidence level and grade, frozen with a hash."""
+
+    __tablename__ = "final_recommendations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    study_id: Mapped[int] = mapped_column(ForeignKey("studies.id", ondelete="CASCADE"), index=True)
+    statement_id: Mapped[int] = mapped_column(
+        ForeignKey("statements.id", ondelete="CASCADE"), unique=True
+    )
+    position: Mapped[int] = mapped_column(default=0)
+    # The frozen content; content_hash is the SHA-256 of its canonical JSON.
+    content: Mapped[dict[str, Any]]
+    content_hash: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

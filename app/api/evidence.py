@@ -9,8 +9,8 @@ from app.api.deps import CurrentCoordinator, SessionDep
 from app.api.schemas import PathId
 from app.consensus import grading
 from app.models import EvidenceSource, Statement
-from app.services import evidence, studies
-from app.services.errors import NotFound
+from app.services import evidence, finalization, studies
+from app.services.errors import Conflict, NotFound
 
 router = APIRouter(prefix="/api/v1", tags=["coordinator: evidence"])
 
@@ -137,3 +137,42 @@ def preview(study_id: PathId, session: SessionDep, user: CurrentCoordinator) -> 
         )
         for r in evidence.recommendations(session, study=study)
     ]
+
+
+@router.get("/studies/{study_id}/finalization")
+def finalization_preview(
+    study_id: PathId, session: SessionDep, user: CurrentCoordinator
+) -> list[dict[str, Any]]:
+    """Every statement's final text, figures, evidence level and grade, before freezing."""
+    study = studies.study_for(session, user=user, study_id=study_id)
+    return finalization.preview(session, study=study)
+
+
+@router.post("/studies/{study_id}/finalize")
+def finalize(study_id: PathId, session: SessionDep, user: CurrentCoordinator) -> dict[str, Any]:
+    """Freeze the study (SHA-256 per statement and for the study); it is read-only afterwards."""
+    study = studies.study_for(session, user=user, study_id=study_id, write=True)
+    digest = finalization.finalize(session, actor=user, study=study)
+    return {
+        "content_hash": digest,
+        "finalized_at": study.finalized_at.isoformat() if study.finalized_at else None,
+        "recommendations": [
+            {**f.content, "content_hash": f.content_hash}
+            for f in finalization.finals(session, study=study)
+        ],
+    }
+
+
+@router.get("/studies/{study_id}/final")
+def final(study_id: PathId, session: SessionDep, user: CurrentCoordinator) -> dict[str, Any]:
+    study = studies.study_for(session, user=user, study_id=study_id)
+    if study.finalized_at is None:
+        raise Conflict("The study is not finalized yet; see its finalization preview.")
+    return {
+        "content_hash": study.content_hash,
+        "finalized_at": study.finalized_at.isoformat(),
+        "recommendations": [
+            {**f.content, "content_hash": f.content_hash}
+            for f in finalization.finals(session, study=study)
+        ],
+    }

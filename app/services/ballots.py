@@ -480,16 +480,18 @@ def view_for_round(
 
 
 def _outcomes(session: Session, study: Study, language: str) -> list[tuple[str, str, str]]:
-    """Each statement's classification in the last round that rated it."""
-    rows = session.execute(
-        select(Statement.key, StatementVersion, ResultSnapshot.classification)
-        .join(ResultSnapshot, ResultSnapshot.statement_id == Statement.id)
-        .join(StatementVersion, StatementVersion.id == ResultSnapshot.version_id)
-        .join(Round, Round.id == ResultSnapshot.round_id)
-        .where(Statement.study_id == study.id)
-        .order_by(Statement.position, Round.number)
-    ).all()
-    last: dict[str, tuple[str, str, str]] = {}
-    for key, version, classification in rows:
-        last[key] = (key, version.text_in(language), classification)
-    return list(last.values())
+    """The finalized recommendations: key, text in the panelist's language, and the grade."""
+    from app.models import FinalRecommendation
+
+    rows = session.scalars(
+        select(FinalRecommendation)
+        .where(FinalRecommendation.study_id == study.id)
+        .order_by(FinalRecommendation.position)
+    )
+    out = []
+    for row in rows:
+        content = row.content
+        text = (content.get("translations") or {}).get(language) or content["text"]
+        label = str(content["grade_label"])
+        out.append((content["key"], text, label[:1].upper() + label[1:]))
+    return out

@@ -97,3 +97,49 @@ def test_the_evidence_scheme_is_frozen_with_the_rules(client, coordinator_token)
         json={"evidence_scheme": "oxford_2009"},
     )
     assert response.status_code == 409 and "evidence_scheme" in response.json()["detail"]
+
+
+def test_finalization_freezes_content_with_hashes_and_makes_the_study_read_only(
+    client, coordinator_token, engine
+):
+    import hashlib
+    import json
+
+    run, s1, s2 = _two_statements_one_round(client, coordinator_token)
+    sid = run.study["id"]
+    round_id = run.new_round()["id"]
+    run.open_round(round_id)
+    for i, split in enumerate([1, 5, 9, 5]):
+        run.rate(i, {s1: 8, s2: split})
+    refused = client.post(f"/api/v1/studies/{sid}/finalize", headers=run.auth)
+    assert refused.status_code == 409 and "still open" in refused.json()["detail"]
+    run.close_round(round_id)
+    preview = run.call("GET", f"/api/v1/studies/{sid}/finalization")
+    final = run.call("POST", f"/api/v1/studies/{sid}/finalize")
+    assert [r["grade"] for r in final["recommendations"]] == ["A", "no_recommendation"]
+    for frozen, previewed in zip(final["recommendations"], preview, strict=True):
+        content = {k: v for k, v in frozen.items() if k != "content_hash"}
+        assert content == previewed
+        canonical = json.dumps(content, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+        assert frozen["content_hash"] == hashlib.sha256(canonical.encode()).hexdigest()
+    assert len(final["content_hash"]) == 64
+    before = dump(engine)
+    for method, path, body in [
+        ("POST", f"/api/v1/studies/{sid}/statements", [{"text": "late"}]),
+        ("PATCH", f"/api/v1/studies/{sid}", {"title": "changed"}),
+        ("POST", f"/api/v1/studies/{sid}/sources", {"citation": "x", "design": "rct"}),
+        ("PUT", f"/api/v1/statements/{s2}/level", {"code": "1a", "justification": "late"}),
+        ("POST", f"/api/v1/studies/{sid}/finalize", None),
+        ("POST", f"/api/v1/studies/{sid}/rounds", {}),
+    ]:
+        response = client.request(method, path, headers=run.auth, json=body)
+        assert response.status_code == 409, (path, response.text)
+        assert "finalized" in response.json()["detail"]
+    ballot = client.put(
+        "/api/v1/ballot",
+        headers=run.as_panelist(0),
+        json={"ratings": [{"statement_id": s1, "value": 1}]},
+    )
+    assert ballot.status_code == 409
+    assert dump(engine) == before
+    assert run.call("GET", f"/api/v1/studies/{sid}/final")["content_hash"] == final["content_hash"]

@@ -322,3 +322,16 @@ def test_switching_language_switches_the_statements_too(client, coordinator_toke
     switched = web.get("/ballot").text
     assert "步行有帮助" in switched and "Walking helps" not in switched
     assert '<html lang="zh-Hans">' in switched
+
+
+def test_after_finalization_panelists_see_the_final_recommendations(run, engine):
+    s1, s2, s3 = (s["id"] for s in run.statements)
+    for i in range(4):
+        run.rate(i, {s1: 8, s2: 8, s3: 1 + 2 * i})
+    run.close_round(run.round1["id"])
+    run.call("POST", f"/api/v1/studies/{run.study['id']}/finalize")
+    web = browser(engine)
+    sign_in(web, run, 0)
+    page = web.get("/ballot").text
+    assert "Thank you: the study is complete" in page
+    assert "Grade D" in page and "No recommendation" in page  # no evidence linked: level 5
