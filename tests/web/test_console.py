@@ -485,3 +485,66 @@ def test_settings_can_change_until_round_one_opens_then_only_the_title(session):
     fields["percent_agreement.threshold"] = "90"
     refused = web.post(edit, data=fields)
     assert refused.status_code == 409 and "frozen" in refused.text
+
+
+def test_evidence_page_adds_sources_overrides_levels_and_finalizes(session, client):
+    web = signed_in(session)
+    study_id = new_study(web)
+    study_url = f"/console/studies/{study_id}"
+    evidence_url = f"{study_url}/evidence"
+    post(web, f"{study_url}/statements", study_url, text="Strength training helps")
+    post(web, f"{study_url}/panelists", study_url, name="Dr A", group="physiatrists")
+    statement_id = re.search(r"/console/statements/(\d+)\"", web.get(study_url).text).group(1)
+    refused = post(
+        web,
+        f"{evidence_url}/sources",
+        evidence_url,
+        citation="Wu 2017",
+        design="cohort",
+        pedro="6",
+        **{f"for-{statement_id}": "on"},
+    )
+    assert refused.status_code == 422 and "PEDro" in refused.text
+    assert 'value="Wu 2017"' in refused.text  # what was typed is still there
+    for citation, score in (("Smith 2019", "7"), ("Li 2020", "8")):
+        post(
+            web,
+            f"{evidence_url}/sources",
+            evidence_url,
+            citation=citation,
+            design="rct",
+            pedro=score,
+            **{f"for-{statement_id}": "on"},
+        )
+    page = web.get(evidence_url).text
+    assert "S01: 1a" in page and "Smith 2019 (7)" in page
+    post(
+        web,
+        f"/console/statements/{statement_id}/level",
+        evidence_url,
+        code="1b",
+        justification="Both trials from one centre",
+    )
+    page = web.get(evidence_url).text
+    assert "set by hand (computed: 1a)" in page and "Both trials from one centre" in page
+    post(web, f"{study_url}/rounds", study_url)
+    round_id = re.search(r"/console/rounds/(\d+)/open", web.get(study_url).text).group(1)
+    post(
+        web,
+        f"/console/rounds/{round_id}/open",
+        study_url,
+        closes_at="2099-01-01T12:00",
+        timezone="UTC",
+    )
+    confirm = web.get(f"/console/rounds/{round_id}/close").text
+    web.post(f"/console/rounds/{round_id}/close", data={"csrf_token": csrf(confirm)})
+    unconfirmed = post(web, f"{study_url}/finalize", evidence_url)
+    assert unconfirmed.status_code == 422 and "cannot be undone" in unconfirmed.text
+    assert post(web, f"{study_url}/finalize", evidence_url, confirm="yes").status_code == 303
+    page = web.get(evidence_url).text
+    assert "Finalized" in page and re.search(
+        r"content hash \(SHA-256\) <code class=\"hash\">"
+        r"[0-9a-f]{64}",
+        page,
+    )
+    assert "no recommendation" in page.lower()  # nobody rated: no consensus

@@ -1,0 +1,176 @@
+"""Console pages for the evidence library, levels and overrides, grades, and finalization."""
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from starlette.responses import Response
+
+from app import models
+from app.api import schemas
+from app.api.deps import SessionDep
+from app.consensus import grading
+from app.services import evidence, finalization, studies
+from app.services.errors import DomainError, Invalid
+from app.web.console.common import ConsoleUser, Coordinator, check_csrf, done, page
+from app.web.forms import FormValues
+
+router = APIRouter(include_in_schema=False)
+
+
+def _context(session: Session, study: models.Study) -> dict[str, Any]:
+    statements = list(
+        session.scalars(
+            select(models.Statement)
+            .where(models.Statement.study_id == study.id)
+            .order_by(models.Statement.position)
+        )
+    )
+    table = evidence.table_of(study)
+    return {
+        "study": study,
+        "statements": statements,
+        "keys": {s.id: s.key for s in statements},
+        "sources": evidence.sources_of(session, study=study),
+        "levels": evidence.levels(session, study=study),
+        "codes": grading.SCHEME_CODES[study.evidence_scheme],  # type: ignore[index]
+        "designs": grading.DESIGNS,
+        "table_words": grading.describe_table(table),
+        "recommendations": evidence.recommendations(session, study=study),
+        "finals": finalization.finals(session, study=study) if study.finalized_at else [],
+        "typed": {},
+        "failed": "",
+    }
+
+
+def _again(
+    request: Request,
+    session: Session,
+    me: Coordinator,
+    study: models.Study,
+    exc: DomainError,
+    form: str,
+    values: dict[str, str],
+) -> Response:
+    session.rollback()
+    study = studies.study_for(session, user=me.user, study_id=study.id)
+    context = {**_context(session, study), "error": exc.message, "failed": form, "typed": values}
+    return page(
+        request,
+        "console/evidence.html",
+        context,
+        coordinator=me,
+        status_code=exc.status if exc.status in (403, 404, 409, 422) else 422,
+    )
+
+
+@router.get("/console/studies/{study_id}/evidence")
+def evidence_page(
+    study_id: schemas.PathId, request: Request, session: SessionDep, me: ConsoleUser
+) -> Response:
+    study = studies.study_for(session, user=me.user, study_id=study_id)
+    return page(request, "console/evidence.html", _context(session, study), coordinator=me)
+
+
+def _int(values: dict[str, str], name: str) -> int | None:
+    raw = values.get(name, "").strip()
+    if not raw:
+        return None
+    if not raw.isdigit():
+        raise Invalid(f"{name.replace('_', ' ').capitalize()} must be a whole number.")
+    return int(raw)
+
+
+@router.post("/console/studies/{study_id}/evidence/sources")
+def add_source(
+    study_id: schemas.PathId,
+    request: Request,
+    values: FormValues,
+    session: SessionDep,
+    me: ConsoleUser,
+) -> Response:
+    check_csrf(me, values)
+    study = studies.study_for(session, user=me.user, study_id=study_id, write=True)
+    try:
+        design = values.get("design", "")
+        if design not in grading.DESIGNS:
+            raise Invalid("Choose the source's design.")
+        linked = [
+            int(k.split("-", 1)[1])
+            for k in values
+            if k.startswith("for-") and k.split("-", 1)[1].isdigit()
+        ]
+        evidence.add_source(
+            session,
+            actor=me.user,
+            study=study,
+            citation=values.get("citation", ""),
+            design=design,
+            statement_ids=linked,
+            doi=values.get("doi") or None,
+            pmid=values.get("pmid") or None,
+            pedro=_int(values, "pedro"),
+            amstar2=values.get("amstar2") or None,
+            amstar_score=_int(values, "amstar_score"),
+            pooled_levels=[
+                c.strip() for c in values.get("pooled_levels", "").split(",") if c.strip()
+            ],
+        )
+    except DomainError as exc:
+        return _again(request, session, me, study, exc, "source", values)
+    return done(request, f"/console/studies/{study.id}/evidence", "Source added.")
+
+
+@router.post("/console/statements/{statement_id}/level")
+def override(
+    statement_id: schemas.PathId,
+    request: Request,
+    values: FormValues,
+    session: SessionDep,
+    me: ConsoleUser,
+) -> Response:
+    check_csrf(me, values)
+    statement = session.get(models.Statement, statement_id)
+    if statement is None:
+        raise Invalid(f"Statement {statement_id} does not exist or is not one of yours.")
+    study = studies.study_for(session, user=me.user, study_id=statement.study_id, write=True)
+    try:
+        evidence.set_override(
+            session,
+            actor=me.user,
+            study=study,
+            statement_id=statement.id,
+            code=values.get("code", ""),
+            justification=values.get("justification", ""),
+        )
+    except DomainError as exc:
+        return _again(request, session, me, study, exc, f"level-{statement.id}", values)
+    return done(
+        request,
+        f"/console/studies/{study.id}/evidence",
+        f"{statement.key}: level set by hand; the justification is reported.",
+    )
+
+
+@router.post("/console/studies/{study_id}/finalize")
+def finalize(
+    study_id: schemas.PathId,
+    request: Request,
+    values: FormValues,
+    session: SessionDep,
+    me: ConsoleUser,
+) -> Response:
+    check_csrf(me, values)
+    study = studies.study_for(session, user=me.user, study_id=study_id, write=True)
+    try:
+        if values.get("confirm") != "yes":
+            raise Invalid("Tick the box to confirm: finalizing cannot be undone.")
+        digest = finalization.finalize(session, actor=me.user, study=study)
+    except DomainError as exc:
+        return _again(request, session, me, study, exc, "finalize", values)
+    return done(
+        request,
+        f"/console/studies/{study.id}/evidence",
+        f"The study is finalized and read-only. Content hash (SHA-256): {digest}",
+    )
