@@ -126,6 +126,44 @@ def seed_or_refresh(session: Session, *, seed: int = 2021) -> DemoAccess:
     return DemoAccess(DEMO_EMAIL, DEMO_PASSWORD, api_token, links, created)
 
 
+def _illustrative_evidence(
+    session: Session, *, user: User, study: Study, rng: random.Random
+) -> None:
+    """8 reviews and 21 trials as in the seed study's search, invented and marked illustrative."""
+    from app.models import Statement
+    from app.services import evidence
+
+    statement_ids = list(
+        session.scalars(
+            select(Statement.id).where(Statement.study_id == study.id).order_by(Statement.position)
+        )
+    )
+    for number in range(1, 22):
+        target = statement_ids[(number - 1) % len(statement_ids)]
+        evidence.add_source(
+            session,
+            actor=user,
+            study=study,
+            design="rct",
+            illustrative=True,
+            citation=f"Illustrative trial {number:02d} (invented for the demo, not a real study)",
+            pedro=rng.choice([4, 5, 6, 6, 7, 8]),
+            statement_ids=[target],
+        )
+    for number, target in enumerate(statement_ids[:8], start=1):
+        evidence.add_source(
+            session,
+            actor=user,
+            study=study,
+            design="systematic_review",
+            illustrative=True,
+            citation=f"Illustrative review {number} (invented for the demo, not a real study)",
+            amstar2=rng.choice(["high", "moderate", "low", "critically_low"]),
+            pooled_levels=[rng.choice(["1b", "2"])],
+            statement_ids=[target],
+        )
+
+
 def _seed(session: Session, *, seed: int) -> Study:
     rng = random.Random(seed)
     user = session.scalar(select(User).where(User.email == DEMO_EMAIL))
@@ -178,6 +216,7 @@ def _seed(session: Session, *, seed: int) -> Study:
             for key, topic, en, zh in STATEMENTS
         ],
     )
+    _illustrative_evidence(session, user=user, study=study, rng=rng)
     members = []
     number = 0
     for group, size in GROUPS:
