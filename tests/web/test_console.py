@@ -517,7 +517,7 @@ def test_evidence_page_adds_sources_overrides_levels_and_finalizes(session, clie
             **{f"for-{statement_id}": "on"},
         )
     page = web.get(evidence_url).text
-    assert "S01: 1a" in page and "Smith 2019 (7)" in page
+    assert "S01: Level 1a" in page and "Smith 2019 (7)" in page
     post(
         web,
         f"/console/statements/{statement_id}/level",
