@@ -1,7 +1,7 @@
 """The `delphi` command: serve, migrate, seed the demo, make accounts, tick, simulate."""
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from alembic.config import Config
@@ -144,6 +144,9 @@ def simulate(
     database: Annotated[
         Path | None, typer.Option(help="SQLite file to keep the run in (default: a throwaway one)")
     ] = None,
+    finalize: Annotated[
+        bool, typer.Option("--finalize", help="Attach invented evidence, grade and finalize")
+    ] = False,
 ) -> None:
     """Run a synthetic Delphi through the services and print each round's consensus."""
     import tempfile
@@ -180,6 +183,7 @@ def simulate(
                 seed=seed,
                 scale=(1, 9) if scale == 9 else (1, 5),
             )
+            digest, grades = _finalize(session, user, study, seed) if finalize else ("", [])
         typer.echo(study.title)
         typer.echo(f"Rule: {_rule_words(study)}")
         for summary in summaries:
@@ -190,6 +194,28 @@ def simulate(
             f"After {len(summaries)} round(s): {reached} of {statements} statements "
             "reached consensus."
         )
+        if finalize:
+            for line in grades:
+                typer.echo(line)
+            typer.echo(f"Finalized; content hash (SHA-256) {digest}")
+
+
+def _finalize(session: Any, user: Any, study: Study, seed: int) -> tuple[str, list[str]]:
+    """Invented evidence for every statement, then finalization: the method's last step."""
+    import random
+
+    from app.demo import _illustrative_evidence
+    from app.services import finalization
+
+    _illustrative_evidence(session, user=user, study=study, rng=random.Random(seed))
+    digest = finalization.finalize(session, actor=user, study=study)
+    lines = [
+        f"  {f.content['key']}: evidence {f.content['level']['code']}, "
+        f"{(f.content['classification'] or 'not rated').replace('_', ' ')} → "
+        f"{f.content['grade_label']}"
+        for f in finalization.finals(session, study=study)
+    ]
+    return digest, lines
 
 
 def _rule_words(study: "Study") -> str:

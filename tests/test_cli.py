@@ -99,3 +99,15 @@ def test_commands_on_an_empty_database_say_to_migrate_first(tmp_path):
 def test_simulate_refuses_a_scale_it_does_not_know():
     result = runner.invoke(cli, ["simulate", "--scale", "7"])
     assert result.exit_code == 2 and "--scale takes 9" in result.output
+
+
+def test_simulate_can_grade_and_finalize_reproducibly():
+    args = ["simulate", "--panelists", "15", "--statements", "4", "--seed", "5", "--finalize"]
+    first = runner.invoke(cli, args)
+    assert first.exit_code == 0, first.output
+    grades = [line for line in first.output.splitlines() if line.startswith("  S0")]
+    assert len(grades) == 4 and all("→" in line for line in grades)
+    assert any("no recommendation" in line or "Grade" in line for line in grades)
+    digest = first.output.strip().splitlines()[-1].rsplit(" ", 1)[1]
+    assert len(digest) == 64
+    assert runner.invoke(cli, args).output == first.output  # same seed, same hash
