@@ -10,7 +10,7 @@ from app.api.schemas import PathId
 from app.consensus import grading
 from app.models import EvidenceSource, Statement
 from app.services import evidence, finalization, studies
-from app.services.errors import Conflict, NotFound
+from app.services.errors import Conflict
 
 router = APIRouter(prefix="/api/v1", tags=["coordinator: evidence"])
 
@@ -69,11 +69,11 @@ def list_sources(study_id: PathId, session: SessionDep, user: CurrentCoordinator
 def link_source(
     source_id: PathId, body: schemas.LinkBody, session: SessionDep, user: CurrentCoordinator
 ) -> Any:
-    row = evidence.get_source(session, source_id=source_id)
-    try:
-        study = studies.study_for(session, user=user, study_id=row.study_id, write=True)
-    except NotFound as exc:
-        raise NotFound(f"Source {source_id} does not exist or is not one of yours.") from exc
+    row = session.get(EvidenceSource, source_id)
+    study = studies.owner_of(
+        session, user=user, record=row, label=f"Source {source_id}", write=True
+    )
+    assert row is not None
     evidence.link(session, actor=user, study=study, source=row, statement_ids=body.statement_ids)
     ids = dict((r.id, i) for r, i in evidence.sources_of(session, study=study))[row.id]
     return _source(row, ids)
@@ -90,13 +90,9 @@ def override_level(
     statement_id: PathId, body: schemas.LevelOverride, session: SessionDep, user: CurrentCoordinator
 ) -> Any:
     statement = session.get(Statement, statement_id)
-    missing = NotFound(f"Statement {statement_id} does not exist or is not one of yours.")
-    if statement is None:
-        raise missing
-    try:
-        study = studies.study_for(session, user=user, study_id=statement.study_id, write=True)
-    except NotFound as exc:
-        raise missing from exc
+    study = studies.owner_of(
+        session, user=user, record=statement, label=f"Statement {statement_id}", write=True
+    )
     level = evidence.set_override(
         session,
         actor=user,

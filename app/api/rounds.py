@@ -10,7 +10,6 @@ from app.api.deps import CurrentCoordinator, SessionDep
 from app.api.schemas import PathId
 from app.models import Round, Study, User
 from app.services import outbox, results, rounds, studies
-from app.services.errors import NotFound
 
 router = APIRouter(prefix="/api/v1", tags=["coordinator: rounds"])
 
@@ -19,10 +18,9 @@ def _round_and_study(
     session: Session, *, user: User, round_id: int, write: bool = False
 ) -> tuple[Round, Study]:
     round_ = rounds.get_round(session, round_id=round_id)
-    try:
-        study = studies.study_for(session, user=user, study_id=round_.study_id, write=write)
-    except NotFound as exc:
-        raise NotFound(f"Round {round_id} does not exist or is not one of yours.") from exc
+    study = studies.owner_of(
+        session, user=user, record=round_, label=f"Round {round_id}", write=write
+    )
     return round_, study
 
 

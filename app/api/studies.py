@@ -11,7 +11,6 @@ from app.api import present, schemas
 from app.api.deps import CurrentCoordinator, SessionDep
 from app.api.schemas import PathId
 from app.services import panel, statements, studies
-from app.services.errors import NotFound
 
 router = APIRouter(prefix="/api/v1", tags=["coordinator: studies"])
 
@@ -119,10 +118,9 @@ def revise_statement(
     user: CurrentCoordinator,
 ) -> schemas.Statement:
     statement = statements.get_statement(session, statement_id=statement_id)
-    try:
-        study = studies.study_for(session, user=user, study_id=statement.study_id, write=True)
-    except NotFound as exc:
-        raise NotFound(f"Statement {statement_id} does not exist or is not one of yours.") from exc
+    study = studies.owner_of(
+        session, user=user, record=statement, label=f"Statement {statement_id}", write=True
+    )
     version = statements.revise_statement(
         session,
         actor=user,
@@ -173,12 +171,9 @@ def add_panelists(
 def reissue_link(panelist_id: PathId, session: SessionDep, user: CurrentCoordinator) -> Any:
     """Issue a new personal link (shown once); the panelist's old link stops working."""
     panelist = session.get(models.Panelist, panelist_id)
-    missing = NotFound(f"Panelist {panelist_id} does not exist or is not one of yours.")
-    if panelist is None:
-        raise missing
-    try:
-        study = studies.study_for(session, user=user, study_id=panelist.study_id, write=True)
-    except NotFound as exc:
-        raise missing from exc
+    study = studies.owner_of(
+        session, user=user, record=panelist, label=f"Panelist {panelist_id}", write=True
+    )
+    assert panelist is not None
     invitation = panel.reissue_link(session, actor=user, study=study, panelist=panelist)
     return present.panelist(panelist, invitation)

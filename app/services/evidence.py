@@ -21,7 +21,7 @@ from app.models import (
     utcnow,
 )
 from app.services import audit
-from app.services.errors import Invalid, NotFound
+from app.services.errors import Invalid
 from app.services.studies import ensure_writable
 
 
@@ -122,13 +122,6 @@ def link(
         source=source.id,
         statements=added,
     )
-
-
-def get_source(session: Session, *, source_id: int) -> EvidenceSource:
-    row = session.get(EvidenceSource, source_id)
-    if row is None:
-        raise NotFound(f"Source {source_id} does not exist or is not one of yours.")
-    return row
 
 
 def sources_of(session: Session, *, study: Study) -> list[tuple[EvidenceSource, list[int]]]:

@@ -1,6 +1,6 @@
 """Creating studies, who may see them, and the pre-registration that freezes their rules."""
 
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -127,3 +127,20 @@ def study_for(session: Session, *, user: User, study_id: int, write: bool = Fals
 def freeze_rules(study: Study) -> None:
     if study.rules_frozen_at is None:
         study.rules_frozen_at = utcnow()
+
+
+class _InStudy(Protocol):
+    study_id: int
+
+
+def owner_of(
+    session: Session, *, user: User, record: _InStudy | None, label: str, write: bool = False
+) -> Study:
+    """The study a record belongs to, if it is one of the user's; else one 404 for both cases."""
+    missing = NotFound(f"{label} does not exist or is not one of yours.")
+    if record is None:
+        raise missing
+    try:
+        return study_for(session, user=user, study_id=record.study_id, write=write)
+    except NotFound as exc:
+        raise missing from exc

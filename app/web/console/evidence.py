@@ -132,9 +132,10 @@ def override(
 ) -> Response:
     check_csrf(me, values)
     statement = session.get(models.Statement, statement_id)
-    if statement is None:
-        raise Invalid(f"Statement {statement_id} does not exist or is not one of yours.")
-    study = studies.study_for(session, user=me.user, study_id=statement.study_id, write=True)
+    study = studies.owner_of(
+        session, user=me.user, record=statement, label=f"Statement {statement_id}", write=True
+    )
+    assert statement is not None
     try:
         evidence.set_override(
             session,

@@ -15,7 +15,7 @@ from app import models
 from app.api import schemas
 from app.api.deps import SessionDep
 from app.services import audit, outbox, results, rounds, studies
-from app.services.errors import DomainError, Invalid, NotFound
+from app.services.errors import DomainError, Invalid
 from app.web.console.common import ConsoleUser, Coordinator, check_csrf, done, page
 from app.web.console.studies import _back
 from app.web.forms import FormValues
@@ -34,10 +34,9 @@ def _round(
     session: Session, me: Coordinator, round_id: int, write: bool = False
 ) -> tuple[models.Round, models.Study]:
     round_ = rounds.get_round(session, round_id=round_id)
-    try:
-        study = studies.study_for(session, user=me.user, study_id=round_.study_id, write=write)
-    except NotFound as exc:
-        raise NotFound(f"Round {round_id} does not exist or is not one of yours.") from exc
+    study = studies.owner_of(
+        session, user=me.user, record=round_, label=f"Round {round_id}", write=write
+    )
     return round_, study
 
 

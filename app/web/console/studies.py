@@ -16,7 +16,7 @@ from app.api.present import rules_fingerprint
 from app.api.studies import new_study_fields
 from app.consensus import RULE_ADAPTER, describe
 from app.services import accounts, dashboard, panel, rounds, statements, studies
-from app.services.errors import DomainError, NotFound
+from app.services.errors import DomainError
 from app.web.console.common import ConsoleUser, Coordinator, check_csrf, done, page
 from app.web.forms import FormValues
 
@@ -483,13 +483,10 @@ def _panelist(
     session: Session, me: Coordinator, panelist_id: int
 ) -> tuple[models.Panelist, models.Study]:
     member = session.get(models.Panelist, panelist_id)
-    missing = NotFound(f"Panelist {panelist_id} does not exist or is not one of yours.")
-    if member is None:
-        raise missing
-    try:
-        study = studies.study_for(session, user=me.user, study_id=member.study_id, write=True)
-    except NotFound as exc:
-        raise missing from exc
+    study = studies.owner_of(
+        session, user=me.user, record=member, label=f"Panelist {panelist_id}", write=True
+    )
+    assert member is not None
     return member, study
 
 
