@@ -677,3 +677,8 @@ def _refuse_errors(preview: Preview[Any]) -> None:
             for error in preview.errors
         ],
     )
+
+
+def read_rows(*, filename: str, content: bytes) -> list[tuple[int, dict[str, str]]]:
+    """Each non-empty row with the row number a spreadsheet shows (header is row 1)."""
+    return [(row.number, row.values) for row in _read(filename=filename, content=content).rows]

@@ -548,3 +548,47 @@ def test_evidence_page_adds_sources_overrides_levels_and_finalizes(session, clie
         page,
     )
     assert "no recommendation" in page.lower()  # nobody rated: no consensus
+
+
+def test_evidence_imports_from_a_spreadsheet_all_or_nothing_and_once(session):
+    web = signed_in(session)
+    study_id = new_study(web)
+    study_url = f"/console/studies/{study_id}"
+    post(web, f"{study_url}/statements", study_url, text="Walking helps", key="S01")
+    url = f"{study_url}/import/evidence"
+    token = csrf(web.get(f"{study_url}/import").text)
+    bad = (
+        "citation;design;pedro;statements\nSmith 2019;rct;7;S01\n"
+        "Wu 2017;cohort;6;S01\nLi 2020;rct;8;S09\n"
+    )
+    preview = web.post(
+        url,
+        data={"csrf_token": token},
+        files={"file": ("evidence.csv", bad.encode("utf-8-sig"), "text/csv")},
+    )
+    assert preview.status_code == 422
+    assert "PEDro" in preview.text and "S09" in preview.text
+    good = "citation;design;pedro;statements\nSmith 2019;rct;7;S01\nLi 2020;rct;8;S01\n"
+    preview = web.post(
+        url,
+        data={"csrf_token": token},
+        files={"file": ("evidence.csv", good.encode("utf-8-sig"), "text/csv")},
+    )
+    carried = re.search(r'name="content" value="([^"]+)"', preview.text).group(1)
+    done_ = web.post(
+        url,
+        data={
+            "csrf_token": token,
+            "action": "import",
+            "filename": "evidence.csv",
+            "content": carried,
+        },
+    )
+    assert done_.status_code == 303
+    assert "S01: Level 1a" in web.get(f"{study_url}/evidence").text
+    again = web.post(
+        url,
+        data={"csrf_token": token},
+        files={"file": ("evidence.csv", good.encode("utf-8-sig"), "text/csv")},
+    )
+    assert "2 already in the study" in again.text

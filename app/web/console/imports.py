@@ -2,7 +2,7 @@
 
 import base64
 import binascii
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from starlette.datastructures import UploadFile
@@ -10,12 +10,12 @@ from starlette.responses import Response
 
 from app.api import schemas
 from app.api.deps import SessionDep
-from app.services import imports, studies
+from app.services import evidence_import, imports, studies
 from app.services.errors import DomainError, Invalid
 from app.web.console.common import ConsoleUser, check_csrf, done, page
 
 router = APIRouter(include_in_schema=False)
-KINDS = {"statements": "Statements", "panelists": "Panelists"}
+KINDS = {"statements": "Statements", "panelists": "Panelists", "evidence": "Evidence sources"}
 MAX_FILE = 600_000  # bytes; the preview carries the file back, within the 1 MB body limit
 
 
@@ -78,8 +78,16 @@ def import_file(
             coordinator=me,
             status_code=422,
         )
-    preview_of = imports.preview_statements if kind == "statements" else imports.preview_panelists
-    importer = imports.import_statements if kind == "statements" else imports.import_panelists
+    preview_of: Any = {
+        "statements": imports.preview_statements,
+        "panelists": imports.preview_panelists,
+        "evidence": evidence_import.preview_sources,
+    }[kind]
+    importer: Any = {
+        "statements": imports.import_statements,
+        "panelists": imports.import_panelists,
+        "evidence": evidence_import.import_sources,
+    }[kind]
     try:
         if values.get("action") != "import":
             preview = preview_of(session, study=study, filename=filename, content=content)

@@ -1,0 +1,154 @@
+"""Importing the evidence library from CSV or XLSX: the same all-or-nothing preview as panels."""
+
+import re
+from dataclasses import asdict, dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.consensus import grading
+from app.models import EvidenceSource, Statement, Study, User
+from app.services import audit, evidence, imports
+from app.services.imports import Preview, RowError
+from app.services.studies import ensure_writable
+
+COLUMNS = (
+    "citation",
+    "design",
+    "doi",
+    "pmid",
+    "pedro",
+    "amstar2",
+    "amstar_score",
+    "pooled_levels",
+    "statements",
+    "illustrative",
+)
+
+
+@dataclass(slots=True)
+class NewSource:
+    citation: str
+    design: str
+    doi: str | None
+    pmid: str | None
+    pedro: int | None
+    amstar2: str | None
+    amstar_score: int | None
+    pooled_levels: list[str]
+    illustrative: bool
+    statement_ids: list[int]
+
+
+def _number(text: str) -> int | None:
+    return int(text) if text.isdigit() else None
+
+
+def preview_sources(
+    session: Session, *, study: Study, filename: str, content: bytes
+) -> Preview[NewSource]:
+    rows = imports.read_rows(filename=filename, content=content)
+    preview: Preview[NewSource] = Preview()
+    keys = dict(
+        session.execute(
+            select(Statement.key, Statement.id).where(Statement.study_id == study.id)
+        ).all()
+    )
+    known = {
+        (s.doi or "").lower() or (s.pmid or "") or s.citation.lower()
+        for s in session.scalars(select(EvidenceSource).where(EvidenceSource.study_id == study.id))
+    }
+    for number, raw in rows:
+        cells = {k.strip().lower(): v.strip() for k, v in raw.items()}
+        unknown = sorted(set(cells) - set(COLUMNS))
+        if unknown and number == rows[0][0]:
+            preview.errors.append(
+                RowError(
+                    1,
+                    unknown[0],
+                    f"Unknown column '{unknown[0]}'; the columns are {', '.join(COLUMNS)}.",
+                )
+            )
+
+        def fail(column: str | None, message: str, row: int = number) -> None:
+            preview.errors.append(RowError(row, column, message))
+
+        if not cells.get("citation"):
+            fail("citation", "The citation is empty.")
+            continue
+        design = cells.get("design", "").lower().replace(" ", "_").replace("-", "_")
+        if design not in grading.DESIGNS:
+            fail(
+                "design",
+                f"'{cells.get('design', '')}' is not a design; use one of "
+                f"{', '.join(grading.DESIGNS)}.",
+            )
+            continue
+        for column in ("pedro", "amstar_score"):
+            if cells.get(column) and _number(cells[column]) is None:
+                fail(column, f"{column} must be a whole number.")
+        linked = [k for k in re.split(r"[;,\s]+", cells.get("statements", "")) if k]
+        missing = [k for k in linked if k not in keys]
+        if missing:
+            fail("statements", f"Unknown statement key(s) {', '.join(missing)}.")
+        fields = NewSource(
+            citation=cells["citation"],
+            design=design,
+            doi=cells.get("doi") or None,
+            pmid=cells.get("pmid") or None,
+            pedro=_number(cells.get("pedro", "")),
+            amstar2=cells.get("amstar2", "").lower().replace(" ", "_") or None,
+            amstar_score=_number(cells.get("amstar_score", "")),
+            pooled_levels=[c for c in re.split(r"[;,\s]+", cells.get("pooled_levels", "")) if c],
+            illustrative=cells.get("illustrative", "").lower() in ("yes", "true", "1"),
+            statement_ids=[keys[k] for k in linked if k in keys],
+        )
+        try:
+            source = grading.Source(
+                id=number,
+                citation=fields.citation,
+                design=design,
+                pedro=fields.pedro,
+                amstar2=fields.amstar2,  # type: ignore[arg-type]
+                amstar_score=fields.amstar_score,
+                pooled_levels=tuple(fields.pooled_levels),
+            )
+            grading.check_pooled_levels(source, study.evidence_scheme)  # type: ignore[arg-type]
+        except ValueError as exc:
+            fail(None, str(exc))
+            continue
+        identity = (fields.doi or "").lower() or (fields.pmid or "") or fields.citation.lower()
+        if identity in known:
+            preview.unchanged += 1
+            continue
+        known.add(identity)
+        preview.new.append(fields)
+    return preview
+
+
+def import_sources(
+    session: Session, *, actor: User, study: Study, filename: str, content: bytes
+) -> list[EvidenceSource]:
+    ensure_writable(study)
+    preview = preview_sources(session, study=study, filename=filename, content=content)
+    if not preview.ok:
+        rows = len({error.row for error in preview.errors})
+        raise imports.Invalid(
+            f"{rows} row{'s have' if rows != 1 else ' has'} errors; nothing was imported.",
+            errors=[
+                {"row": e.row, "column": e.column, "message": e.message} for e in preview.errors
+            ],
+        )
+    made = []
+    for new in preview.new:
+        made.append(evidence.add_source(session, actor=actor, study=study, **asdict(new)))
+    audit.record(
+        session,
+        actor=actor,
+        action="import.evidence",
+        study_id=study.id,
+        filename=filename,
+        imported=len(made),
+        unchanged=preview.unchanged,
+    )
+    return made
