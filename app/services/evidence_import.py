@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session
 
 from app.consensus import grading
 from app.models import EvidenceSource, Statement, Study, User
-from app.services import audit, evidence, imports
+from app.services import evidence, imports, locks
 from app.services.imports import Preview, RowError
 from app.services.studies import ensure_writable
 
@@ -129,26 +129,17 @@ def preview_sources(
 def import_sources(
     session: Session, *, actor: User, study: Study, filename: str, content: bytes
 ) -> list[EvidenceSource]:
+    locks.hold_study(session, study=study)  # no other import may slip in between check and write
     ensure_writable(study)
     preview = preview_sources(session, study=study, filename=filename, content=content)
-    if not preview.ok:
-        rows = len({error.row for error in preview.errors})
-        raise imports.Invalid(
-            f"{rows} row{'s have' if rows != 1 else ' has'} errors; nothing was imported.",
-            errors=[
-                {"row": e.row, "column": e.column, "message": e.message} for e in preview.errors
-            ],
-        )
-    made = []
-    for new in preview.new:
-        made.append(evidence.add_source(session, actor=actor, study=study, **asdict(new)))
-    audit.record(
+    return imports.apply(
         session,
         actor=actor,
-        action="import.evidence",
-        study_id=study.id,
+        study=study,
         filename=filename,
-        imported=len(made),
-        unchanged=preview.unchanged,
+        kind="evidence",
+        preview=preview,
+        add=lambda rows: [
+            evidence.add_source(session, actor=actor, study=study, **asdict(row)) for row in rows
+        ],
     )
-    return made

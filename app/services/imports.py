@@ -11,6 +11,7 @@ import codecs
 import csv
 import io
 from collections import Counter
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from functools import cache
@@ -29,6 +30,7 @@ from app.services.statements import NewStatement
 from app.services.studies import ensure_writable
 
 T = TypeVar("T")
+R = TypeVar("R")
 
 MAX_ROWS = 5_000
 MAX_TEXT = statements.MAX_TEXT
@@ -448,23 +450,15 @@ def import_statements(
     locks.hold_study(session, study=study)  # no other import may slip in between check and write
     ensure_writable(study)
     preview = preview_statements(session, study=study, filename=filename, content=content)
-    _refuse_errors(preview)
-    created = (
-        statements.add_statements(session, actor=actor, study=study, items=preview.new)
-        if preview.new
-        else []
-    )
-    audit.record(
+    return apply(
         session,
         actor=actor,
-        action="import.statements",
-        study_id=study.id,
+        study=study,
         filename=filename,
-        imported=len(created),
-        unchanged=preview.unchanged,
+        kind="statements",
+        preview=preview,
+        add=lambda rows: statements.add_statements(session, actor=actor, study=study, items=rows),
     )
-    session.flush()
-    return created
 
 
 # --- Panelists ----------------------------------------------------------------------------------
@@ -636,23 +630,15 @@ def import_panelists(
     locks.hold_study(session, study=study)  # no other import may slip in between check and write
     ensure_writable(study)
     preview = preview_panelists(session, study=study, filename=filename, content=content)
-    _refuse_errors(preview)
-    invitations = (
-        panel.add_panelists(session, actor=actor, study=study, items=preview.new)
-        if preview.new
-        else []
-    )
-    audit.record(
+    return apply(
         session,
         actor=actor,
-        action="import.panelists",
-        study_id=study.id,
+        study=study,
         filename=filename,
-        imported=len(invitations),
-        unchanged=preview.unchanged,
+        kind="panelists",
+        preview=preview,
+        add=lambda rows: panel.add_panelists(session, actor=actor, study=study, items=rows),
     )
-    session.flush()
-    return invitations
 
 
 # --- Shared -------------------------------------------------------------------------------------
@@ -664,6 +650,32 @@ def _sorted(preview: Preview[T], table: _Table) -> Preview[T]:
         key=lambda e: (e.row, -1 if e.column is None else order.get(e.column, len(order)))
     )
     return preview
+
+
+def apply(
+    session: Session,
+    *,
+    actor: User,
+    study: Study,
+    filename: str,
+    kind: str,
+    preview: Preview[T],
+    add: Callable[[list[T]], Sequence[R]],
+) -> list[R]:
+    """Refuse the whole file if any row is wrong; otherwise add the new rows and record it."""
+    _refuse_errors(preview)
+    made = list(add(preview.new)) if preview.new else []
+    audit.record(
+        session,
+        actor=actor,
+        action=f"import.{kind}",
+        study_id=study.id,
+        filename=filename,
+        imported=len(made),
+        unchanged=preview.unchanged,
+    )
+    session.flush()
+    return made
 
 
 def _refuse_errors(preview: Preview[Any]) -> None:
