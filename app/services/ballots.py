@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from app.models import (
     Ballot,
+    FinalRecommendation,
     Panelist,
     Rating,
     ResultSnapshot,
@@ -481,8 +482,6 @@ def view_for_round(
 
 def _outcomes(session: Session, study: Study, language: str) -> list[tuple[str, str, str]]:
     """The finalized recommendations: key, text in the panelist's language, and the grade."""
-    from app.models import FinalRecommendation
-
     rows = session.scalars(
         select(FinalRecommendation)
         .where(FinalRecommendation.study_id == study.id)

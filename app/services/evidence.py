@@ -210,6 +210,7 @@ class Recommendation:
     classification: str | None  # in the last round that rated it; None: never rated
     round: int | None
     grade: grading.Grade | None
+    snapshot: ResultSnapshot | None = None  # the last result, for finalization to freeze
 
 
 def recommendations(session: Session, *, study: Study) -> list[Recommendation]:
@@ -244,7 +245,13 @@ def recommendations(session: Session, *, study: Study) -> list[Recommendation]:
         )
         out.append(
             Recommendation(
-                statement.id, statement.key, level, snapshot.classification, number, grade
+                statement.id,
+                statement.key,
+                level,
+                snapshot.classification,
+                number,
+                grade,
+                snapshot,
             )
         )
     return out

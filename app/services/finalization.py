@@ -9,7 +9,6 @@ from sqlalchemy.orm import Session, selectinload
 
 from app.models import (
     FinalRecommendation,
-    ResultSnapshot,
     Round,
     RoundStatus,
     Statement,
@@ -30,15 +29,6 @@ def _sha256(content: Any) -> str:
 def preview(session: Session, *, study: Study) -> list[dict[str, Any]]:
     """Every statement's content as finalization would freeze it (nothing is written)."""
     recommendations = {r.statement_id: r for r in evidence.recommendations(session, study=study)}
-    snapshots = {
-        s.statement_id: s
-        for s in session.scalars(
-            select(ResultSnapshot)
-            .join(Round, Round.id == ResultSnapshot.round_id)
-            .where(Round.study_id == study.id)
-            .order_by(Round.number)
-        )
-    }  # later rounds overwrite earlier ones: each statement's last result
     out = []
     for statement in session.scalars(
         select(Statement)
@@ -47,7 +37,7 @@ def preview(session: Session, *, study: Study) -> list[dict[str, Any]]:
         .options(selectinload(Statement.versions))
     ):
         rec = recommendations[statement.id]
-        snapshot = snapshots.get(statement.id)
+        snapshot = rec.snapshot
         version = next(
             (v for v in statement.versions if snapshot and v.id == snapshot.version_id),
             statement.current,
