@@ -1,6 +1,5 @@
 """A panelist's ballot: what they rate this round, the group's feedback, and saving answers."""
 
-from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -25,7 +24,7 @@ from app.models import (
     Study,
     utcnow,
 )
-from app.services import locks
+from app.services import locks, results
 from app.services.errors import Conflict, Forbidden, Invalid
 from app.settings import get_settings
 
@@ -189,16 +188,7 @@ def _attach_feedback(
         )
     }
     mine = _answers(session, round_id=previous.id, panelist_id=panelist.id)
-    comments: dict[int, list[str]] = defaultdict(list)
-    for statement_id, comment in session.execute(
-        select(Rating.statement_id, Rating.comment).where(
-            Rating.round_id == previous.id, Rating.comment.is_not(None), Rating.comment != ""
-        )
-    ).all():
-        assert comment is not None
-        comments[statement_id].append(comment)
-    for listed in comments.values():
-        listed.sort(key=str.casefold)  # not in saving order, which could hint at who wrote what
+    comments = results.comments(session, round_id=previous.id)
     rated_versions = {
         v.id: v
         for v in session.scalars(

@@ -1,11 +1,21 @@
 """A round's results: the frozen snapshots of a closed round, or provisional figures while open."""
 
+from collections import defaultdict
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.models import ResultSnapshot, Round, RoundItem, RoundStatus, Statement, Study, utcnow
+from app.models import (
+    Rating,
+    ResultSnapshot,
+    Round,
+    RoundItem,
+    RoundStatus,
+    Statement,
+    Study,
+    utcnow,
+)
 from app.services import tally
 from app.services.errors import Conflict
 
@@ -78,3 +88,18 @@ def statement_history(session: Session, *, statement_id: int) -> list[tuple[int,
         .order_by(Round.number)
     ).all()
     return [(number, snapshot) for number, snapshot in rows]
+
+
+def comments(session: Session, *, round_id: int) -> dict[int, list[str]]:
+    """A round's comments per statement, without authors, sorted by text (not saving order,
+    which could hint at who wrote what)."""
+    out: dict[int, list[str]] = defaultdict(list)
+    for statement_id, comment in session.execute(
+        select(Rating.statement_id, Rating.comment).where(
+            Rating.round_id == round_id, Rating.comment.is_not(None), Rating.comment != ""
+        )
+    ).all():
+        out[statement_id].append(str(comment))
+    for listed in out.values():
+        listed.sort(key=str.casefold)
+    return dict(out)

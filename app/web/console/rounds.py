@@ -228,7 +228,7 @@ def results_page(
             "wanted": wanted,
             "classes": CLASSES,
             "texts": _texts(session, res),
-            "comments": _comments(session, round_),
+            "comments": results.comments(session, round_id=round_.id),
         },
         coordinator=me,
     )
@@ -255,20 +255,6 @@ def _texts(session: Session, res: dict[str, Any]) -> dict[int, str]:
         )
     ).all()
     return dict(rows)
-
-
-def _comments(session: Session, round_: models.Round) -> dict[int, list[str]]:
-    out: dict[int, list[str]] = {}
-    for statement_id, comment in session.execute(
-        select(models.Rating.statement_id, models.Rating.comment).where(
-            models.Rating.round_id == round_.id, models.Rating.comment.is_not(None)
-        )
-    ).all():
-        if comment:
-            out.setdefault(statement_id, []).append(comment)
-    for listed in out.values():
-        listed.sort(key=str.casefold)
-    return out
 
 
 def _audit_rows(session: Session, study: models.Study) -> list[models.AuditEntry]:
