@@ -1,5 +1,6 @@
 """What every console page needs: who is signed in, CSRF, rendering, redirects with a message."""
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -10,6 +11,7 @@ from starlette.responses import Response
 from app.api.deps import SessionDep
 from app.models import Role, User, UserSession
 from app.services import logins
+from app.services.errors import DomainError
 from app.web import session as cookies
 from app.web.templating import render
 
@@ -91,3 +93,29 @@ def done(request: Request, url: str, message: str) -> Response:
     response = RedirectResponse(url, status_code=303)
     cookies.flash(request, response, message)
     return response
+
+
+def refused(
+    request: Request,
+    session: Any,
+    me: Coordinator,
+    study_id: int,
+    exc: DomainError,
+    *,
+    template: str,
+    build: Callable[[Any, Any], dict[str, Any]],
+    form: str = "",
+    typed: dict[str, str] | None = None,
+) -> Response:
+    """The same page again after a refused action: the reason, and the form as it was typed.
+
+    `build(session, study)` makes the page's context; the transaction is rolled back first, so
+    nothing of the refused action shows.
+    """
+    from app.services import studies
+
+    session.rollback()
+    study = studies.study_for(session, user=me.user, study_id=study_id)
+    status = exc.status if exc.status in (403, 404, 409, 422) else 422
+    context = {**build(session, study), "error": exc.message, "failed": form, "typed": typed or {}}
+    return page(request, template, context, coordinator=me, status_code=status)

@@ -13,7 +13,14 @@ from app.api.deps import SessionDep
 from app.consensus import grading
 from app.services import evidence, finalization, studies
 from app.services.errors import DomainError, Invalid
-from app.web.console.common import ConsoleUser, Coordinator, check_csrf, done, page
+from app.web.console.common import (
+    ConsoleUser,
+    Coordinator,
+    check_csrf,
+    done,
+    page,
+    refused,
+)
 from app.web.forms import FormValues
 
 router = APIRouter(include_in_schema=False)
@@ -53,15 +60,16 @@ def _again(
     form: str,
     values: dict[str, str],
 ) -> Response:
-    session.rollback()
-    study = studies.study_for(session, user=me.user, study_id=study.id)
-    context = {**_context(session, study), "error": exc.message, "failed": form, "typed": values}
-    return page(
+    return refused(
         request,
-        "console/evidence.html",
-        context,
-        coordinator=me,
-        status_code=exc.status if exc.status in (403, 404, 409, 422) else 422,
+        session,
+        me,
+        study.id,
+        exc,
+        template="console/evidence.html",
+        build=_context,
+        form=form,
+        typed=values,
     )
 
 

@@ -17,7 +17,14 @@ from app.api.studies import new_study_fields
 from app.consensus import RULE_ADAPTER, describe
 from app.services import accounts, dashboard, panel, rounds, statements, studies
 from app.services.errors import DomainError
-from app.web.console.common import ConsoleUser, Coordinator, check_csrf, done, page
+from app.web.console.common import (
+    ConsoleUser,
+    Coordinator,
+    check_csrf,
+    done,
+    page,
+    refused,
+)
 from app.web.forms import FormValues
 
 router = APIRouter(include_in_schema=False)
@@ -330,16 +337,17 @@ def _back(
     typed: dict[str, str] | None = None,
 ) -> Response:
     """The study page again, with the reason the action was refused."""
-    session.rollback()
-    study = studies.study_for(session, user=me.user, study_id=study.id)
-    status = exc.status if exc.status in (403, 404, 409, 422) else 422
-    context = {
-        **_overview(session, study),
-        "error": exc.message,
-        "failed": form,  # which form to show again with what was typed
-        "typed": typed or {},
-    }
-    return page(request, "console/study.html", context, coordinator=me, status_code=status)
+    return refused(
+        request,
+        session,
+        me,
+        study.id,
+        exc,
+        template="console/study.html",
+        build=_overview,
+        form=form,
+        typed=typed,
+    )
 
 
 @router.post("/console/studies/{study_id}/statements")
