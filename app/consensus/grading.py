@@ -131,7 +131,8 @@ class Source:
 
 
 def _name(source: Source) -> str:
-    return f"Source {source.id} ({source.citation})" if source.citation else f"Source {source.id}"
+    """How messages name a source: by its citation (a new source has no id yet)."""
+    return source.citation or f"Source {source.id}"
 
 
 def check_pedro_items(pedro: int | None, items: tuple[bool, ...]) -> None:
