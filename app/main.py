@@ -21,6 +21,7 @@ from app.settings import get_settings
 from app.web import panel
 from app.web.console import auth as console_auth
 from app.web.console import evidence as console_evidence
+from app.web.console import grading as console_grading
 from app.web.console import imports as console_imports
 from app.web.console import mail as console_mail
 from app.web.console import rounds as console_rounds
@@ -60,6 +61,7 @@ def create_app() -> FastAPI:
     app.include_router(console_imports.router)
     app.include_router(console_mail.router)
     app.include_router(console_evidence.router)
+    app.include_router(console_grading.router)
     app.add_exception_handler(LoginRequired, _login_required)  # type: ignore[arg-type]
     app.add_exception_handler(CsrfFailed, _csrf_failed)  # type: ignore[arg-type]
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

@@ -133,6 +133,8 @@ class Study(Base):
     # Evidence-level scheme and grading table (app.consensus.grading); frozen with the rule.
     evidence_scheme: Mapped[str] = mapped_column(String(20), default="pedro_scire")
     grading_table: Mapped[dict[str, Any] | None]
+    # Panelists also choose each recommendation's strength in the final round (DESIGN §2.5).
+    strength_vote: Mapped[bool] = mapped_column(default=False)
     rules_frozen_at: Mapped[datetime | None]
     finalized_at: Mapped[datetime | None]
     content_hash: Mapped[str | None] = mapped_column(String(64))  # SHA-256 at finalization
@@ -279,6 +281,8 @@ class Round(Base):
     rule_snapshot: Mapped[dict[str, Any] | None]
     invited: Mapped[int | None]
     responded: Mapped[int | None]
+    # The ballot also asks each recommendation's strength (a study's final round, by default).
+    asks_strength: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     study: Mapped[Study] = relationship(lazy="raise")
@@ -331,12 +335,19 @@ class Rating(Base):
     value: Mapped[int | None]
     abstain: Mapped[bool] = mapped_column(Boolean, default=False)
     comment: Mapped[str | None] = mapped_column(Text)
+    # The strength vote (app.consensus.strength), in rounds that ask for it.
+    strength: Mapped[str | None] = mapped_column(String(20))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     __table_args__ = (
         UniqueConstraint("round_id", "statement_id", "panelist_id"),
         CheckConstraint("NOT (abstain AND value IS NOT NULL)", name="value_or_abstain"),
+        CheckConstraint(
+            "strength IS NULL OR (NOT abstain AND strength IN "
+            "('strong_for', 'conditional_for', 'conditional_against', 'strong_against'))",
+            name="strength_choice",
+        ),
     )
 
 

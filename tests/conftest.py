@@ -20,7 +20,8 @@ from app.models import Base
 from app.settings import ROOT, normalise_database_url
 
 PG_URL = os.environ.get("TEST_DATABASE_URL")
-PG_TEST_DB = "delphi_test"
+# Separate names let two suites run at once (e.g. DELPHI_PG_TEST_DB=delphi_test_b).
+PG_TEST_DB = os.environ.get("DELPHI_PG_TEST_DB", "delphi_test")
 
 
 def alembic_config(url: str) -> Config:

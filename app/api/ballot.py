@@ -23,7 +23,7 @@ def put_ballot(
             statement_id=r.statement_id,
             **{
                 name: getattr(r, name)
-                for name in ("value", "abstain", "comment")
+                for name in ("value", "abstain", "comment", "strength")
                 if name in r.model_fields_set
             },
         )

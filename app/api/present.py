@@ -22,6 +22,8 @@ def rules_fingerprint(study: models.Study) -> str:
         "evidence_scheme": study.evidence_scheme,
         "grading_table": study.grading_table,
     }
+    if study.strength_vote:  # only when on, so fingerprints of studies without it do not change
+        method["strength_vote"] = True
     encoded = json.dumps(method, sort_keys=True, separators=(",", ":")).encode()
     return hashlib.sha256(encoded).hexdigest()
 
@@ -44,6 +46,7 @@ def study(s: models.Study) -> schemas.Study:
         reminder_hours=s.reminder_hours,
         evidence_scheme=s.evidence_scheme,
         grading_table=s.grading_table,
+        strength_vote=s.strength_vote,
         rules_frozen_at=s.rules_frozen_at,
         rules_fingerprint=rules_fingerprint(s),
         finalized_at=s.finalized_at,
@@ -88,6 +91,7 @@ def round_(r: models.Round) -> schemas.Round:
         opens_at=r.opens_at,
         closes_at=r.closes_at,
         closed_at=r.closed_at,
+        asks_strength=r.asks_strength,
         statements=[statement(item.statement, item.version) for item in r.items],
     )
 
@@ -95,7 +99,10 @@ def round_(r: models.Round) -> schemas.Round:
 def ballot(view: BallotView) -> schemas.Ballot:
     return schemas.Ballot(
         round=schemas.BallotRound(
-            id=view.round.id, number=view.round.number, closes_at=view.round.closes_at
+            id=view.round.id,
+            number=view.round.number,
+            closes_at=view.round.closes_at,
+            asks_strength=view.round.asks_strength,
         ),
         submitted_at=view.submitted_at,
         rated=view.rated,
@@ -109,6 +116,7 @@ def ballot(view: BallotView) -> schemas.Ballot:
                 value=item.answer.value,
                 abstain=item.answer.abstain,
                 comment=item.answer.comment,
+                strength=item.answer.strength,
                 feedback=(
                     schemas.Feedback(**item.feedback)
                     if item.feedback and not item.feedback_hidden

@@ -44,9 +44,24 @@ def create_round(
 ) -> schemas.Round:
     study = studies.study_for(session, user=user, study_id=study_id, write=True)
     created = rounds.create_round(
-        session, actor=user, study=study, statement_ids=body.statement_ids if body else None
+        session,
+        actor=user,
+        study=study,
+        statement_ids=body.statement_ids if body else None,
+        asks_strength=body.asks_strength if body else None,
     )
     return present.round_(rounds.get_round(session, round_id=created.id))
+
+
+@router.patch("/rounds/{round_id}", response_model=schemas.Round)
+def patch_round(
+    round_id: PathId, body: schemas.RoundPatch, session: SessionDep, user: CurrentCoordinator
+) -> schemas.Round:
+    round_, study = _round_and_study(session, user=user, round_id=round_id, write=True)
+    rounds.ask_strength(
+        session, actor=user, study=study, round_=round_, asks_strength=body.asks_strength
+    )
+    return present.round_(rounds.get_round(session, round_id=round_id))
 
 
 @router.get("/rounds/{round_id}", response_model=schemas.Round)

@@ -126,6 +126,11 @@ class StudyCreate(BaseModel):
     grading_table: GradingTable | None = Field(
         None, description="Default: the preset for the scheme (Oxford A–D, or GRADE strengths)."
     )
+    strength_vote: bool = Field(
+        False,
+        description="Panelists also choose each recommendation's strength (strong / conditional, "
+        "for / against) in the final round; a grading row may use the panel's modal choice.",
+    )
 
 
 class StudyPatch(_NoNulls):
@@ -145,6 +150,7 @@ class StudyPatch(_NoNulls):
     reminder_hours: list[Annotated[int, Field(ge=1, le=24 * 60)]] | None = None
     evidence_scheme: Scheme | None = None
     grading_table: GradingTable | None = None
+    strength_vote: bool | None = None
 
 
 class Study(BaseModel):
@@ -164,6 +170,7 @@ class Study(BaseModel):
     reminder_hours: list[int]
     evidence_scheme: str
     grading_table: dict[str, Any] | None
+    strength_vote: bool
     rules_frozen_at: Timestamp | None
     rules_fingerprint: str
     finalized_at: Timestamp | None
@@ -230,6 +237,19 @@ class RoundCreate(BaseModel):
     statement_ids: list[Id] | None = Field(
         None, description="Default: every statement in round 1, the carried-forward ones later."
     )
+    asks_strength: bool | None = Field(
+        None,
+        description="Ask each recommendation's strength in this round. Default: yes in the "
+        "study's last allowed round when it holds a strength vote.",
+    )
+
+
+class RoundPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    asks_strength: bool = Field(
+        description="Make this draft the final round that asks for strength (or stop asking)."
+    )
 
 
 class RoundOpen(BaseModel):
@@ -246,6 +266,7 @@ class Round(BaseModel):
     opens_at: Timestamp | None
     closes_at: Timestamp | None
     closed_at: Timestamp | None
+    asks_strength: bool = Field(description="The ballot also asks each recommendation's strength.")
     statements: list[Statement]
 
 
@@ -283,6 +304,14 @@ class StatementResult(Figures):
     key: str | None = None
     rand: RandResult | None = Field(None, exclude_if=lambda v: v is None)
     groups: dict[str, Figures] = Field(default_factory=dict)
+    strength_votes: dict[str, int] | None = Field(
+        None,
+        exclude_if=lambda v: v is None,
+        description="Rounds that ask for strength: votes per choice (strong_for … strong_against).",
+    )
+    panel_strength: str | None = Field(
+        None, description="The modal strength; null when not asked, no votes, or a tie."
+    )
 
 
 class RoundHeader(BaseModel):
@@ -308,6 +337,11 @@ class RatingIn(BaseModel):
     value: Annotated[int, Strict(), Field(ge=-1000, le=1000)] | None = None
     abstain: bool | None = None
     comment: Str | None = None
+    strength: Annotated[Str, Field(max_length=40)] | None = Field(
+        None,
+        description="Only in a round that asks for it (ballot.round.asks_strength): strong_for, "
+        "conditional_for, conditional_against or strong_against; null clears it.",
+    )
 
 
 class BallotPut(BaseModel):
@@ -348,6 +382,7 @@ class BallotItem(BaseModel):
     value: int | None
     abstain: bool
     comment: str | None
+    strength: str | None = None
     feedback: Feedback | None = None
     feedback_hidden: bool = False
 
@@ -356,6 +391,7 @@ class BallotRound(BaseModel):
     id: int
     number: int
     closes_at: Timestamp | None
+    asks_strength: bool = False
 
 
 class Ballot(BaseModel):

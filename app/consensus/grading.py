@@ -10,6 +10,7 @@ from typing import Literal, assert_never, get_args
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from app.consensus.rules import DASH, Classification
+from app.consensus.strength import STRENGTH_WORDS, Strength
 
 Design = Literal[
     "systematic_review",
@@ -569,6 +570,8 @@ class GradingRow(BaseModel):
     classification_in: list[Classification] | None = None
     min_pct_agree: int | None = Field(default=None, ge=1, le=100)
     min_pct_disagree: int | None = Field(default=None, ge=1, le=100)
+    # The panel's modal choice in the strength vote (a study that asks for it); ties never match.
+    panel_strength_in: list[Strength] | None = None
     grade: str = Field(min_length=1)
     label: str | None = None
 
@@ -587,6 +590,11 @@ class GradingRow(BaseModel):
             raise ValueError(
                 "A row cannot grade no_consensus: a statement without consensus always gets no "
                 "recommendation."
+            )
+        if self.panel_strength_in is not None and not self.panel_strength_in:
+            raise ValueError(
+                "panel_strength_in is empty, so the row could never match; leave it out to match "
+                "whatever strength the panel chose."
             )
         if self.grade in (NO_RECOMMENDATION, UNGRADED):
             raise ValueError(f"{self.grade!r} is reserved; choose another grade code.")
@@ -616,6 +624,10 @@ class GradingTable(BaseModel):
                     f"levels ({', '.join(codes)})."
                 )
         return self
+
+    @property
+    def uses_panel_strength(self) -> bool:
+        return any(row.panel_strength_in is not None for row in self.rows)
 
 
 @dataclass(frozen=True, slots=True)
@@ -673,6 +685,9 @@ def _describe_row(scheme: Scheme, row: GradingRow) -> str:
         conditions.append(f"at least {row.min_pct_agree} % of ratings agree")
     if row.min_pct_disagree is not None:
         conditions.append(f"at least {row.min_pct_disagree} % of ratings disagree")
+    if row.panel_strength_in is not None:
+        chosen = [STRENGTH_WORDS[s] for s in row.panel_strength_in]
+        conditions.append(f"the panel's most frequent choice of strength is {_or(chosen)}")
     return f"{row.shown} when {_and(conditions)}"
 
 
@@ -691,8 +706,11 @@ def grade_for(
     agree_count: int,
     disagree_count: int,
     n: int,
+    panel_strength: Strength | None = None,
 ) -> Grade:
     """Apply the table to one statement; no consensus always means no recommendation.
+
+    panel_strength is the modal choice of the strength vote (None: not asked, no votes, or a tie).
 
     Percent conditions are decided on integers (agree_count * 100 >= min_pct_agree * n), as in
     rules.classify, so exactly 80 % passes an 80 % row and one rating fewer does not.
@@ -721,12 +739,18 @@ def grade_for(
         f"ratings agree ({_pct_text(agree_count, n)}) and {disagree_count} disagree "
         f"({_pct_text(disagree_count, n)})"
     )
+    if panel_strength is not None:
+        facts += f", the panel chose {STRENGTH_WORDS[panel_strength]}"
+    if table.uses_panel_strength and panel_strength is None:
+        facts += ", no single strength was the panel's most frequent choice"
+
     for index, row in enumerate(table.rows):
         if (
             (row.level_in is None or level_code in row.level_in)
             and (row.classification_in is None or classification in row.classification_in)
             and _meets(agree_count, n, row.min_pct_agree)
             and _meets(disagree_count, n, row.min_pct_disagree)
+            and (row.panel_strength_in is None or panel_strength in row.panel_strength_in)
         ):
             return Grade(
                 row.grade,
@@ -782,35 +806,39 @@ def oxford_2009_table(
     return GradingTable(scheme=scheme, rows=rows)
 
 
-def grade_table(strong_min_pct: int = 80) -> GradingTable:
+def grade_table(strong_min_pct: int = 80, *, panel_strength: bool = False) -> GradingTable:
     """GRADE strengths: strong for high/moderate certainty and >= 80 % agreement, else conditional.
 
     Strong against mirrors strong for: high/moderate certainty, consensus against and at least
-    strong_min_pct % of ratings in the disagreement band.
+    strong_min_pct % of ratings in the disagreement band. With panel_strength (a study that holds
+    the strength vote) the panel's modal choice replaces the percentage: strong needs
+    high/moderate certainty and the panel choosing strong; anything else is conditional.
     """
     strong = ["high", "moderate"]
+
+    def strong_row(direction: Literal["for", "against"]) -> GradingRow:
+        choice: Strength = "strong_for" if direction == "for" else "strong_against"
+        pct = None if panel_strength else strong_min_pct
+        return GradingRow(
+            level_in=strong,
+            classification_in=["consensus_for" if direction == "for" else "consensus_against"],
+            min_pct_agree=pct if direction == "for" else None,
+            min_pct_disagree=pct if direction == "against" else None,
+            panel_strength_in=[choice] if panel_strength else None,
+            grade=choice,
+            label=f"Strong recommendation {direction}",
+        )
+
     return GradingTable(
         scheme="grade",
         rows=[
-            GradingRow(
-                level_in=strong,
-                classification_in=["consensus_for"],
-                min_pct_agree=strong_min_pct,
-                grade="strong_for",
-                label="Strong recommendation for",
-            ),
+            strong_row("for"),
             GradingRow(
                 classification_in=["consensus_for"],
                 grade="conditional_for",
                 label="Conditional recommendation for",
             ),
-            GradingRow(
-                level_in=strong,
-                classification_in=["consensus_against"],
-                min_pct_disagree=strong_min_pct,
-                grade="strong_against",
-                label="Strong recommendation against",
-            ),
+            strong_row("against"),
             GradingRow(
                 classification_in=["consensus_against"],
                 grade="conditional_against",

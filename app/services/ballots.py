@@ -10,6 +10,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from app.consensus.strength import STRENGTHS
 from app.models import (
     Ballot,
     FinalRecommendation,
@@ -39,6 +40,7 @@ class RatingInput:
     value: int | None = UNSET
     abstain: bool | None = UNSET
     comment: str | None = UNSET
+    strength: str | None = UNSET
 
 
 @dataclass(slots=True)
@@ -46,6 +48,7 @@ class Answer:
     value: int | None = None
     abstain: bool = False
     comment: str | None = None
+    strength: str | None = None
 
     @property
     def rated(self) -> bool:
@@ -106,11 +109,14 @@ def _open_round_for_writing(session: Session, *, study_id: int) -> Round:
 
 def _answers(session: Session, *, round_id: int, panelist_id: int) -> dict[int, Answer]:
     rows = session.execute(
-        select(Rating.statement_id, Rating.value, Rating.abstain, Rating.comment).where(
-            Rating.round_id == round_id, Rating.panelist_id == panelist_id
-        )
+        select(
+            Rating.statement_id, Rating.value, Rating.abstain, Rating.comment, Rating.strength
+        ).where(Rating.round_id == round_id, Rating.panelist_id == panelist_id)
     ).all()
-    return {sid: Answer(value, abstain, comment) for sid, value, abstain, comment in rows}
+    return {
+        sid: Answer(value, abstain, comment, strength)
+        for sid, value, abstain, comment, strength in rows
+    }
 
 
 def get_ballot(session: Session, *, panelist: Panelist, now: datetime | None = None) -> BallotView:
@@ -232,7 +238,7 @@ def _attach_feedback(
 
 
 def _merge(answer: Answer, entry: RatingInput) -> Answer:
-    merged = Answer(answer.value, answer.abstain, answer.comment)
+    merged = Answer(answer.value, answer.abstain, answer.comment, answer.strength)
     if entry.value is not UNSET:
         merged.value = entry.value
         if entry.value is not None and entry.abstain is UNSET:
@@ -243,11 +249,15 @@ def _merge(answer: Answer, entry: RatingInput) -> Answer:
             merged.value = None
     if entry.comment is not UNSET:
         merged.comment = (entry.comment or "").strip() or None
+    if entry.strength is not UNSET:
+        merged.strength = entry.strength or None
+    if merged.abstain:  # 'unable to rate' cannot carry a strength (a CHECK forbids it too)
+        merged.strength = None
     return merged
 
 
 def _validate(
-    study: Study, item_keys: dict[int, str], entries: Sequence[RatingInput]
+    study: Study, round_: Round, item_keys: dict[int, str], entries: Sequence[RatingInput]
 ) -> list[dict[str, Any]]:
     errors: list[dict[str, Any]] = []
     seen: set[int] = set()
@@ -293,6 +303,28 @@ def _validate(
                     f"Statement {label}: this study asks for a rating on every statement.",
                     "abstain_not_allowed",
                 )
+        if entry.strength not in (UNSET, None):
+            if not round_.asks_strength:
+                fail(
+                    entry,
+                    f"Statement {label}: this round does not ask for the recommendation's "
+                    "strength; send the rating without it.",
+                    "strength_not_asked",
+                )
+            elif entry.strength not in STRENGTHS:
+                fail(
+                    entry,
+                    f"Statement {label}: {entry.strength!r} is not a strength; choose one of "
+                    f"{', '.join(STRENGTHS)}.",
+                    "strength_unknown",
+                )
+            elif entry.abstain is True:
+                fail(
+                    entry,
+                    f"Statement {label}: a statement you are unable to rate cannot be given a "
+                    "strength; choose one or the other.",
+                    "strength_with_abstain",
+                )
         if isinstance(entry.comment, str) and len(entry.comment) > limit:
             fail(
                 entry,
@@ -335,11 +367,25 @@ def save_ballot(
             .where(RoundItem.round_id == round_.id)
         ).all()
     )
-    errors = _validate(study, item_keys, entries)
+    errors = _validate(study, round_, item_keys, entries)
     if errors:
         raise Invalid(" ".join(e["message"] for e in errors), errors=errors)
     answers = _answers(session, round_id=round_.id, panelist_id=panelist.id)
     merged = {e.statement_id: _merge(answers.get(e.statement_id, Answer()), e) for e in entries}
+    strength_on_abstained = [
+        e for e in entries if e.strength not in (UNSET, None) and merged[e.statement_id].abstain
+    ]
+    if strength_on_abstained:
+        errors = [
+            {
+                "statement_id": e.statement_id,
+                "code": "strength_with_abstain",
+                "message": f"Statement {item_keys[e.statement_id]}: you marked it 'unable to "
+                "rate', so it cannot be given a strength; rate it first.",
+            }
+            for e in strength_on_abstained
+        ]
+        raise Invalid(" ".join(e["message"] for e in errors), errors=errors)
     if submit:
         final = {**answers, **merged}
         missing = [key for sid, key in item_keys.items() if not final.get(sid, Answer()).rated]
@@ -379,6 +425,7 @@ def _upsert(
             "value": statement.excluded.value,
             "abstain": statement.excluded.abstain,
             "comment": statement.excluded.comment,
+            "strength": statement.excluded.strength,
             "updated_at": statement.excluded.updated_at,
         },
     )
@@ -392,6 +439,7 @@ def _upsert(
                 "value": a.value,
                 "abstain": a.abstain,
                 "comment": a.comment,
+                "strength": a.strength,
                 "created_at": now,
                 "updated_at": now,
             }

@@ -242,6 +242,7 @@ def recommendations(session: Session, *, study: Study) -> list[Recommendation]:
             agree_count=int(figures.get("agree_count", 0)),
             disagree_count=int(figures.get("disagree_count", 0)),
             n=int(figures["n"]),
+            panel_strength=figures.get("panel_strength"),
         )
         out.append(
             Recommendation(

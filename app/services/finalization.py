@@ -52,6 +52,8 @@ def preview(session: Session, *, study: Study) -> list[dict[str, Any]]:
                 "round": rec.round,
                 "classification": rec.classification,
                 "figures": snapshot.figures if snapshot else None,
+                "strength_votes": (snapshot.figures.get("strength_votes") if snapshot else None),
+                "panel_strength": (snapshot.figures.get("panel_strength") if snapshot else None),
                 "level": {
                     "scheme": rec.level.scheme,
                     "code": rec.level.code,

@@ -61,7 +61,7 @@ def round_results(session: Session, *, study: Study, round_: Round) -> dict[str,
                 "statement_id": s.statement_id,
                 "version_id": s.version_id,
                 "key": keys.get(s.statement_id),
-                **s.outcome.as_dict(),
+                **s.figures(),
             }
             for s in live.statements
         ]

@@ -92,8 +92,14 @@ def _chosen(session: Session, *, study: Study, statement_ids: Sequence[int]) -> 
 
 
 def create_round(
-    session: Session, *, actor: User, study: Study, statement_ids: Sequence[int] | None = None
+    session: Session,
+    *,
+    actor: User,
+    study: Study,
+    statement_ids: Sequence[int] | None = None,
+    asks_strength: bool | None = None,
 ) -> Round:
+    """A draft round; with the strength vote on, the last allowed round asks it by default."""
     locks.hold_study(session, study=study)  # round numbers are per study
     ensure_writable(study)
     rounds = rounds_of(session, study=study)
@@ -120,7 +126,12 @@ def create_round(
             )
     else:
         chosen = _chosen(session, study=study, statement_ids=statement_ids)
-    round_ = Round(study_id=study.id, number=number, status=RoundStatus.draft)
+    if asks_strength is None:
+        asks_strength = study.strength_vote and number == study.max_rounds
+    _check_strength(study, asks_strength)
+    round_ = Round(
+        study_id=study.id, number=number, status=RoundStatus.draft, asks_strength=asks_strength
+    )
     round_.items = [
         RoundItem(statement_id=s.id, position=index) for index, s in enumerate(chosen, start=1)
     ]
@@ -133,7 +144,40 @@ def create_round(
         study_id=study.id,
         round=number,
         statements=[s.key for s in chosen],
+        asks_strength=asks_strength,
     )
+    return round_
+
+
+def _check_strength(study: Study, asks_strength: bool) -> None:
+    if asks_strength and not study.strength_vote:
+        raise Invalid(
+            "This study does not hold a strength vote; turn it on in the study's rules (before "
+            "round 1 opens) to ask panelists for each recommendation's strength."
+        )
+
+
+def ask_strength(
+    session: Session, *, actor: User, study: Study, round_: Round, asks_strength: bool
+) -> Round:
+    """Make a draft the final round that asks for strength (or not): the panel may stop early."""
+    ensure_writable(study)
+    if round_.status != RoundStatus.draft:
+        raise Conflict(
+            f"Round {round_.number} is {round_.status.value}; only a draft round's questions can "
+            "change."
+        )
+    _check_strength(study, asks_strength)
+    round_.asks_strength = asks_strength
+    audit.record(
+        session,
+        actor=actor,
+        action="round.ask_strength",
+        study_id=study.id,
+        round=round_.number,
+        asks_strength=asks_strength,
+    )
+    session.flush()
     return round_
 
 
@@ -246,7 +290,7 @@ def close_round(
                 "statement_id": row.statement_id,
                 "version_id": row.version_id,
                 "classification": row.outcome.classification,
-                "figures": row.outcome.as_dict(),
+                "figures": row.figures(),
                 "created_at": now,
             }
             for row in results.statements

@@ -5,7 +5,7 @@ from typing import Any, Protocol
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.consensus import RULE_ADAPTER, check_rule_for_scale
+from app.consensus import RULE_ADAPTER, check_rule_for_scale, grading
 from app.models import Role, Study, StudyMember, User, utcnow
 from app.services import audit, locks
 from app.services.errors import Conflict, Forbidden, Invalid, NotFound
@@ -22,6 +22,7 @@ PREREGISTERED = {
     "hide_feedback_until_rated",
     "evidence_scheme",
     "grading_table",
+    "strength_vote",
 }
 
 
@@ -44,6 +45,23 @@ def _check_translations(fields: dict[str, Any]) -> None:
         )
 
 
+def _check_grading(scheme: str, table: dict[str, Any] | None, strength_vote: bool) -> None:
+    """A custom grading table must speak the study's evidence scheme and use only votes it holds."""
+    if table is None:
+        return
+    parsed = grading.GradingTable.model_validate(table)
+    if parsed.scheme != scheme:
+        raise Invalid(
+            f"The grading table is written for {parsed.scheme} levels but the study grades its "
+            f"evidence with {scheme}; use a table for {scheme} or change the evidence scheme."
+        )
+    if parsed.uses_panel_strength and not strength_vote:
+        raise Invalid(
+            "The grading table uses the panel's strength vote, but the study does not hold one; "
+            "turn on the strength vote or remove panel_strength_in from the table."
+        )
+
+
 def create_study(session: Session, *, actor: User, **fields: Any) -> Study:
     if actor.role == Role.observer:
         raise Forbidden("Observers can read results but cannot create studies.")
@@ -54,6 +72,11 @@ def create_study(session: Session, *, actor: User, **fields: Any) -> Study:
     if fields["scale_min"] >= fields["scale_max"]:
         raise Invalid("The scale's minimum must be below its maximum.")
     fields["rule"] = _validated_rule(fields["rule"], fields["scale_min"], fields["scale_max"])
+    _check_grading(
+        fields.get("evidence_scheme", "pedro_scire"),
+        fields.get("grading_table"),
+        fields.get("strength_vote", False),
+    )
     study = Study(**fields)
     session.add(study)
     session.flush()
@@ -77,6 +100,11 @@ def update_study(session: Session, *, actor: User, study: Study, changes: dict[s
         raise Invalid("The scale's minimum must be below its maximum.")
     if PREREGISTERED & changes.keys():
         changes["rule"] = _validated_rule(merged["rule"], merged["scale_min"], merged["scale_max"])
+        _check_grading(
+            changes.get("evidence_scheme", study.evidence_scheme),
+            changes.get("grading_table", study.grading_table),
+            changes.get("strength_vote", study.strength_vote),
+        )
     if "translations" in changes or "languages" in changes:
         _check_translations(
             {

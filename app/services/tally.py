@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import exists, func, or_, select
 from sqlalchemy.orm import Session
 
-from app.consensus import RULE_ADAPTER, StatementOutcome, agreement_bounds, evaluate
+from app.consensus import RULE_ADAPTER, StatementOutcome, agreement_bounds, evaluate, strength
 from app.models import Panelist, Rating, Round, RoundItem, Study
 
 
@@ -17,6 +17,15 @@ class StatementTally:
     statement_id: int
     version_id: int
     outcome: StatementOutcome
+    strength_votes: dict[str, int] | None = None  # only in rounds that ask for strength
+
+    def figures(self) -> dict[str, Any]:
+        """What a snapshot stores and the results API shows for this statement."""
+        figures = self.outcome.as_dict()
+        if self.strength_votes is not None:
+            figures["strength_votes"] = strength.votes(self.strength_votes)
+            figures["panel_strength"] = strength.modal(self.strength_votes)
+        return figures
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +110,7 @@ def compute(session: Session, *, study: Study, round_: Round, at: datetime) -> T
         if group is not None:
             by_group[statement_id][group][value] = count
     rule = RULE_ADAPTER.validate_python(study.rule)
+    votes = _strength_votes(session, round_=round_) if round_.asks_strength else None
     statements = []
     for statement_id, version_id in items:
         outcome = evaluate(
@@ -115,10 +125,30 @@ def compute(session: Session, *, study: Study, round_: Round, at: datetime) -> T
             method=study.quantile_method,  # type: ignore[arg-type]
         )
         assert version_id is not None, "an opened round has frozen every version"
-        statements.append(StatementTally(statement_id, version_id, outcome))
+        statements.append(
+            StatementTally(
+                statement_id,
+                version_id,
+                outcome,
+                None if votes is None else votes.get(statement_id, {}),
+            )
+        )
     return Tally(
         rule=rule_as_applied(study),
         invited=invited_count(session, study_id=study.id, at=at),
         responded=responded_count(session, study_id=study.id, round_id=round_.id),
         statements=statements,
     )
+
+
+def _strength_votes(session: Session, *, round_: Round) -> dict[int, dict[str, int]]:
+    """The strength vote per statement: one more GROUP BY, only in rounds that ask for it."""
+    votes: dict[int, dict[str, int]] = defaultdict(dict)
+    rows = session.execute(
+        select(Rating.statement_id, Rating.strength, func.count())
+        .where(Rating.round_id == round_.id, Rating.strength.is_not(None))
+        .group_by(Rating.statement_id, Rating.strength)
+    ).all()
+    for statement_id, choice, count in rows:
+        votes[statement_id][str(choice)] = count
+    return votes

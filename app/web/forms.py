@@ -7,9 +7,9 @@ from typing import Annotated, Literal
 from fastapi import Depends, Request
 from pydantic import BaseModel, ValidationError
 
-from app.services.ballots import RatingInput
+from app.services.ballots import UNSET, RatingInput
 
-FIELD = re.compile(r"^(rating|comment)-(\d{1,12})$")
+FIELD = re.compile(r"^(rating|comment|strength)-(\d{1,12})$")
 
 
 async def form_values(request: Request) -> dict[str, str]:
@@ -32,12 +32,15 @@ class BallotForm:
     action: str
     ratings: dict[int, str] = field(default_factory=dict)  # as typed: "", "7", "abstain"
     comments: dict[int, str] = field(default_factory=dict)
+    strengths: dict[int, str] = field(default_factory=dict)  # only on rounds that ask for it
     problems: dict[int, str] = field(default_factory=dict)  # what could not even be read
 
     def entries(self) -> list[RatingInput]:
         """Every statement on the form: a rating, an abstention, or cleared; and its comment."""
         entries = []
-        for statement_id in sorted(self.ratings.keys() | self.comments.keys()):
+        for statement_id in sorted(
+            self.ratings.keys() | self.comments.keys() | self.strengths.keys()
+        ):
             if statement_id in self.problems:
                 continue
             raw = self.ratings.get(statement_id, "")
@@ -47,12 +50,20 @@ class BallotForm:
                     value=int(raw) if raw.lstrip("-").isdigit() else None,
                     abstain=raw == "abstain",
                     comment=self.comments.get(statement_id, ""),
+                    strength=(
+                        self.strengths[statement_id] or None
+                        if statement_id in self.strengths
+                        else UNSET
+                    ),
                 )
             )
         return entries
 
     def typed(self, statement_id: int) -> str:
         return self.ratings.get(statement_id, "")
+
+    def typed_strength(self, statement_id: int) -> str:
+        return self.strengths.get(statement_id, "")
 
 
 def parse_ballot_form(values: dict[str, str]) -> BallotForm:
@@ -70,6 +81,9 @@ def parse_ballot_form(values: dict[str, str]) -> BallotForm:
         kind, statement_id = match.group(1), int(match.group(2))
         if kind == "comment":
             form.comments[statement_id] = value
+            continue
+        if kind == "strength":
+            form.strengths[statement_id] = value.strip()
             continue
         value = value.strip()
         form.ratings[statement_id] = value

@@ -14,6 +14,7 @@ from starlette.responses import Response, StreamingResponse
 from app import models
 from app.api import schemas
 from app.api.deps import SessionDep
+from app.consensus import strength
 from app.services import audit, outbox, results, rounds, studies
 from app.services.errors import DomainError, Invalid
 from app.web.console.common import ConsoleUser, Coordinator, check_csrf, done, page
@@ -96,6 +97,29 @@ def set_items(
         request,
         f"/console/studies/{study.id}#rounds",
         f"Round {round_.number} now holds {len(chosen)} statement(s).",
+    )
+
+
+@router.post("/console/rounds/{round_id}/strength")
+def ask_strength(
+    round_id: schemas.PathId,
+    request: Request,
+    values: FormValues,
+    session: SessionDep,
+    me: ConsoleUser,
+) -> Response:
+    check_csrf(me, values)
+    round_, study = _round(session, me, round_id, write=True)
+    asks = "asks_strength" in values
+    try:
+        rounds.ask_strength(session, actor=me.user, study=study, round_=round_, asks_strength=asks)
+    except DomainError as exc:
+        return _back(request, session, me, study, exc)
+    return done(
+        request,
+        f"/console/studies/{study.id}#rounds",
+        f"Round {round_.number} "
+        + ("will ask each recommendation's strength." if asks else "will not ask for strength."),
     )
 
 
@@ -229,6 +253,7 @@ def results_page(
             "classes": CLASSES,
             "texts": _texts(session, res),
             "comments": results.comments(session, round_id=round_.id),
+            "strength_words": strength.describe_modal,
         },
         coordinator=me,
     )

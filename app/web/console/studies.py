@@ -62,6 +62,8 @@ def study_body(values: dict[str, str]) -> dict[str, Any]:
         "max_rounds": values.get("max_rounds", "3"),
         "allow_abstain": "allow_abstain" in values,
         "hide_feedback_until_rated": "hide_feedback_until_rated" in values,
+        "evidence_scheme": values.get("evidence_scheme", "pedro_scire"),
+        "strength_vote": "strength_vote" in values,
         "languages": [code for code in ("en", "zh-Hans") if f"lang_{code}" in values] or ["en"],
         "groups": [g.strip() for g in values.get("groups", "").split(",") if g.strip()],
         "reminder_hours": [
@@ -103,6 +105,7 @@ FIELD_NAMES = {
     "iqr_max": "IQR at most",
     "min_responses": "Minimum number of ratings",
     "quantile_method": "Quantiles",
+    "evidence_scheme": "Evidence levels",
 }
 
 
@@ -137,6 +140,7 @@ def new_study_page(request: Request, me: ConsoleUser) -> Response:
         "lang_en": "on",
         "reminder_hours": "72, 24",
         "quantile_method": "type7",
+        "evidence_scheme": "pedro_scire",
         "labels": "1 = Strongly disagree\n9 = Strongly agree",
     }
     return page(request, "console/study_new.html", {"typed": typed, "errors": []}, coordinator=me)
@@ -186,6 +190,7 @@ def _typed_from(study: models.Study) -> dict[str, str]:
         "labels": "\n".join(f"{k} = {v}" for k, v in study.scale_labels.items()),
         "rule": study.rule["rule"],
         "quantile_method": study.quantile_method,
+        "evidence_scheme": study.evidence_scheme,
         "max_rounds": str(study.max_rounds),
         "groups": ", ".join(study.groups),
         "reminder_hours": ", ".join(str(h) for h in study.reminder_hours),
@@ -199,6 +204,7 @@ def _typed_from(study: models.Study) -> dict[str, str]:
         "require_all_groups": study.rule.get("require_all_groups"),
         "allow_abstain": study.allow_abstain,
         "hide_feedback_until_rated": study.hide_feedback_until_rated,
+        "strength_vote": study.strength_vote,
         **{f"lang_{code}": code in study.languages for code in ("en", "zh-Hans")},
     }
     typed |= {name: "on" for name, on in flags.items() if on}
@@ -240,6 +246,13 @@ def edit_study(
                 RULE_ADAPTER.validate_python(fields["rule"]), mode="json"
             )
         changes = {k: v for k, v in fields.items() if getattr(study, k) != v}
+        table_reset = (
+            "evidence_scheme" in changes
+            and study.grading_table is not None
+            and study.grading_table.get("scheme") != changes["evidence_scheme"]
+        )
+        if table_reset:  # a table written for the old scheme cannot grade the new one's levels
+            changes["grading_table"] = None
         if changes:
             studies.update_study(session, actor=me.user, study=study, changes=changes)
     except ValidationError as exc:
@@ -262,7 +275,12 @@ def edit_study(
     return done(
         request,
         f"/console/studies/{study.id}",
-        "Settings saved." if changes else "Nothing changed.",
+        ("Settings saved." if changes else "Nothing changed.")
+        + (
+            " The grading table went back to the preset for the new evidence scheme."
+            if changes and table_reset
+            else ""
+        ),
     )
 
 
