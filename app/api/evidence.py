@@ -6,6 +6,7 @@ from fastapi import APIRouter, status
 
 from app.api import schemas
 from app.api.deps import CurrentCoordinator, SessionDep
+from app.api.evidence_schemas import FinalContent, FinalizedStudy, GradingTableView
 from app.api.schemas import PathId
 from app.consensus import grading
 from app.models import EvidenceSource, Statement
@@ -104,7 +105,7 @@ def override_level(
     return _level(statement_id, level)
 
 
-@router.get("/studies/{study_id}/grading-table")
+@router.get("/studies/{study_id}/grading-table", response_model=GradingTableView)
 def get_grading_table(
     study_id: PathId, session: SessionDep, user: CurrentCoordinator
 ) -> dict[str, Any]:
@@ -135,7 +136,7 @@ def preview(study_id: PathId, session: SessionDep, user: CurrentCoordinator) -> 
     ]
 
 
-@router.get("/studies/{study_id}/finalization")
+@router.get("/studies/{study_id}/finalization", response_model=list[FinalContent])
 def finalization_preview(
     study_id: PathId, session: SessionDep, user: CurrentCoordinator
 ) -> list[dict[str, Any]]:
@@ -144,7 +145,7 @@ def finalization_preview(
     return finalization.preview(session, study=study)
 
 
-@router.post("/studies/{study_id}/finalize")
+@router.post("/studies/{study_id}/finalize", response_model=FinalizedStudy)
 def finalize(study_id: PathId, session: SessionDep, user: CurrentCoordinator) -> dict[str, Any]:
     """Freeze the study (SHA-256 per statement and for the study); it is read-only afterwards."""
     study = studies.study_for(session, user=user, study_id=study_id, write=True)
@@ -159,7 +160,7 @@ def finalize(study_id: PathId, session: SessionDep, user: CurrentCoordinator) ->
     }
 
 
-@router.get("/studies/{study_id}/final")
+@router.get("/studies/{study_id}/final", response_model=FinalizedStudy)
 def final(study_id: PathId, session: SessionDep, user: CurrentCoordinator) -> dict[str, Any]:
     study = studies.study_for(session, user=user, study_id=study_id)
     if study.finalized_at is None:

@@ -134,7 +134,14 @@ class StudyCreate(BaseModel):
 
 
 class StudyPatch(_NoNulls):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"title": "Exercise for neuropathic pain (round 2 wording)", "max_rounds": 4}
+            ]
+        },
+    )
 
     title: Annotated[Str, Field(min_length=1, max_length=300)] | None = None
     instructions: Annotated[Str, Field(max_length=20_000)] | None = None
@@ -178,7 +185,19 @@ class Study(BaseModel):
 
 
 class StatementCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "text": "Aerobic exercise is recommended for painful diabetic neuropathy.",
+                    "topic": "diabetic neuropathy",
+                    "key": "S07",
+                    "translations": {"zh-Hans": "推荐有氧运动用于痛性糖尿病周围神经病变。"},
+                }
+            ]
+        },
+    )
 
     text: Text
     topic: Annotated[Str, Field(max_length=200)] | None = None
@@ -187,7 +206,19 @@ class StatementCreate(BaseModel):
 
 
 class StatementRevise(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "text": "Supervised aerobic exercise, 3 times a week, is recommended for "
+                    "painful diabetic neuropathy.",
+                    "rationale": "Panelists asked for the dose and supervision to be stated "
+                    "(round 1 comments).",
+                }
+            ]
+        },
+    )
 
     text: Text
     rationale: Annotated[Str, Field(min_length=1, max_length=5_000)]
@@ -209,7 +240,20 @@ class Statement(BaseModel):
 
 
 class PanelistCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "name": "Dr Li Wei",
+                    "email": "li.wei@example.org",
+                    "group": "physiatrists",
+                    "language": "zh-Hans",
+                    "timezone": "Asia/Shanghai",
+                }
+            ]
+        },
+    )
 
     name: Annotated[Str, Field(min_length=1, max_length=200)]
     email: Annotated[Str, Field(max_length=320)] | None = None
@@ -232,7 +276,10 @@ class Panelist(BaseModel):
 
 
 class RoundCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"statement_ids": [1, 2, 5], "asks_strength": False}]},
+    )
 
     statement_ids: list[Id] | None = Field(
         None, description="Default: every statement in round 1, the carried-forward ones later."
@@ -245,7 +292,9 @@ class RoundCreate(BaseModel):
 
 
 class RoundPatch(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"asks_strength": True}]}
+    )
 
     asks_strength: bool = Field(
         description="Make this draft the final round that asks for strength (or stop asking)."
@@ -253,7 +302,9 @@ class RoundPatch(BaseModel):
 
 
 class RoundOpen(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"closes_at": "2026-12-15T17:00:00+08:00"}]}
+    )
 
     closes_at: AwareDatetime | None = None
 
@@ -331,7 +382,14 @@ class RoundResults(BaseModel):
 
 
 class RatingIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"statement_id": 1, "value": 8, "comment": "Only with supervision at first."}
+            ]
+        },
+    )
 
     statement_id: Id
     value: Annotated[int, Strict(), Field(ge=-1000, le=1000)] | None = None
@@ -345,7 +403,21 @@ class RatingIn(BaseModel):
 
 
 class BallotPut(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "ratings": [
+                        {"statement_id": 1, "value": 8},
+                        {"statement_id": 2, "abstain": True},
+                        {"statement_id": 3, "value": 6, "comment": "Depends on the dose."},
+                    ],
+                    "submit": False,
+                }
+            ]
+        },
+    )
 
     ratings: list[RatingIn] = Field(default_factory=list, max_length=2_000)
     submit: bool = False
@@ -446,7 +518,9 @@ class Source(BaseModel):
 
 
 class LinkBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"statement_ids": [3, 4]}]}
+    )
 
     statement_ids: list[Id] = Field(min_length=1)
 
@@ -461,7 +535,18 @@ class Level(BaseModel):
 
 
 class LevelOverride(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "code": "2",
+                    "justification": "The two trials used different exercise doses "
+                    "(inconsistent); downgraded one level.",
+                }
+            ]
+        },
+    )
 
     code: Annotated[str, Field(min_length=1, max_length=20)]
     justification: Annotated[Str, Field(min_length=1, max_length=5_000)]
