@@ -1,7 +1,8 @@
-"""Importing the evidence library from CSV or XLSX: the same all-or-nothing preview as panels."""
+"""Importing the evidence library from CSV, XLSX or RIS: the all-or-nothing preview of panels."""
 
 import re
 from dataclasses import asdict, dataclass
+from pathlib import PurePath
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -9,6 +10,7 @@ from sqlalchemy.orm import Session
 from app.consensus import grading
 from app.models import EvidenceSource, Statement, Study, User
 from app.services import evidence, imports, locks
+from app.services.errors import Invalid
 from app.services.imports import Preview, RowError
 from app.services.studies import ensure_writable
 
@@ -47,6 +49,18 @@ def _number(text: str) -> int | None:
 def preview_sources(
     session: Session, *, study: Study, filename: str, content: bytes
 ) -> Preview[NewSource]:
+    from app.services import evidence_ris  # it builds on NewSource: imported here, not on top
+
+    if evidence_ris.is_ris(filename=filename, content=content):
+        return evidence_ris.preview_sources(
+            session, study=study, filename=filename, content=content
+        )
+    name = PurePath(filename or "").name or "the file"
+    if PurePath(name).suffix.lower() not in (".csv", ".xlsx", ".xls"):
+        raise Invalid(
+            f"{name} is not a CSV, XLSX or RIS file; upload a spreadsheet (.csv, .xlsx) or the "
+            "references exported from a reference manager in RIS format (.ris)."
+        )
     rows = imports.read_rows(filename=filename, content=content)
     preview: Preview[NewSource] = Preview()
     keys = dict(
