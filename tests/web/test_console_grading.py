@@ -69,7 +69,7 @@ def test_a_bad_row_comes_back_with_its_number_and_the_typing_kept(session, engin
         **{"row-0-grade": "A", "row-0-min_pct_agree": "120", "row-1-grade": "no_recommendation"},
     )
     assert response.status_code == 422
-    assert "Row 1 (at least % agree): Input should be less than or equal to 100" in response.text
+    assert "Row 1 (at least % agree): must be less than or equal to 100" in response.text
     assert "Row 2: &#39;no_recommendation&#39; is reserved" in response.text
     assert re.search(r'name="row-0-min_pct_agree"[^>]*value="120"', response.text)
     assert dump(engine) == before

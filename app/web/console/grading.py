@@ -123,6 +123,7 @@ def _messages(exc: ValidationError) -> str:
         where = f"Row {int(loc[1]) + 1}" if len(loc) > 1 and loc[0] == "rows" else "The table"
         field = next((NAMES[str(p)] for p in loc[2:] if str(p) in NAMES), None)
         message = str(error["msg"]).removeprefix("Value error, ")
+        message = message.replace("Input should be", "must be")
         out.append(f"{where}{f' ({field})' if field else ''}: {message}")
     return " ".join(out)
 
