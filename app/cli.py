@@ -122,11 +122,13 @@ def demo() -> None:
 @cli.command()
 def tick() -> None:
     """Close every open round whose deadline has passed (run it from cron or a timer)."""
+    from app.scheduler import freeze_statistics
     from app.services.rounds import close_due_rounds
 
     _require_schema()
     with transaction() as session:
         closed = close_due_rounds(session)
+    freeze_statistics(closed)
     typer.echo(
         f"Closed {len(closed)} round(s) whose deadline passed." if closed else "Nothing due."
     )

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from app.models import Panelist, Role, Study, User, utcnow
 from app.security import PANELIST_PREFIX, new_token, token_hash
-from app.services import accounts, ballots, outbox, panel, rounds, statements, studies
+from app.services import accounts, ballots, outbox, panel, rounds, stability, statements, studies
 from app.services.panel import invite_url
 
 DEMO_EMAIL = "coordinator@demo.example"
@@ -253,6 +253,7 @@ def _seed(session: Session, *, seed: int) -> Study:
             continue  # a few did not respond
         ballots.save_ballot(session, panelist=invitation.panelist, entries=entries, submit=True)
     rounds.close_round(session, round_id=first.id, actor=user)
+    stability.freeze(session, round_id=first.id)
     second = rounds.create_round(session, actor=user, study=study)
     rounds.open_round(
         session, actor=user, study=study, round_=second, closes_at=utcnow() + timedelta(days=14)

@@ -135,6 +135,10 @@ class Study(Base):
     grading_table: Mapped[dict[str, Any] | None]
     # Panelists also choose each recommendation's strength in the final round (DESIGN §2.5).
     strength_vote: Mapped[bool] = mapped_column(default=False)
+    # Stability between rounds (app.consensus.stability.StabilityRule); None: reported only.
+    stability_rule: Mapped[dict[str, Any] | None]
+    # Panelists' feedback shows each stakeholder group's answers beside the whole panel's.
+    feedback_by_group: Mapped[bool] = mapped_column(default=False)
     rules_frozen_at: Mapped[datetime | None]
     finalized_at: Mapped[datetime | None]
     content_hash: Mapped[str | None] = mapped_column(String(64))  # SHA-256 at finalization
@@ -283,6 +287,8 @@ class Round(Base):
     responded: Mapped[int | None]
     # The ballot also asks each recommendation's strength (a study's final round, by default).
     asks_strength: Mapped[bool] = mapped_column(default=False)
+    # Frozen at close: Kendall's W and attrition (app.services.stability), like the snapshots.
+    statistics: Mapped[dict[str, Any] | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     study: Mapped[Study] = relationship(lazy="raise")

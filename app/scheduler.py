@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from starlette.concurrency import run_in_threadpool
 
 from app.db import transaction
-from app.services import outbox
+from app.services import outbox, stability
 from app.services.rounds import close_due_rounds
 
 log = logging.getLogger("delphi.tick")
@@ -24,10 +24,24 @@ class TickReport:
     delivery: outbox.DeliveryReport
 
 
+def freeze_statistics(round_ids: list[int]) -> None:
+    """After a close commits: keep each round's stability and attrition (its own transaction).
+
+    If this never runs (a crash), results count the same figures from the frozen ratings.
+    """
+    for round_id in round_ids:
+        try:
+            with transaction() as session:
+                stability.freeze(session, round_id=round_id)
+        except Exception:  # the close stands; results count the figures live until frozen
+            log.exception("could not freeze the statistics of round %s", round_id)
+
+
 def tick_once() -> TickReport:
     """Three separate steps, so a mail problem never keeps a round from closing."""
     with transaction() as session:
         closed = close_due_rounds(session)
+    freeze_statistics(closed)
     with transaction() as session:
         reminded = outbox.enqueue_due_reminders(session)
     delivery = outbox.deliver_due()  # opens its own short transactions

@@ -8,7 +8,7 @@ from datetime import timedelta
 from sqlalchemy.orm import Session
 
 from app.models import Panelist, Round, Study, User, utcnow
-from app.services import ballots, panel, results, rounds, statements, studies
+from app.services import ballots, panel, results, rounds, stability, statements, studies
 from app.services.errors import Conflict
 
 
@@ -139,6 +139,7 @@ def simulate(
             response_rate=response_rate,
         )
         closed = rounds.close_round(session, round_id=round_.id, actor=actor)
+        stability.freeze(session, round_id=closed.id)
         summary, medians = _summarise(session, study=study, round_=closed)
         summaries.append(summary)
         if commit:

@@ -136,7 +136,11 @@ def preview(study_id: PathId, session: SessionDep, user: CurrentCoordinator) -> 
     ]
 
 
-@router.get("/studies/{study_id}/finalization", response_model=list[FinalContent])
+@router.get(
+    "/studies/{study_id}/finalization",
+    response_model=list[FinalContent],
+    response_model_exclude_unset=True,
+)
 def finalization_preview(
     study_id: PathId, session: SessionDep, user: CurrentCoordinator
 ) -> list[dict[str, Any]]:
@@ -145,7 +149,11 @@ def finalization_preview(
     return finalization.preview(session, study=study)
 
 
-@router.post("/studies/{study_id}/finalize", response_model=FinalizedStudy)
+@router.post(
+    "/studies/{study_id}/finalize",
+    response_model=FinalizedStudy,
+    response_model_exclude_unset=True,  # the frozen content verbatim, so its hash verifies
+)
 def finalize(study_id: PathId, session: SessionDep, user: CurrentCoordinator) -> dict[str, Any]:
     """Freeze the study (SHA-256 per statement and for the study); it is read-only afterwards."""
     study = studies.study_for(session, user=user, study_id=study_id, write=True)
@@ -160,7 +168,9 @@ def finalize(study_id: PathId, session: SessionDep, user: CurrentCoordinator) ->
     }
 
 
-@router.get("/studies/{study_id}/final", response_model=FinalizedStudy)
+@router.get(
+    "/studies/{study_id}/final", response_model=FinalizedStudy, response_model_exclude_unset=True
+)
 def final(study_id: PathId, session: SessionDep, user: CurrentCoordinator) -> dict[str, Any]:
     study = studies.study_for(session, user=user, study_id=study_id)
     if study.finalized_at is None:

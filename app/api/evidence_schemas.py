@@ -6,7 +6,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from app.consensus.grading import GradingTable
 
-_LEVEL_EXAMPLE = {
+_LEVEL_EXAMPLE: dict[str, Any] = {
     "scheme": "pedro_scire",
     "code": "1a",
     "label": "Level 1a",

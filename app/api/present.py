@@ -22,8 +22,13 @@ def rules_fingerprint(study: models.Study) -> str:
         "evidence_scheme": study.evidence_scheme,
         "grading_table": study.grading_table,
     }
-    if study.strength_vote:  # only when on, so fingerprints of studies without it do not change
+    # Only when set, so the fingerprints of studies without them do not change.
+    if study.strength_vote:
         method["strength_vote"] = True
+    if study.stability_rule is not None:
+        method["stability_rule"] = study.stability_rule
+    if study.feedback_by_group:
+        method["feedback_by_group"] = True
     encoded = json.dumps(method, sort_keys=True, separators=(",", ":")).encode()
     return hashlib.sha256(encoded).hexdigest()
 
@@ -47,6 +52,8 @@ def study(s: models.Study) -> schemas.Study:
         evidence_scheme=s.evidence_scheme,
         grading_table=s.grading_table,
         strength_vote=s.strength_vote,
+        stability_rule=s.stability_rule,
+        feedback_by_group=s.feedback_by_group,
         rules_frozen_at=s.rules_frozen_at,
         rules_fingerprint=rules_fingerprint(s),
         finalized_at=s.finalized_at,

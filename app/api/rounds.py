@@ -1,14 +1,15 @@
 """Coordinator endpoints for rounds: create, open, close, results."""
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, BackgroundTasks, Query, status
 from sqlalchemy.orm import Session
 
 from app.api import present, schemas
 from app.api.deps import CurrentCoordinator, SessionDep
 from app.api.schemas import PathId
 from app.models import Round, Study, User
+from app.scheduler import freeze_statistics
 from app.services import outbox, results, rounds, studies
 
 router = APIRouter(prefix="/api/v1", tags=["coordinator: rounds"])
@@ -93,13 +94,23 @@ def delete_round(round_id: PathId, session: SessionDep, user: CurrentCoordinator
 
 
 @router.post("/rounds/{round_id}/close", response_model=schemas.Round)
-def close_round(round_id: PathId, session: SessionDep, user: CurrentCoordinator) -> schemas.Round:
+def close_round(
+    round_id: PathId, session: SessionDep, user: CurrentCoordinator, after: BackgroundTasks
+) -> schemas.Round:
     _round_and_study(session, user=user, round_id=round_id, write=True)
     rounds.close_round(session, round_id=round_id, actor=user)
+    after.add_task(freeze_statistics, [round_id])  # runs once the close has committed
     return present.round_(rounds.get_round(session, round_id=round_id))
 
 
 @router.get("/rounds/{round_id}/results", response_model=schemas.RoundResults)
-def round_results(round_id: PathId, session: SessionDep, user: CurrentCoordinator) -> Any:
+def round_results(
+    round_id: PathId,
+    session: SessionDep,
+    user: CurrentCoordinator,
+    tie_correction: Annotated[
+        bool, Query(description="Kendall's W with the correction for tied ranks (default).")
+    ] = True,
+) -> Any:
     round_, study = _round_and_study(session, user=user, round_id=round_id)
-    return results.round_results(session, study=study, round_=round_)
+    return results.round_results(session, study=study, round_=round_, tie_correction=tie_correction)

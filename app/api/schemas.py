@@ -15,8 +15,10 @@ from pydantic import (
     model_validator,
 )
 
+from app.api.stability_schemas import Attrition, Stability
 from app.consensus import ConsensusRule
 from app.consensus.grading import Amstar2, Design, GradingTable, Scheme
+from app.consensus.stability import StabilityRule
 
 MAX_ID = 2**63 - 1
 
@@ -126,10 +128,19 @@ class StudyCreate(BaseModel):
     grading_table: GradingTable | None = Field(
         None, description="Default: the preset for the scheme (Oxford A–D, or GRADE strengths)."
     )
+    stability_rule: StabilityRule | None = Field(
+        None,
+        description='Pre-registered stability between rounds, e.g. {"max_pct_changed": 15}: '
+        "a statement without consensus whose ratings are stable is not carried forward. "
+        "Default: stability is reported only.",
+    )
+    feedback_by_group: bool = Field(
+        False, description="Panelists' feedback shows each stakeholder group's answers too."
+    )
     strength_vote: bool = Field(
         False,
         description="Panelists also choose each recommendation's strength (strong / conditional, "
-        "for / against) in the final round; a grading row may use the panel's modal choice.",
+        "for / against) as they rate; a grading row may use the panel's choice (70 % of votes).",
     )
 
 
@@ -158,6 +169,8 @@ class StudyPatch(_NoNulls):
     evidence_scheme: Scheme | None = None
     grading_table: GradingTable | None = None
     strength_vote: bool | None = None
+    stability_rule: StabilityRule | None = None
+    feedback_by_group: bool | None = None
 
 
 class Study(BaseModel):
@@ -178,6 +191,8 @@ class Study(BaseModel):
     evidence_scheme: str
     grading_table: dict[str, Any] | None
     strength_vote: bool
+    stability_rule: dict[str, Any] | None
+    feedback_by_group: bool
     rules_frozen_at: Timestamp | None
     rules_fingerprint: str
     finalized_at: Timestamp | None
@@ -361,7 +376,7 @@ class StatementResult(Figures):
         description="Rounds that ask for strength: votes per choice (strong_for … strong_against).",
     )
     panel_strength: str | None = Field(
-        None, description="The modal strength; null when not asked, no votes, or a tie."
+        None, description="The strength 70 % of voters chose; null when not asked or none did."
     )
 
 
@@ -379,6 +394,8 @@ class RoundResults(BaseModel):
     response_rate: float
     rule: dict[str, Any]
     statements: list[StatementResult]
+    stability: Stability
+    attrition: Attrition
 
 
 class RatingIn(BaseModel):
@@ -444,6 +461,20 @@ class Feedback(BaseModel):
     revised: bool = Field(False, description="The wording changed since the group rated it.")
     previous_text: str | None = None
     rationale: str | None = None
+    groups: dict[str, "GroupFeedback"] | None = Field(
+        None, description="Studies with feedback_by_group: each group's answers (3+ ratings)."
+    )
+    groups_too_small: list[str] | None = Field(
+        None, description="Groups with fewer than 3 ratings, not shown apart to keep anonymity."
+    )
+
+
+class GroupFeedback(BaseModel):
+    histogram: dict[str, int]
+    n: int
+    median: float | None
+    pct_agree: float | None
+    classification: str
 
 
 class BallotItem(BaseModel):

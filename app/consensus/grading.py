@@ -570,7 +570,7 @@ class GradingRow(BaseModel):
     classification_in: list[Classification] | None = None
     min_pct_agree: int | None = Field(default=None, ge=1, le=100)
     min_pct_disagree: int | None = Field(default=None, ge=1, le=100)
-    # The panel's modal choice in the strength vote (a study that asks for it); ties never match.
+    # The panel's choice in the strength vote (app.consensus.strength.panel_choice: 70 % of votes).
     panel_strength_in: list[Strength] | None = None
     grade: str = Field(min_length=1)
     label: str | None = None
@@ -707,10 +707,12 @@ def grade_for(
     disagree_count: int,
     n: int,
     panel_strength: Strength | None = None,
+    strength_note: str | None = None,
 ) -> Grade:
     """Apply the table to one statement; no consensus always means no recommendation.
 
-    panel_strength is the modal choice of the strength vote (None: not asked, no votes, or a tie).
+    panel_strength is the panel's choice in the strength vote (None: not asked, no votes, or no
+    strength reached 70 % of the votes); strength_note says which, for the reason.
 
     Percent conditions are decided on integers (agree_count * 100 >= min_pct_agree * n), as in
     rules.classify, so exactly 80 % passes an 80 % row and one rating fewer does not.
@@ -742,7 +744,7 @@ def grade_for(
     if panel_strength is not None:
         facts += f", the panel chose {STRENGTH_WORDS[panel_strength]}"
     if table.uses_panel_strength and panel_strength is None:
-        facts += ", no single strength was the panel's most frequent choice"
+        facts += f", {strength_note or 'the panel made no choice of strength'}"
 
     for index, row in enumerate(table.rows):
         if (
@@ -811,7 +813,7 @@ def grade_table(strong_min_pct: int = 80, *, panel_strength: bool = False) -> Gr
 
     Strong against mirrors strong for: high/moderate certainty, consensus against and at least
     strong_min_pct % of ratings in the disagreement band. With panel_strength (a study that holds
-    the strength vote) the panel's modal choice replaces the percentage: strong needs
+    the strength vote) the panel's choice (70 % of votes) replaces the percentage: strong needs
     high/moderate certainty and the panel choosing strong; anything else is conditional.
     """
     strong = ["high", "moderate"]

@@ -1,4 +1,4 @@
-"""The optional strength vote: panelists choose a recommendation's strength in the final round."""
+"""The optional strength vote: panelists choose a recommendation's strength as they rate it."""
 
 from __future__ import annotations
 
@@ -25,29 +25,35 @@ def votes(counts: Mapping[str, int] | Mapping[Strength, int]) -> dict[Strength, 
     return {choice: int(counts.get(choice, 0)) for choice in STRENGTHS}
 
 
-def modal(counts: Mapping[str, int] | Mapping[Strength, int]) -> Strength | None:
-    """The panel's most frequent choice; None when nobody chose or the top choices tie.
+# The panel's choice needs a supermajority of those who chose a strength, as in the GRADE grid
+# (Jaeschke R, Guyatt GH, et al. BMJ 2008;337:a744: 70 % to call a recommendation strong).
+CHOICE_MIN_PCT = 70
 
-    A tie is not broken: picking one of the tied strengths (or the weaker one) would be a rule the
-    panel never agreed to, so a grading row that asks for the panel's choice does not match.
+
+def panel_choice(counts: Mapping[str, int] | Mapping[Strength, int]) -> Strength | None:
+    """The strength at least 70 % of voters chose; None when no strength reaches that.
+
+    Decided on integers (count * 100 >= 70 * votes). A plurality is not enough: with 6/5/5/5
+    votes no strength speaks for the panel, so a grading row that asks for the panel's choice
+    does not match and the statement falls to the rows that do not (conditional, in the presets).
     """
     counted = votes(counts)
-    top = max(counted.values())
-    if top == 0:
-        return None
-    winners = [choice for choice, count in counted.items() if count == top]
-    return winners[0] if len(winners) == 1 else None
+    total = sum(counted.values())
+    for choice, count in counted.items():
+        if total and count * 100 >= CHOICE_MIN_PCT * total:
+            return choice
+    return None
 
 
-def describe_modal(counts: Mapping[str, int] | Mapping[Strength, int]) -> str:
-    """The vote in words for reasons and reports: 'strong for (12 of 19 votes)'."""
+def describe_vote(counts: Mapping[str, int] | Mapping[Strength, int]) -> str:
+    """The vote in words for reasons and reports: 'strong for (12 of 15 votes, 80 %)'."""
     counted = votes(counts)
     total = sum(counted.values())
     if total == 0:
         return "no strength votes"
-    choice = modal(counted)
+    choice = panel_choice(counted)
     if choice is None:
-        top = max(counted.values())
-        tied = [STRENGTH_WORDS[c] for c, n in counted.items() if n == top]
-        return f"tied between {' and '.join(tied)} ({top} of {total} votes each)"
-    return f"{STRENGTH_WORDS[choice]} ({counted[choice]} of {total} votes)"
+        spread = ", ".join(f"{STRENGTH_WORDS[c]} {n}" for c, n in counted.items() if n)
+        return f"no strength chosen by {CHOICE_MIN_PCT} % of the {total} votes ({spread})"
+    share = counted[choice] * 100 // total
+    return f"{STRENGTH_WORDS[choice]} ({counted[choice]} of {total} votes, {share} %)"

@@ -235,6 +235,29 @@ def _attach_feedback(
             ),
             "rationale": item.rationale if snapshot.version_id != item.version_id else None,
         }
+        if view.study.feedback_by_group:
+            item.feedback |= _group_feedback(figures.get("groups") or {})
+
+
+# A group with fewer ratings than this is not shown apart: its chart could reveal who said what.
+GROUP_FEEDBACK_MIN = 3
+
+
+def _group_feedback(groups: dict[str, Any]) -> dict[str, Any]:
+    """Each stakeholder group's answers, for groups large enough to stay anonymous."""
+    shown = {
+        name: {
+            "histogram": g["histogram"],
+            "n": g["n"],
+            "median": g["median"],
+            "pct_agree": g["pct_agree"],
+            "classification": g["classification"],
+        }
+        for name, g in sorted(groups.items())
+        if g["n"] >= GROUP_FEEDBACK_MIN
+    }
+    too_small = sorted(name for name, g in groups.items() if g["n"] < GROUP_FEEDBACK_MIN)
+    return {"groups": shown, "groups_too_small": too_small}
 
 
 def _merge(answer: Answer, entry: RatingInput) -> Answer:
@@ -372,18 +395,27 @@ def save_ballot(
         raise Invalid(" ".join(e["message"] for e in errors), errors=errors)
     answers = _answers(session, round_id=round_.id, panelist_id=panelist.id)
     merged = {e.statement_id: _merge(answers.get(e.statement_id, Answer()), e) for e in entries}
-    strength_on_abstained = [
-        e for e in entries if e.strength not in (UNSET, None) and merged[e.statement_id].abstain
+    unrated = [
+        e
+        for e in entries
+        if e.strength not in (UNSET, None) and merged[e.statement_id].value is None
     ]
-    if strength_on_abstained:
+    if unrated:
         errors = [
             {
                 "statement_id": e.statement_id,
-                "code": "strength_with_abstain",
-                "message": f"Statement {item_keys[e.statement_id]}: you marked it 'unable to "
-                "rate', so it cannot be given a strength; rate it first.",
+                "code": "strength_with_abstain"
+                if merged[e.statement_id].abstain
+                else "strength_unrated",
+                "message": f"Statement {item_keys[e.statement_id]}: "
+                + (
+                    "you marked it 'unable to rate', so it cannot be given a strength; rate it "
+                    "first."
+                    if merged[e.statement_id].abstain
+                    else "give it a rating too; a strength counts only beside a rating."
+                ),
             }
-            for e in strength_on_abstained
+            for e in unrated
         ]
         raise Invalid(" ".join(e["message"] for e in errors), errors=errors)
     if submit:

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.consensus import grading
+from app.consensus import grading, strength
 from app.models import (
     EvidenceLink,
     EvidenceSource,
@@ -202,6 +202,13 @@ def set_override(
     return level
 
 
+def _strength_note(figures: dict[str, Any]) -> str:
+    """Why there is no panel choice of strength: not asked, nobody chose, or no 70 % majority."""
+    if "strength_votes" not in figures:
+        return "the round that decided it did not ask for strength"
+    return f"the strength vote gave {strength.describe_vote(figures['strength_votes'])}"
+
+
 @dataclass(frozen=True, slots=True)
 class Recommendation:
     statement_id: int
@@ -243,6 +250,7 @@ def recommendations(session: Session, *, study: Study) -> list[Recommendation]:
             disagree_count=int(figures.get("disagree_count", 0)),
             n=int(figures["n"]),
             panel_strength=figures.get("panel_strength"),
+            strength_note=_strength_note(figures),
         )
         out.append(
             Recommendation(

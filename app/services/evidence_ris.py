@@ -24,6 +24,9 @@ from app.services.errors import Invalid
 from app.services.evidence_import import NewSource
 from app.services.imports import MAX_ROWS, Preview, RowError
 
+# Only 0-9: str.isdigit() also accepts "²" and other digits that int() refuses.
+ASCII_NUMBER = re.compile(r"[0-9]+")
+
 TAG_LINE = re.compile(r"([A-Z][A-Z0-9])[ \t]*-(?:[ \t]+(.*?))?[ \t]*")
 YEAR = re.compile(r"(?<!\d)(1[5-9]\d\d|20\d\d)(?!\d)")
 DOI = re.compile(r"10\.\d{4,9}/\S+")
@@ -283,7 +286,9 @@ def pmid_of(reference: Reference) -> str | None:
                 return url.group(1)
     database = " ".join(reference.values("DB", "DP")).lower()
     number = reference.first("AN")
-    if any(word in database for word in ("pubmed", "medline", "nlm")) and number.isdigit():
+    if any(word in database for word in ("pubmed", "medline", "nlm")) and ASCII_NUMBER.fullmatch(
+        number
+    ):
         return number
     return None
 
@@ -383,7 +388,7 @@ def _numbers(markers: dict[str, list[tuple[str, str]]]) -> dict[str, tuple[str, 
         if name in markers:
             tag, given = markers[name][0]
             value = re.sub(rf"\s*/\s*{limit}$", "", given)
-            out[name] = (tag, given, int(value) if value.isdigit() else None)
+            out[name] = (tag, given, int(value) if ASCII_NUMBER.fullmatch(value) else None)
     return out
 
 

@@ -52,8 +52,6 @@ def preview(session: Session, *, study: Study) -> list[dict[str, Any]]:
                 "round": rec.round,
                 "classification": rec.classification,
                 "figures": snapshot.figures if snapshot else None,
-                "strength_votes": (snapshot.figures.get("strength_votes") if snapshot else None),
-                "panel_strength": (snapshot.figures.get("panel_strength") if snapshot else None),
                 "level": {
                     "scheme": rec.level.scheme,
                     "code": rec.level.code,
@@ -66,6 +64,9 @@ def preview(session: Session, *, study: Study) -> list[dict[str, Any]]:
                 "grade_reason": rec.grade.reason if rec.grade else None,
             }
         )
+        if study.strength_vote:  # only then, so studies without a vote hash as they always did
+            out[-1]["strength_votes"] = snapshot.figures.get("strength_votes") if snapshot else None
+            out[-1]["panel_strength"] = snapshot.figures.get("panel_strength") if snapshot else None
     return out
 
 

@@ -16,19 +16,20 @@ from app.models import (
     Study,
     utcnow,
 )
-from app.services import tally
+from app.services import stability, tally
 from app.services.errors import Conflict
 
 
-def round_results(session: Session, *, study: Study, round_: Round) -> dict[str, Any]:
+def round_results(
+    session: Session, *, study: Study, round_: Round, tie_correction: bool = True
+) -> dict[str, Any]:
+    """Figures per statement, plus stability and attrition (frozen at close, live while open)."""
     if round_.status == RoundStatus.draft:
         raise Conflict(f"Round {round_.number} has not opened yet, so it has no results.")
     header = {"id": round_.id, "number": round_.number, "status": round_.status.value}
-    keys = dict(
+    keys = dict(  # every statement of the study: attrition looks back at the previous round's
         session.execute(
-            select(Statement.id, Statement.key)
-            .join(RoundItem, RoundItem.statement_id == Statement.id)
-            .where(RoundItem.round_id == round_.id)
+            select(Statement.id, Statement.key).where(Statement.study_id == study.id)
         ).all()
     )
     if round_.status == RoundStatus.closed:
@@ -66,6 +67,12 @@ def round_results(session: Session, *, study: Study, round_: Round) -> dict[str,
             for s in live.statements
         ]
         invited, responded, rule, provisional = live.invited, live.responded, live.rule, True
+    statistics = stability.statistics_of(  # frozen after close; counted live while open
+        session,
+        study=study,
+        round_=round_,
+        current_cv={s["statement_id"]: s.get("cv") for s in statements},
+    )
     return {
         "round": header,
         "provisional": provisional,
@@ -74,6 +81,34 @@ def round_results(session: Session, *, study: Study, round_: Round) -> dict[str,
         "response_rate": round(responded / invited, 4) if invited else 0.0,
         "rule": rule,
         "statements": statements,
+        "stability": _stability(study, statistics, keys, tie_correction=tie_correction),
+        "attrition": _attrition(statistics["attrition"], keys),
+    }
+
+
+def _stability(
+    study: Study, statistics: dict[str, Any], keys: dict[int, str], *, tie_correction: bool
+) -> dict[str, Any]:
+    rule = stability.rule_of(study)
+    kendall = statistics["kendall_w"]
+    return {
+        "previous_round": statistics["previous_round"],
+        "rule": rule.model_dump(mode="json") if rule else None,
+        "rule_in_words": stability.rule_in_words(study),
+        "kendall_w": kendall["tie_corrected" if tie_correction else "uncorrected"],
+        "kendall_raters": kendall["raters"],
+        "kendall_items": kendall["items"],
+        "statements": [
+            {"statement_id": int(statement_id), "key": keys.get(int(statement_id)), **change}
+            for statement_id, change in statistics["statements"].items()
+        ],
+    }
+
+
+def _attrition(attrition: dict[str, Any], keys: dict[int, str]) -> dict[str, Any]:
+    return {
+        **attrition,
+        "bias": [{**row, "key": keys.get(row["statement_id"])} for row in attrition["bias"]],
     }
 
 

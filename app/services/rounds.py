@@ -17,7 +17,7 @@ from app.models import (
     User,
     utcnow,
 )
-from app.services import audit, locks, tally
+from app.services import audit, locks, stability, tally
 from app.services.errors import Conflict, Invalid, NotFound
 from app.services.studies import ensure_writable, freeze_rules
 
@@ -68,7 +68,25 @@ def carried_forward(session: Session, *, study: Study, after: Round | None) -> l
             )
         ).all()
     )
-    return [s for s in statements if s.id not in rated or outcome.get(s.id) == "no_consensus"]
+    settled = stable_without_consensus(session, study=study, after=after)
+    return [
+        s
+        for s in statements
+        if s.id not in rated or (outcome.get(s.id) == "no_consensus" and s.id not in settled)
+    ]
+
+
+def stable_without_consensus(session: Session, *, study: Study, after: Round) -> set[int]:
+    """Statements the pre-registered stability rule stops: more rounds will not move them."""
+    rule = stability.rule_of(study)
+    if rule is None or not rule.stop_carry_forward:
+        return set()
+    statistics = stability.statistics_of(session, study=study, round_=after)
+    return {
+        int(statement_id)
+        for statement_id, change in statistics["statements"].items()
+        if change.get("stable") is True
+    }
 
 
 def _chosen(session: Session, *, study: Study, statement_ids: Sequence[int]) -> list[Statement]:
@@ -99,7 +117,7 @@ def create_round(
     statement_ids: Sequence[int] | None = None,
     asks_strength: bool | None = None,
 ) -> Round:
-    """A draft round; with the strength vote on, the last allowed round asks it by default."""
+    """A draft round; with the strength vote on, every round asks it by default."""
     locks.hold_study(session, study=study)  # round numbers are per study
     ensure_writable(study)
     rounds = rounds_of(session, study=study)
@@ -119,15 +137,21 @@ def create_round(
     if statement_ids is None:
         chosen = carried_forward(session, study=study, after=last)
         if not chosen:
+            stable = (
+                ", was dropped, or is stable without consensus (the pre-registered stability rule)"
+                if study.stability_rule
+                else " or was dropped"
+            )
             raise Conflict(
-                "Nothing is left to rate: every statement reached consensus or was dropped."
+                f"Nothing is left to rate: every statement reached consensus{stable}."
                 if last
                 else "Add statements before creating round 1."
             )
     else:
         chosen = _chosen(session, study=study, statement_ids=statement_ids)
     if asks_strength is None:
-        asks_strength = study.strength_vote and number == study.max_rounds
+        # Each statement's strength comes from the round that settles it, which may be any.
+        asks_strength = study.strength_vote
     _check_strength(study, asks_strength)
     round_ = Round(
         study_id=study.id, number=number, status=RoundStatus.draft, asks_strength=asks_strength
@@ -160,7 +184,8 @@ def _check_strength(study: Study, asks_strength: bool) -> None:
 def ask_strength(
     session: Session, *, actor: User, study: Study, round_: Round, asks_strength: bool
 ) -> Round:
-    """Make a draft the final round that asks for strength (or not): the panel may stop early."""
+    """Ask for strength in a draft round, or not: votes count in the round settling a statement."""
+    locks.hold_study(session, study=study)
     ensure_writable(study)
     if round_.status != RoundStatus.draft:
         raise Conflict(
@@ -209,6 +234,7 @@ def open_round(
     now = now or utcnow()
     if round_.status != RoundStatus.draft:
         raise Conflict(f"Round {round_.number} is already {round_.status.value}.")
+    round_.asks_strength = round_.asks_strength and study.strength_vote  # the vote may be off now
     if closes_at is not None:
         if closes_at.tzinfo is None:
             raise Invalid("Give the deadline with its time-zone offset, e.g. +00:00.")
@@ -282,6 +308,8 @@ def close_round(
     round_.rule_snapshot = results.rule
     round_.invited = results.invited
     round_.responded = results.responded
+    # Stability, Kendall's W and attrition are frozen just after (stability.freeze): they need
+    # per-panelist ranks, which would hold the ratings' lock far longer than the snapshots do.
     session.execute(
         insert(ResultSnapshot),
         [
@@ -411,3 +439,23 @@ def carry_forward_reasons(
         (s, f"no consensus in round {after.number}" if s.id in rated else "new, not yet rated")
         for s in chosen
     ]
+
+
+def held_back(session: Session, *, study: Study, after: Round) -> list[Statement]:
+    """No consensus yet not carried forward, because stable: the console says so."""
+    settled = stable_without_consensus(session, study=study, after=after)
+    if not settled:
+        return []
+    return list(
+        session.scalars(
+            select(Statement)
+            .join(ResultSnapshot, ResultSnapshot.statement_id == Statement.id)
+            .where(
+                ResultSnapshot.round_id == after.id,
+                ResultSnapshot.classification == "no_consensus",
+                Statement.id.in_(settled),
+                Statement.dropped_at.is_(None),
+            )
+            .order_by(Statement.position)
+        )
+    )

@@ -2,11 +2,11 @@
 
 from typing import Any, Protocol
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from app.consensus import RULE_ADAPTER, check_rule_for_scale, grading
-from app.models import Role, Study, StudyMember, User, utcnow
+from app.consensus import RULE_ADAPTER, check_rule_for_scale, grading, stability
+from app.models import Role, Round, RoundStatus, Study, StudyMember, User, utcnow
 from app.services import audit, locks
 from app.services.errors import Conflict, Forbidden, Invalid, NotFound
 
@@ -23,6 +23,8 @@ PREREGISTERED = {
     "evidence_scheme",
     "grading_table",
     "strength_vote",
+    "stability_rule",
+    "feedback_by_group",
 }
 
 
@@ -62,6 +64,13 @@ def _check_grading(scheme: str, table: dict[str, Any] | None, strength_vote: boo
         )
 
 
+def normalise_stability(fields: dict[str, Any]) -> None:
+    """Store the rule with every default spelled out, so its fingerprint says what applies."""
+    if fields.get("stability_rule") is not None:
+        rule = stability.StabilityRule.model_validate(fields["stability_rule"])
+        fields["stability_rule"] = rule.model_dump(mode="json")
+
+
 def create_study(session: Session, *, actor: User, **fields: Any) -> Study:
     if actor.role == Role.observer:
         raise Forbidden("Observers can read results but cannot create studies.")
@@ -77,6 +86,7 @@ def create_study(session: Session, *, actor: User, **fields: Any) -> Study:
         fields.get("grading_table"),
         fields.get("strength_vote", False),
     )
+    normalise_stability(fields)
     study = Study(**fields)
     session.add(study)
     session.flush()
@@ -111,6 +121,13 @@ def update_study(session: Session, *, actor: User, study: Study, changes: dict[s
                 "languages": changes.get("languages", study.languages),
                 "translations": changes.get("translations", study.translations),
             }
+        )
+    normalise_stability(changes)
+    if "strength_vote" in changes:  # a draft follows the study: it asks only if the study votes
+        session.execute(
+            update(Round)
+            .where(Round.study_id == study.id, Round.status == RoundStatus.draft)
+            .values(asks_strength=bool(changes["strength_vote"]))
         )
     before = {k: getattr(study, k) for k in changes}
     for key, value in changes.items():

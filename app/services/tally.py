@@ -24,7 +24,7 @@ class StatementTally:
         figures = self.outcome.as_dict()
         if self.strength_votes is not None:
             figures["strength_votes"] = strength.votes(self.strength_votes)
-            figures["panel_strength"] = strength.modal(self.strength_votes)
+            figures["panel_strength"] = strength.panel_choice(self.strength_votes)
         return figures
 
 
@@ -146,7 +146,11 @@ def _strength_votes(session: Session, *, round_: Round) -> dict[int, dict[str, i
     votes: dict[int, dict[str, int]] = defaultdict(dict)
     rows = session.execute(
         select(Rating.statement_id, Rating.strength, func.count())
-        .where(Rating.round_id == round_.id, Rating.strength.is_not(None))
+        .where(
+            Rating.round_id == round_.id,
+            Rating.strength.is_not(None),
+            Rating.value.is_not(None),  # a strength counts only beside a rating
+        )
         .group_by(Rating.statement_id, Rating.strength)
     ).all()
     for statement_id, choice, count in rows:

@@ -1,4 +1,4 @@
-"""The optional strength vote: asked in the final round, counted, and used by the grading table."""
+"""The optional strength vote: asked as panelists rate, counted, and used by the grading table."""
 
 from app.consensus import grading
 from tests.dbstate import dump
@@ -44,13 +44,13 @@ def _strengths(run, statement, values, strengths):
 
 def _to_final_round(run, statement):
     first = run.new_round()
-    assert first["asks_strength"] is False
+    assert first["asks_strength"] is True, "a study with the vote asks in every round"
     run.open_round(first["id"])
     for index, value in enumerate([2, 5, 8, 9]):
         run.rate(index, {statement: value})
     run.close_round(first["id"])
     final = run.new_round()
-    assert final["asks_strength"] is True, "the last allowed round asks for strength by default"
+    assert final["asks_strength"] is True
     run.open_round(final["id"])
     return first, final
 
@@ -81,7 +81,9 @@ def test_the_final_round_asks_counts_and_grades_by_the_panels_choice(client, coo
     assert "the panel chose strong for" in recommendation["grade_reason"]
 
 
-def test_a_tied_strength_vote_gives_a_conditional_recommendation(client, coordinator_token):
+def test_a_vote_without_a_70_percent_choice_gives_a_conditional_recommendation(
+    client, coordinator_token
+):
     run, statement = _voting_study(client, coordinator_token)
     _, final = _to_final_round(run, statement)
     _strengths(
@@ -94,13 +96,14 @@ def test_a_tied_strength_vote_gives_a_conditional_recommendation(client, coordin
     assert run.results(final["id"])["statements"][0]["panel_strength"] is None
     preview = run.call("GET", f"/api/v1/studies/{run.study['id']}/finalization")
     assert preview[0]["grade"] == "conditional_for"
+    assert "no strength chosen by 70 % of the 4 votes" in preview[0]["grade_reason"]
 
 
 def test_a_strength_in_a_round_that_does_not_ask_is_refused_and_nothing_saved(
     client, coordinator_token, engine
 ):
     run, statement = _voting_study(client, coordinator_token)
-    run.open_round(run.new_round()["id"])
+    run.open_round(run.new_round(asks_strength=False)["id"])
     before = dump(engine)
     response = client.put(
         "/api/v1/ballot",
@@ -179,17 +182,75 @@ def test_a_grading_table_for_another_scheme_is_refused(client, coordinator_token
     )
 
 
-def test_a_draft_can_be_made_the_final_round_when_the_panel_stops_early(client, coordinator_token):
-    run, statement = _voting_study(client, coordinator_token, max_rounds=3)
+def test_a_draft_can_stop_asking_but_an_open_round_cannot_change(client, coordinator_token):
+    run, _ = _voting_study(client, coordinator_token, max_rounds=3)
     draft = run.new_round()
-    assert draft["asks_strength"] is False
-    patched = run.call("PATCH", f"/api/v1/rounds/{draft['id']}", json={"asks_strength": True})
-    assert patched["asks_strength"] is True
+    patched = run.call("PATCH", f"/api/v1/rounds/{draft['id']}", json={"asks_strength": False})
+    assert patched["asks_strength"] is False
+    run.call("PATCH", f"/api/v1/rounds/{draft['id']}", json={"asks_strength": True})
     run.open_round(draft["id"])
     refused = client.patch(
         f"/api/v1/rounds/{draft['id']}", headers=run.auth, json={"asks_strength": False}
     )
     assert refused.status_code == 409 and "only a draft round" in refused.json()["detail"]
+
+
+def test_turning_the_vote_off_stops_a_draft_from_asking(client, coordinator_token):
+    run, statement = _voting_study(client, coordinator_token, grading_table=None)
+    draft = run.new_round()
+    assert draft["asks_strength"] is True
+    run.call("PATCH", f"/api/v1/studies/{run.study['id']}", json={"strength_vote": False})
+    opened = run.open_round(draft["id"])
+    assert opened["asks_strength"] is False
+    response = run.client.put(
+        "/api/v1/ballot",
+        headers=run.as_panelist(0),
+        json={"ratings": [{"statement_id": statement, "value": 8, "strength": "strong_for"}]},
+    )
+    assert response.status_code == 422
+
+
+def test_a_statement_settled_in_round_one_is_graded_by_round_ones_vote(client, coordinator_token):
+    run, statement = _voting_study(client, coordinator_token)
+    first = run.new_round()
+    run.open_round(first["id"])
+    _strengths(run, statement, [9, 9, 8, 8], ["strong_for"] * 4)
+    run.close_round(first["id"])
+    finalized = run.call("POST", f"/api/v1/studies/{run.study['id']}/finalize")
+    (recommendation,) = finalized["recommendations"]
+    assert (recommendation["round"], recommendation["grade"]) == (1, "strong_for")
+
+
+def test_a_strength_needs_a_rating_beside_it(client, coordinator_token, engine):
+    run, statement = _voting_study(client, coordinator_token)
+    run.open_round(run.new_round()["id"])
+    before = dump(engine)
+    response = client.put(
+        "/api/v1/ballot",
+        headers=run.as_panelist(0),
+        json={"ratings": [{"statement_id": statement, "strength": "strong_for"}]},
+    )
+    assert response.status_code == 422
+    assert "a strength counts only beside a rating" in response.json()["detail"]
+    assert dump(engine) == before
+
+
+def test_final_content_without_a_vote_hashes_as_stored(client, coordinator_token):
+    import hashlib
+    import json
+
+    run = start_study(client, coordinator_token, statements=1, panelists=2)
+    round_ = run.new_round()
+    run.open_round(round_["id"])
+    for index in range(2):
+        run.rate(index, {run.statements[0]["id"]: 8})
+    run.close_round(round_["id"])
+    run.call("POST", f"/api/v1/studies/{run.study['id']}/finalize")
+    (frozen,) = run.call("GET", f"/api/v1/studies/{run.study['id']}/final")["recommendations"]
+    assert "strength_votes" not in frozen and "panel_strength" not in frozen
+    content = {k: v for k, v in frozen.items() if k != "content_hash"}
+    canonical = json.dumps(content, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    assert frozen["content_hash"] == hashlib.sha256(canonical.encode()).hexdigest()
 
 
 def test_the_vote_is_frozen_with_the_rules(client, coordinator_token):

@@ -68,7 +68,7 @@ def test_evidence_grading_table_strength_vote_and_finalization(
 
     phone = new_context().new_page()
     phone.goto(link)
-    expect(phone.locator(".notice")).to_contain_text("This is the final round")
+    expect(phone.locator(".notice")).to_contain_text("Besides your rating, choose how strong")
     statement = phone.locator("fieldset.statement").first
     statement.locator("label.point", has_text="8").click()
     statement.locator("label.choice", has_text="Strong recommendation for").click()

@@ -1,4 +1,4 @@
-"""The strength vote: the panel's modal choice, ties left unbroken, and grading rows that use it."""
+"""The strength vote: the panel's choice needs 70 % of the votes, and grading rows that use it."""
 
 import pytest
 from hypothesis import given
@@ -7,23 +7,27 @@ from hypothesis import strategies as st
 from app.consensus import grading, strength
 
 
-def test_modal_is_the_single_most_frequent_choice():
-    assert strength.modal({"strong_for": 9, "conditional_for": 6, "strong_against": 1}) == (
-        "strong_for"
+def test_a_plurality_is_not_the_panels_choice():
+    # 6 of 21 votes (29 %) is the most frequent choice, but it does not speak for the panel.
+    votes = {"strong_for": 6, "conditional_for": 5, "conditional_against": 5, "strong_against": 5}
+    assert strength.panel_choice(votes) is None
+    assert strength.describe_vote(votes) == (
+        "no strength chosen by 70 % of the 21 votes (strong for 6, conditional for 5, "
+        "conditional against 5, strong against 5)"
     )
 
 
-def test_a_tie_at_the_top_has_no_modal_choice_and_says_so():
-    votes = {"strong_for": 7, "conditional_for": 7, "conditional_against": 2}
-    assert strength.modal(votes) is None
-    assert strength.describe_modal(votes) == (
-        "tied between strong for and conditional for (7 of 16 votes each)"
+def test_exactly_seventy_percent_is_the_panels_choice_and_one_vote_fewer_is_not():
+    assert strength.panel_choice({"strong_for": 7, "conditional_for": 3}) == "strong_for"
+    assert strength.describe_vote({"strong_for": 7, "conditional_for": 3}) == (
+        "strong for (7 of 10 votes, 70 %)"
     )
+    assert strength.panel_choice({"strong_for": 9, "conditional_for": 4}) is None  # 69.2 %
 
 
-def test_no_votes_means_no_modal_choice():
-    assert strength.modal({}) is None
-    assert strength.describe_modal({}) == "no strength votes"
+def test_no_votes_means_no_choice():
+    assert strength.panel_choice({}) is None
+    assert strength.describe_vote({}) == "no strength votes"
 
 
 def test_an_unknown_choice_is_refused_by_name():
@@ -32,11 +36,14 @@ def test_an_unknown_choice_is_refused_by_name():
 
 
 @given(st.dictionaries(st.sampled_from(strength.STRENGTHS), st.integers(0, 50)))
-def test_modal_agrees_with_counting_by_hand(counts):
-    top = max(counts.values(), default=0)
-    winners = [c for c, n in counts.items() if n == top]
-    expected = winners[0] if top > 0 and len(winners) == 1 else None
-    assert strength.modal(counts) == expected
+def test_the_choice_has_seventy_percent_and_no_other_strength_could(counts):
+    choice = strength.panel_choice(counts)
+    total = sum(counts.values())
+    if choice is None:
+        assert all(n * 10 < 7 * total for n in counts.values()) or total == 0
+    else:
+        assert counts[choice] * 10 >= 7 * total > 0
+        assert all(n * 10 < 7 * total for c, n in counts.items() if c != choice)
 
 
 def _grade(table, classification, agree, disagree, n, panel):
@@ -60,11 +67,11 @@ def test_with_the_panel_vote_strong_needs_the_panel_to_choose_strong():
     assert "the panel chose strong for" in strong.reason
 
 
-def test_a_tied_vote_never_matches_a_row_that_asks_for_the_panels_choice():
+def test_without_a_panel_choice_a_row_that_asks_for_it_never_matches():
     table = grading.grade_table(panel_strength=True)
     tied = _grade(table, "consensus_for", 20, 0, 21, None)
     assert tied.code == "conditional_for"
-    assert "no single strength was the panel's most frequent choice" in tied.reason
+    assert "the panel made no choice of strength" in tied.reason
 
 
 def test_strong_against_mirrors_strong_for_with_the_panel_vote():

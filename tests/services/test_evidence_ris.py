@@ -374,3 +374,17 @@ def test_an_endnote_text_export_is_read_as_ris_and_other_files_are_named_clearly
         evidence_import.preview_sources(
             session, study=built.study, filename="refs.pdf", content=b"%PDF-1.7"
         )
+
+
+def test_a_superscript_digit_is_an_error_not_a_crash(session):
+    built = study(session)
+    text = (
+        "TY  - JOUR\nAU  - Ota, B\nPY  - 2020\nTI  - Cycling: a randomized controlled trial\n"
+        "N1  - PEDro: ²\nER  - \n"
+    )
+    preview = evidence_import.preview_sources(
+        session, study=built.study, filename="r.ris", content=text.encode()
+    )
+    assert [e.message for e in preview.errors] == [
+        "Ota 2020, Cycling: a randomized controlled trial: PEDro “²” must be a whole number 0–10."
+    ]

@@ -131,3 +131,16 @@ def test_the_table_is_frozen_once_round_1_opens(session, client):
     refused = post(web, _grading(study_id), study, preset="oxford")
     assert refused.status_code == 409
     assert "grading_table can no longer change" in refused.text
+
+
+def test_an_order_that_is_not_a_number_or_an_unknown_consensus_is_refused(session, engine):
+    web = signed_in(session)
+    study_id = new_study(web)
+    before = dump(engine)
+    for fields, message in [
+        ({"row-0-grade": "A", "row-0-order": "nan"}, "Row 1: the order “nan” is not a number."),
+        ({"row-0-grade": "A", "row-0-classification": "maybe"}, "Row 1: choose for, against"),
+    ]:
+        response = post(web, _grading(study_id), _grading(study_id), **fields)
+        assert response.status_code == 422 and message in response.text
+    assert dump(engine) == before

@@ -31,7 +31,7 @@ def test_final_round_ballot_saves_the_chosen_strength(client, coordinator_token,
     web = browser(engine)
     sign_in(web, run, 0)
     page = web.get("/ballot").text
-    assert "This is the final round" in page
+    assert "Besides your rating, choose how strong" in page
     assert page.count("If this becomes a recommendation, how strong should it be?") == 2
     assert "Conditional recommendation against" in page
     response = web.post(
@@ -105,4 +105,4 @@ def test_console_results_show_the_strength_vote_in_words(
     web = signed_in(session, email="admin@example.org", role=Role.admin)
     page = web.get(f"/console/rounds/{round_id}/results").text
     assert "Strength vote" in page
-    assert "tied between strong for and conditional for (1 of 2 votes each)" in page
+    assert "no strength chosen by 70 % of the 2 votes (strong for 1, conditional for 1)" in page

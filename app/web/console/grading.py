@@ -1,5 +1,6 @@
 """The grading table in the console: a preset or rows edited by hand, until round 1 opens."""
 
+import math
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -83,7 +84,9 @@ def table_from_form(study: models.Study, values: dict[str, str]) -> dict[str, An
         try:
             order = float(order_text) if order_text else float(i + 1)
         except ValueError:
-            raise Invalid(f"Row {i + 1}: the order “{order_text}” is not a number.") from None
+            order = math.nan
+        if not math.isfinite(order):
+            raise Invalid(f"Row {i + 1}: the order “{order_text}” is not a number.")
         row: dict[str, Any] = {
             "grade": grade,
             "label": values.get(f"row-{i}-label", "").strip() or None,
@@ -91,7 +94,10 @@ def table_from_form(study: models.Study, values: dict[str, str]) -> dict[str, An
         levels = [c for c in _codes(study) if f"row-{i}-level-{c}" in values]
         if levels:
             row["level_in"] = levels
-        classes = CLASSIFICATIONS.get(values.get(f"row-{i}-classification", "either"))
+        consensus = values.get(f"row-{i}-classification", "either")
+        if consensus not in CLASSIFICATIONS:
+            raise Invalid(f"Row {i + 1}: choose for, against, or for or against.")
+        classes = CLASSIFICATIONS[consensus]
         if classes is not None:
             row["classification_in"] = classes
         for name in ("min_pct_agree", "min_pct_disagree"):
@@ -138,7 +144,7 @@ def _context(session: Session, study: models.Study) -> dict[str, Any]:
         "presets": presets(study),
         "codes": _codes(study),
         "strengths": [(s, STRENGTH_WORDS[s]) for s in STRENGTHS],
-        "row_count": len(table.rows) + BLANK_ROWS,
+        "row_count": min(len(table.rows) + BLANK_ROWS, MAX_ROWS),
         "rows_typed": _typed_rows(table),
         "typed": {},
         "failed": "",

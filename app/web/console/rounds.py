@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, BackgroundTasks, Request
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.responses import Response, StreamingResponse
@@ -15,6 +15,7 @@ from app import models
 from app.api import schemas
 from app.api.deps import SessionDep
 from app.consensus import strength
+from app.scheduler import freeze_statistics
 from app.services import audit, outbox, results, rounds, studies
 from app.services.errors import DomainError, Invalid
 from app.web.console.common import ConsoleUser, Coordinator, check_csrf, done, page
@@ -211,6 +212,7 @@ def close(
     values: FormValues,
     session: SessionDep,
     me: ConsoleUser,
+    after: BackgroundTasks,
 ) -> Response:
     check_csrf(me, values)
     round_, study = _round(session, me, round_id, write=True)
@@ -218,6 +220,7 @@ def close(
         rounds.close_round(session, round_id=round_.id, actor=me.user)
     except DomainError as exc:
         return _back(request, session, me, study, exc)
+    after.add_task(freeze_statistics, [round_.id])  # runs once the close has committed
     return done(
         request,
         f"/console/rounds/{round_.id}/results",
@@ -253,7 +256,7 @@ def results_page(
             "classes": CLASSES,
             "texts": _texts(session, res),
             "comments": results.comments(session, round_id=round_.id),
-            "strength_words": strength.describe_modal,
+            "strength_words": strength.describe_vote,
         },
         coordinator=me,
     )

@@ -15,7 +15,16 @@ from app.api.deps import SessionDep
 from app.api.present import rules_fingerprint
 from app.api.studies import new_study_fields
 from app.consensus import RULE_ADAPTER, describe
-from app.services import accounts, dashboard, panel, rounds, statements, studies
+from app.services import (
+    accounts,
+    advice,
+    dashboard,
+    panel,
+    rounds,
+    stability,
+    statements,
+    studies,
+)
 from app.services.errors import DomainError
 from app.web.console.common import (
     ConsoleUser,
@@ -64,6 +73,16 @@ def study_body(values: dict[str, str]) -> dict[str, Any]:
         "hide_feedback_until_rated": "hide_feedback_until_rated" in values,
         "evidence_scheme": values.get("evidence_scheme", "pedro_scire"),
         "strength_vote": "strength_vote" in values,
+        "feedback_by_group": "feedback_by_group" in values,
+        "stability_rule": (
+            {
+                "max_pct_changed": values.get("stability_pct", "").strip() or 15,
+                "min_pairs": values.get("stability_pairs", "").strip() or 5,
+                "stop_carry_forward": True,
+            }
+            if "stability_on" in values
+            else None
+        ),
         "languages": [code for code in ("en", "zh-Hans") if f"lang_{code}" in values] or ["en"],
         "groups": [g.strip() for g in values.get("groups", "").split(",") if g.strip()],
         "reminder_hours": [
@@ -106,6 +125,8 @@ FIELD_NAMES = {
     "min_responses": "Minimum number of ratings",
     "quantile_method": "Quantiles",
     "evidence_scheme": "Evidence levels",
+    "max_pct_changed": "Stability: percentage that changed",
+    "min_pairs": "Stability: fewest panelists in both rounds",
 }
 
 
@@ -195,6 +216,9 @@ def _typed_from(study: models.Study) -> dict[str, str]:
         "groups": ", ".join(study.groups),
         "reminder_hours": ", ".join(str(h) for h in study.reminder_hours),
     }
+    if study.stability_rule is not None:
+        typed["stability_pct"] = str(study.stability_rule.get("max_pct_changed", 15))
+        typed["stability_pairs"] = str(study.stability_rule.get("min_pairs", 5))
     for name in RULE_PARAMS[study.rule["rule"]]:
         if study.rule.get(name) is not None:
             typed[f"{study.rule['rule']}.{name}"] = str(study.rule[name])
@@ -205,6 +229,8 @@ def _typed_from(study: models.Study) -> dict[str, str]:
         "allow_abstain": study.allow_abstain,
         "hide_feedback_until_rated": study.hide_feedback_until_rated,
         "strength_vote": study.strength_vote,
+        "feedback_by_group": study.feedback_by_group,
+        "stability_on": study.stability_rule is not None,
         **{f"lang_{code}": code in study.languages for code in ("en", "zh-Hans")},
     }
     typed |= {name: "on" for name, on in flags.items() if on}
@@ -239,6 +265,7 @@ def edit_study(
         body = schemas.StudyCreate.model_validate(study_body(values))
         fields = new_study_fields(body)
         fields.pop("translations", None)  # not on this form: keep the study's own
+        studies.normalise_stability(fields)  # compare rules with their defaults spelled out
         if values.get("rule", "") == "":
             fields.pop("rule")  # "the usual rule" leaves the current one as it is
         if "rule" in fields:  # compare rules in one normal form, defaults spelled out
@@ -333,6 +360,12 @@ def _overview(session: Session, study: models.Study) -> dict[str, Any]:
         )
     if current is not None and current.status.value == "open":
         context["progress"] = dashboard.progress(session, study=study, round_=current)
+    context["advice"] = None
+    context["held_back"] = []
+    if last_closed is not None and current is last_closed and study.finalized_at is None:
+        context["advice"] = advice.after_round(session, study=study, round_=last_closed)
+        context["held_back"] = rounds.held_back(session, study=study, after=last_closed)
+    context["stability_words"] = stability.rule_in_words(study)
     return context
 
 
