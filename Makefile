@@ -58,6 +58,13 @@ test: lint typecheck pytest
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.close_round
+	$(BIN)/python -m bench.exports
+	$(BIN)/python -m bench.report_pdf
+
+# The sample consensus report of the finished demo study (PNG pages need poppler-utils).
+.PHONY: sample-report
+sample-report: $(STAMP) $(MO)
+	$(BIN)/python -m app.reports.report_demo docs/sample-report
 
 clean:
 	rm -rf $(VENV) var/*.sqlite3* .mypy_cache .ruff_cache .hypothesis

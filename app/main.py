@@ -14,6 +14,8 @@ from sqlalchemy.exc import IntegrityError
 from starlette.responses import Response
 
 from app.api import ballot, evidence, rounds, studies
+from app.api import exports as api_exports
+from app.api import reports as api_reports
 from app.middleware import Admission, BodyLimit
 from app.scheduler import tick_forever
 from app.services.errors import DomainError, Unauthorized
@@ -21,9 +23,11 @@ from app.settings import get_settings
 from app.web import panel
 from app.web.console import auth as console_auth
 from app.web.console import evidence as console_evidence
+from app.web.console import exports as console_exports
 from app.web.console import grading as console_grading
 from app.web.console import imports as console_imports
 from app.web.console import mail as console_mail
+from app.web.console import reports as console_reports
 from app.web.console import rounds as console_rounds
 from app.web.console import studies as console_studies
 from app.web.console.common import CsrfFailed, LoginRequired
@@ -62,6 +66,10 @@ def create_app() -> FastAPI:
     app.include_router(console_mail.router)
     app.include_router(console_evidence.router)
     app.include_router(console_grading.router)
+    app.include_router(api_exports.router)
+    app.include_router(console_exports.router)
+    app.include_router(api_reports.router)
+    app.include_router(console_reports.router)
     app.add_exception_handler(LoginRequired, _login_required)  # type: ignore[arg-type]
     app.add_exception_handler(CsrfFailed, _csrf_failed)  # type: ignore[arg-type]
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

@@ -1,0 +1,105 @@
+"""Data export endpoints: pseudonymised CSV, XLSX and JSON; the panel's identities apart.
+
+Each export is recorded in the audit log in the request's transaction, which commits before the
+body starts; the body then streams from a read transaction of its own (app.reports.exports).
+"""
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.responses import StreamingResponse
+from sqlalchemy.orm import Session
+
+from app.api.deps import CurrentCoordinator, SessionDep
+from app.api.schemas import PathId
+from app.models import Study, User, utcnow
+from app.reports import export_csv, export_json, export_xlsx, exports
+from app.services import studies
+
+router = APIRouter(prefix="/api/v1", tags=["coordinator: exports"])
+
+
+@dataclass(frozen=True, slots=True)
+class Export:
+    what: str  # in the file name
+    extension: str
+    media_type: str
+    body: Callable[..., Iterator[bytes]]
+
+
+EXPORTS = {
+    "csv": Export("ratings", "csv", "text/csv; charset=utf-8", export_csv.ratings_csv),
+    "xlsx": Export(
+        "data",
+        "xlsx",
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        export_xlsx.xlsx,
+    ),
+    "json": Export("data", "json", "application/json", export_json.json_document),
+    "panel": Export("panel-identities", "csv", "text/csv; charset=utf-8", export_csv.panel_csv),
+}
+
+
+def download(session: Session, *, actor: User, study: Study, kind: str, via: str) -> Any:
+    """Audit the export, then stream it as an attachment (shared with the console)."""
+    export = EXPORTS[kind]
+    exports.record_export(session, actor=actor, study=study, kind=kind, via=via)
+    name = exports.filename(study, export.what, export.extension, on=utcnow())
+    return StreamingResponse(
+        export.body(study_id=study.id),
+        media_type=export.media_type,
+        headers={
+            "Content-Disposition": f'attachment; filename="{name}"',
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+def _docs(media_type: str, description: str) -> dict[int | str, dict[str, Any]]:
+    return {200: {"content": {media_type: {}}, "description": description}}
+
+
+@router.get(
+    "/studies/{study_id}/export.csv",
+    response_class=StreamingResponse,
+    responses=_docs("text/csv", "Ratings in tidy long format, one row per saved rating."),
+)
+def export_csv_file(study_id: PathId, session: SessionDep, user: CurrentCoordinator) -> Any:
+    """Every rating (round, statement, version, panelist code, group, value, comment, times)."""
+    study = studies.study_for(session, user=user, study_id=study_id)
+    return download(session, actor=user, study=study, kind="csv", via="api")
+
+
+@router.get(
+    "/studies/{study_id}/export.xlsx",
+    response_class=StreamingResponse,
+    responses=_docs(EXPORTS["xlsx"].media_type, "The workbook: a sheet per part of the study."),
+)
+def export_xlsx_file(study_id: PathId, session: SessionDep, user: CurrentCoordinator) -> Any:
+    """Method, panel flow, results, ratings, comments, lineage, evidence, grades, audit log."""
+    study = studies.study_for(session, user=user, study_id=study_id)
+    return download(session, actor=user, study=study, kind="xlsx", via="api")
+
+
+@router.get(
+    "/studies/{study_id}/export.json",
+    response_class=StreamingResponse,
+    responses=_docs("application/json", "The complete study document with its schema_version."),
+)
+def export_json_file(study_id: PathId, session: SessionDep, user: CurrentCoordinator) -> Any:
+    """The whole study as one JSON document (pseudonymised), its ratings array last."""
+    study = studies.study_for(session, user=user, study_id=study_id)
+    return download(session, actor=user, study=study, kind="json", via="api")
+
+
+@router.get(
+    "/studies/{study_id}/panel.csv",
+    response_class=StreamingResponse,
+    responses=_docs("text/csv", "Code, name, e-mail, group and language of every panelist."),
+)
+def export_panel_file(study_id: PathId, session: SessionDep, user: CurrentCoordinator) -> Any:
+    """Who each code stands for: coordinators only (403 for observers), audited."""
+    study = studies.study_for(session, user=user, study_id=study_id)
+    return download(session, actor=user, study=study, kind="panel", via="api")

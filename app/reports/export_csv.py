@@ -1,0 +1,69 @@
+"""CSV exports, streamed: ratings in tidy long format (pseudonymised) and the panel's identities.
+
+The ratings CSV is what R's read.csv or pandas' read_csv take as it is: RFC 4180, UTF-8, one
+header row, one row per saved rating, empty cells for missing values, TRUE/FALSE, ISO 8601 times
+with offset. Text a spreadsheet could run as a formula starts with a quote (OWASP).
+"""
+
+import csv
+import io
+from collections.abc import Iterable, Iterator
+from itertools import islice
+from typing import Any
+
+from app.reports.exports import (
+    BATCH,
+    IDENTITY_COLUMNS,
+    RATING_COLUMNS,
+    identities,
+    inert,
+    rating_rows,
+    reading,
+)
+
+CHUNK_CHARS = 1 << 16  # flush to the client about every 64 KB
+
+
+def _ratings(rows: Iterator[tuple[Any, ...]]) -> Iterator[tuple[Any, ...]]:
+    """TRUE/FALSE for the abstention (R and pandas read both as logical); the rest is ready."""
+    for row in rows:
+        yield (*row[:8], "TRUE" if row[8] else "FALSE", *row[9:])
+
+
+def _identity(row: tuple[Any, ...]) -> tuple[Any, ...]:
+    code, name, email, group, language, joined, withdrawn = row
+    return (
+        code,
+        inert(name),
+        inert(email) if email else email,
+        inert(group) if group else group,
+        language,
+        joined.isoformat(),
+        withdrawn.isoformat() if withdrawn else None,
+    )
+
+
+def _csv(header: Iterable[str], rows: Iterator[tuple[Any, ...]]) -> Iterator[bytes]:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(header)
+    while batch := list(islice(rows, BATCH)):
+        writer.writerows(batch)
+        if buffer.tell() >= CHUNK_CHARS:
+            yield buffer.getvalue().encode("utf-8")
+            buffer.seek(0)
+            buffer.truncate()
+    yield buffer.getvalue().encode("utf-8")
+
+
+def ratings_csv(*, study_id: int) -> Iterator[bytes]:
+    """The study's ratings, one row per round × statement × panelist who answered it."""
+    with reading() as session:
+        rows = rating_rows(session, study_id=study_id, text=inert)
+        yield from _csv(RATING_COLUMNS, _ratings(rows))
+
+
+def panel_csv(*, study_id: int) -> Iterator[bytes]:
+    """Who each code stands for: names and e-mail addresses, for coordinators only."""
+    with reading() as session:
+        yield from _csv(IDENTITY_COLUMNS, map(_identity, identities(session, study_id=study_id)))

@@ -1,0 +1,32 @@
+"""Console downloads of the data exports (cookie sign-in): the same files as the API's."""
+
+from typing import Any, Literal
+
+from fastapi import APIRouter
+
+from app.api import schemas
+from app.api.deps import SessionDep
+from app.api.exports import download
+from app.services import studies
+from app.web.console.common import ConsoleUser
+
+router = APIRouter(include_in_schema=False)
+
+
+@router.get("/console/studies/{study_id}/export.{kind}")
+def export_file(
+    kind: Literal["csv", "xlsx", "json"],
+    study_id: schemas.PathId,
+    session: SessionDep,
+    me: ConsoleUser,
+) -> Any:
+    """The pseudonymised ratings (csv), workbook (xlsx) or whole study (json), audited."""
+    study = studies.study_for(session, user=me.user, study_id=study_id)
+    return download(session, actor=me.user, study=study, kind=kind, via="console")
+
+
+@router.get("/console/studies/{study_id}/panel.csv")
+def panel_file(study_id: schemas.PathId, session: SessionDep, me: ConsoleUser) -> Any:
+    """Names and e-mail addresses behind the codes: coordinators only, audited."""
+    study = studies.study_for(session, user=me.user, study_id=study_id)
+    return download(session, actor=me.user, study=study, kind="panel", via="console")

@@ -1,0 +1,96 @@
+"""The console's Exports section: links to every export and the report, identities apart."""
+
+import csv
+import io
+import re
+
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from app.main import create_app
+from app.models import AuditEntry, Role, Study
+from app.services import accounts
+from tests.reports.study import two_rounds
+from tests.web.test_console import signed_in
+
+
+def _study(client, session) -> int:
+    """The two-round study of tests/reports, run by lead@example.org (signed in below)."""
+    signed_in(session)
+    lead = session.scalar(select(accounts.User).where(accounts.User.email == "lead@example.org"))
+    token = accounts.create_api_token(session, user=lead, label="tests")
+    session.commit()
+    return two_rounds(client, token, session, lead).study_id
+
+
+def _exports_section(page: str) -> str:
+    match = re.search(r'<section class="card" id="exports">.*?</section>', page, re.S)
+    assert match, "no Exports section"
+    return match.group(0)
+
+
+def test_the_study_page_links_every_export_and_the_report(client, session):
+    study_id = _study(client, session)
+    web = signed_in(session)
+    section = _exports_section(web.get(f"/console/studies/{study_id}").text)
+    links = re.findall(r'href="([^"]+)"', section)
+    assert links == [
+        f"/console/studies/{study_id}/export.csv",
+        f"/console/studies/{study_id}/export.xlsx",
+        f"/console/studies/{study_id}/export.json",
+        f"/console/studies/{study_id}/report.html",
+        f"/console/studies/{study_id}/report.pdf",
+        f"/console/studies/{study_id}/panel.csv",
+    ]
+    assert "coordinators only" in section
+
+
+def test_a_console_download_is_the_export_and_is_audited(client, session):
+    study_id = _study(client, session)
+    web = signed_in(session)
+    response = web.get(f"/console/studies/{study_id}/export.csv")
+    assert response.status_code == 200
+    assert response.headers["content-disposition"].startswith("attachment;")
+    rows = list(csv.DictReader(io.StringIO(response.text)))
+    assert len(rows) == 38 and rows[0]["panelist"] == "P01"
+    panel = web.get(f"/console/studies/{study_id}/panel.csv")
+    assert "expert0@example.org" in panel.text
+    session.rollback()  # a fresh snapshot: the app committed in its own sessions
+    entries = session.scalars(
+        select(AuditEntry).where(AuditEntry.action.like("export.%")).order_by(AuditEntry.id)
+    ).all()
+    assert [(e.action, e.detail, e.actor_label) for e in entries] == [
+        ("export.csv", {"via": "console"}, "lead@example.org"),
+        ("export.panel", {"via": "console"}, "lead@example.org"),
+    ]
+
+
+def test_an_observer_sees_no_panel_export_and_is_refused_it(client, session):
+    study_id = _study(client, session)
+    web = signed_in(session, email="watcher@example.org", role=Role.observer)
+    lead = session.scalar(select(accounts.User).where(accounts.User.email == "lead@example.org"))
+    study = session.get(Study, study_id)
+    accounts.add_member(session, actor=lead, study=study, email="watcher@example.org")
+    session.commit()
+    section = _exports_section(web.get(f"/console/studies/{study_id}").text)
+    assert "panel.csv" not in section and "export.xlsx" in section
+    refused = web.get(f"/console/studies/{study_id}/panel.csv")
+    assert refused.status_code == 403
+    assert "Expert 0" not in refused.text and "cannot export panelists" in refused.text
+    assert web.get(f"/console/studies/{study_id}/export.xlsx").status_code == 200
+
+
+def test_a_study_that_is_not_yours_or_an_unknown_format_is_not_found(client, session):
+    study_id = _study(client, session)
+    web = signed_in(session, email="other@example.org")
+    assert web.get(f"/console/studies/{study_id}/export.csv").status_code == 404
+    assert web.get(f"/console/studies/{study_id}/panel.csv").status_code == 404
+    lead = signed_in(session)
+    assert lead.get(f"/console/studies/{study_id}/export.pdf").status_code == 404
+
+
+def test_exports_need_a_signed_in_coordinator(client, session):
+    study_id = _study(client, session)
+    anonymous = TestClient(create_app(), follow_redirects=False)
+    response = anonymous.get(f"/console/studies/{study_id}/export.json")
+    assert response.status_code == 303 and response.headers["location"].startswith("/login")
