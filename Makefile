@@ -58,6 +58,7 @@ test: lint typecheck pytest
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.close_round
+	$(BIN)/python -m bench.load
 	$(BIN)/python -m bench.exports
 	$(BIN)/python -m bench.report_pdf
 
