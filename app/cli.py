@@ -1,4 +1,4 @@
-"""The `delphi` command: serve, migrate, seed the demo, make accounts, tick, simulate."""
+"""The `delphi` command: serve, migrate, seed the demo, make accounts, tick, simulate, back up."""
 
 from pathlib import Path
 from typing import Annotated, Any
@@ -46,8 +46,18 @@ def serve(
     """Serve the web app and the JSON API with uvicorn."""
     import uvicorn
 
+    from app.logs import configure_logging
+
+    configure_logging(get_settings().log_level)  # JSON lines; uvicorn's raw access log stays off
     uvicorn.run(
-        "app.main:create_app", factory=True, host=host, port=port, reload=reload, workers=workers
+        "app.main:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        reload=reload,
+        workers=workers,
+        log_config=None,
+        access_log=False,
     )
 
 
@@ -224,6 +234,64 @@ def _rule_words(study: "Study") -> str:
     from app.consensus import RULE_ADAPTER, describe
 
     return describe(RULE_ADAPTER.validate_python(study.rule), study.scale_min, study.scale_max)
+
+
+@cli.command()
+def backup(
+    path: Annotated[Path, typer.Argument(help="File to write; must not exist yet")],
+) -> None:
+    """Copy the whole database to PATH while the app keeps serving (SQLite API, or pg_dump)."""
+    from app import backup as backups
+    from app.db import get_engine
+
+    _require_schema()
+    url = get_engine().url
+    try:
+        backups.backup(url=url, path=path)
+    except backups.BackupError as exc:
+        typer.echo(f"error: {exc.message}", err=True)
+        raise typer.Exit(1) from exc
+    revision = backups.schema_revision(url)
+    typer.echo(
+        f"Backed up {url.render_as_string(hide_password=True)} (schema {revision}) "
+        f"to {path} ({path.stat().st_size:,} bytes)."
+    )
+
+
+@cli.command()
+def restore(
+    path: Annotated[Path, typer.Argument(help="A file made by `delphi backup`")],
+    yes: Annotated[
+        bool, typer.Option("--yes", help="Replace the database's contents without asking")
+    ] = False,
+) -> None:
+    """Replace the database's contents with a backup (stop the app first; it cannot be undone)."""
+    import sys
+
+    from alembic.script import ScriptDirectory
+
+    from app import backup as backups
+    from app.db import get_engine
+
+    url = get_engine().url
+    shown = url.render_as_string(hide_password=True)
+    try:
+        backups.check_backup(url=url, path=path)
+        if not yes and not sys.stdin.isatty():
+            raise backups.BackupError(
+                f"Restoring replaces every table of {shown}; add --yes to go ahead."
+            )
+        if not yes and not typer.confirm(f"Replace every table of {shown} with {path}?"):
+            raise backups.BackupError("Not confirmed.")
+        backups.restore(url=url, path=path)
+    except backups.BackupError as exc:
+        typer.echo(f"error: {exc.message} Nothing was changed.", err=True)
+        raise typer.Exit(1) from exc
+    revision = backups.schema_revision(url)
+    typer.echo(f"Restored {path} into {shown}; schema at revision {revision}.")
+    heads = ScriptDirectory.from_config(_alembic_config()).get_heads()
+    if revision not in heads:
+        typer.echo(f"This version expects {', '.join(heads)}: run `delphi db upgrade` next.")
 
 
 def main() -> None:

@@ -13,9 +13,10 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import IntegrityError
 from starlette.responses import Response
 
-from app.api import ballot, evidence, rounds, studies
+from app.api import ballot, evidence, health, rounds, studies
 from app.api import exports as api_exports
 from app.api import reports as api_reports
+from app.logs import AccessLog, configure_logging
 from app.middleware import Admission, BodyLimit
 from app.scheduler import tick_forever
 from app.services.errors import DomainError, Unauthorized
@@ -48,12 +49,14 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 def create_app() -> FastAPI:
     settings = get_settings()
+    configure_logging(settings.log_level)
     app = FastAPI(
         lifespan=_lifespan,
         title="Delphi consensus platform",
         version="1",
         description="Run anonymous multi-round Delphi studies and grade their recommendations.",
     )
+    app.include_router(health.router)
     app.include_router(studies.router)
     app.include_router(rounds.router)
     app.include_router(ballot.router)
@@ -80,6 +83,7 @@ def create_app() -> FastAPI:
     app.add_middleware(Admission, limit=settings.max_inflight_requests)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(SecurityHeaders)
+    app.add_middleware(AccessLog)
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def home() -> str:
@@ -90,10 +94,6 @@ def create_app() -> FastAPI:
             "<p>Coordinators: <a href=/console>sign in to the console</a>.</p>"
             "<p>Scripts: the JSON API is documented at <a href=/docs>/docs</a>.</p></html>"
         )
-
-    @app.get("/healthz", include_in_schema=False)
-    def healthz() -> dict[str, str]:
-        return {"status": "ok"}
 
     return app
 

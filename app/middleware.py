@@ -89,7 +89,8 @@ class Admission:
         self._gate: asyncio.Semaphore | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] == "/healthz":
+        # The probes never wait behind the gate (/readyz uses its own connection: app.api.health).
+        if scope["type"] != "http" or scope["path"] in ("/healthz", "/readyz"):
             await self.app(scope, receive, send)
             return
         if self._gate is None:

@@ -2,12 +2,16 @@
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit
 
-from pydantic import Field, model_validator
+from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ROOT = Path(__file__).resolve().parent.parent
 DEV_SECRET = "dev-only-secret-change-me-0123456789abcdef"
+MIN_SECRET_CHARS = 32
+LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1", "0.0.0.0"}
 
 
 class Settings(BaseSettings):
@@ -15,7 +19,7 @@ class Settings(BaseSettings):
 
     database_url: str = Field(
         default=f"sqlite:///{ROOT / 'var' / 'delphi.sqlite3'}",
-        validation_alias="DATABASE_URL",
+        validation_alias=AliasChoices("DELPHI_DATABASE_URL", "DATABASE_URL"),
     )
     secret_key: str = DEV_SECRET
     environment: str = "development"
@@ -34,17 +38,60 @@ class Settings(BaseSettings):
     mail_sender: str = "Delphi study <delphi@localhost>"
     # Seconds between the server's own checks for rounds past their deadline (0: off).
     tick_seconds: float = 30
+    # Structured (JSON lines) log level: DEBUG also logs the health probes' requests.
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
 
-    @model_validator(mode="after")
-    def _refuse_default_secret_in_production(self) -> "Settings":
-        if self.environment == "production" and self.secret_key == DEV_SECRET:
-            raise ValueError("DELPHI_SECRET_KEY must be set to a long random value in production.")
-        return self
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_case_level(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @property
+    def declared_production(self) -> bool:
+        return self.environment.strip().lower() == "production"
+
+    @property
+    def is_production(self) -> bool:
+        """Declared (DELPHI_ENVIRONMENT=production), or implied by links to a public https site."""
+        parts = urlsplit(self.base_url)
+        host = parts.hostname or ""
+        public = host not in LOCAL_HOSTS and not host.endswith(".localhost")
+        return self.declared_production or (parts.scheme == "https" and public)
+
+    def refusal(self) -> str | None:
+        """Why these settings must not serve real panelists, in one line; None when they may."""
+        if not self.is_production:
+            return None
+        why = (
+            "DELPHI_ENVIRONMENT=production"
+            if self.declared_production
+            else f"DELPHI_BASE_URL is {self.base_url}"
+        )
+        hint = (
+            "set DELPHI_SECRET_KEY to a long random value, e.g. the output of "
+            "`python3 -c 'import secrets; print(secrets.token_urlsafe(48))'`."
+        )
+        if self.secret_key == DEV_SECRET:
+            return f"Refusing to start in production ({why}) with the development secret: {hint}"
+        if len(self.secret_key) < MIN_SECRET_CHARS:
+            return (
+                f"Refusing to start in production ({why}): DELPHI_SECRET_KEY is shorter than "
+                f"{MIN_SECRET_CHARS} characters; {hint}"
+            )
+        return None
+
+
+class RefusedToStart(SystemExit):
+    """Unsafe settings: the process ends with one line naming the variable to set, no traceback."""
 
 
 @lru_cache
 def get_settings() -> Settings:
-    return Settings()
+    settings = Settings()
+    refusal = settings.refusal()
+    if refusal is not None:
+        raise RefusedToStart(refusal)
+    return settings
 
 
 def normalise_database_url(url: str) -> str:
