@@ -10,7 +10,7 @@ from typing import Literal, assert_never, get_args
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from app.consensus.rules import DASH, Classification
-from app.consensus.strength import STRENGTH_WORDS, Strength
+from app.consensus.strength import CHOICE_MIN_PCT, STRENGTH_WORDS, Strength
 
 Design = Literal[
     "systematic_review",
@@ -687,7 +687,10 @@ def _describe_row(scheme: Scheme, row: GradingRow) -> str:
         conditions.append(f"at least {row.min_pct_disagree} % of ratings disagree")
     if row.panel_strength_in is not None:
         chosen = [STRENGTH_WORDS[s] for s in row.panel_strength_in]
-        conditions.append(f"the panel's most frequent choice of strength is {_or(chosen)}")
+        conditions.append(
+            f"the panel's choice of strength (at least {CHOICE_MIN_PCT} % of its votes) is "
+            f"{_or(chosen)}"
+        )
     return f"{row.shown} when {_and(conditions)}"
 
 

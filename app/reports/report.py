@@ -14,7 +14,7 @@ from markupsafe import Markup
 from sqlalchemy.orm import Session
 
 from app.models import Study, User
-from app.reports import report_data
+from app.reports import report_data, report_stability
 from app.reports.report_methods import (
     N_,
     STRENGTH,
@@ -150,6 +150,9 @@ def _render(data: report_data.ReportData, table: Any) -> RenderedReport:
             groups=[g for g in data.groups if g],
             band_words=(band(agree, study.scale_max), band(study.scale_min, disagree)),
             words=words,
+            stability=report_stability.stability_methods(
+                study, uses_panel_strength=table.uses_panel_strength, words=words
+            ),
         ),
         "accord": accord_items(),
         "section_names": {key: _(name) for key, name in SECTIONS.items()},
@@ -173,10 +176,26 @@ def _render(data: report_data.ReportData, table: Any) -> RenderedReport:
         "design": _named(DESIGNS, words),
         "amstar": _named(AMSTAR2, words),
         "strength": _named(STRENGTH, words),
+        "percent": lambda value: _percent(value, words),
+        "p_value": report_stability.p_value,
+        "p_is": report_stability.p_is,
+        "signed": report_stability.signed,
+        "stable": lambda value: report_stability.stable_words(value, words),
+        "wilcoxon_note": lambda note: report_stability.wilcoxon_note(note, words),
+        "vote": lambda counts: report_stability.vote_in_words(counts, words),
+        "group_key": report_stability.group_key,
+        "bias_rule": report_stability.BIAS_RULE,
     }
     html = env.get_template("report/report.html").render(**context)
     digest = base64.b64encode(hashlib.sha256(css.encode("utf-8")).digest()).decode()
     return RenderedReport(html=html, style_hash=digest)
+
+
+def _percent(value: float | None, words: Words) -> str:
+    """A share with one decimal and a percent sign: "16.7 %" in English, "16.7%" in Chinese."""
+    if value is None:
+        return "–"
+    return pct(value) + ("%" if words.chinese else " %")
 
 
 def _named(names: dict[str, str], words: Words) -> Callable[[str], str]:

@@ -24,6 +24,7 @@ from app.models import (
     Study,
     utcnow,
 )
+from app.reports import report_stability
 from app.services import evidence, finalization, results, rounds
 
 NO_GROUP = ""  # panelists without a stakeholder group; the template names it
@@ -31,12 +32,14 @@ NO_GROUP = ""  # panelists without a stakeholder group; the template names it
 
 @dataclass(frozen=True, slots=True)
 class GroupFlow:
-    """One stakeholder group in one round: in the panel at the close, answered, left."""
+    """One stakeholder group in one round: in the panel at the close, answered, withdrew, and
+    left (answered the previous round but not this one; None in a study's first round)."""
 
     name: str
     invited: int
     responded: int
     withdrew: int
+    left: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +51,11 @@ class ParticipantFlow:
     responded: int
     withdrew: int  # since the previous round's close (round 1: before its close)
     groups: list[GroupFlow]
+    # From the results' attrition: answered the previous round but not this one (withdrawn or
+    # silent), and answered this one but not the previous; None without a previous round.
+    left: int | None = None
+    joined: int | None = None
+    previous_round: int | None = None
 
     @property
     def response_rate(self) -> float:
@@ -85,6 +93,7 @@ class StatementRound:
     version: int
     result: dict[str, Any]
     comments: list[str]
+    stability: dict[str, Any] | None = None  # the results' change since the previous round
 
 
 @dataclass(slots=True)
@@ -98,6 +107,13 @@ class StatementReport:
     final: dict[str, Any] | None = None  # level, grade and figures (frozen or a preview)
     content_hash: str | None = None
     sources: list[EvidenceSource] = field(default_factory=list)
+
+    @property
+    def settled_round(self) -> int | None:
+        """The round whose result (and strength vote) decided the statement: its last one."""
+        if self.final and self.final.get("round") is not None:
+            return int(self.final["round"])
+        return self.rounds[-1].number if self.rounds else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,10 +193,25 @@ def _participants(
                 invited[name] += 1
             if withdrawn_at is not None and withdrawn_at <= at:
                 withdrew[name] += previous is None or withdrawn_at > previous
+        attrition = view.results["attrition"]
+        since = attrition["previous_round"]
+        left = {
+            report_stability.group_key(name): int(g["left"])
+            for name, g in attrition["by_group"].items()
+        }
         groups = [
-            GroupFlow(name, invited[name], answered.get((view.round.id, name), 0), withdrew[name])
+            GroupFlow(
+                name,
+                invited[name],
+                answered.get((view.round.id, name), 0),
+                withdrew[name],
+                None if since is None else left.get(name, 0),
+            )
             for name in names
-            if invited[name] or withdrew[name] or answered.get((view.round.id, name))
+            if invited[name]
+            or withdrew[name]
+            or answered.get((view.round.id, name))
+            or left.get(name)
         ]
         flows.append(
             ParticipantFlow(
@@ -191,6 +222,9 @@ def _participants(
                 responded=int(view.results["responded"]),
                 withdrew=sum(withdrew.values()),
                 groups=groups,
+                left=None if since is None else int(attrition["left"]),
+                joined=None if since is None else int(attrition["joined"]),
+                previous_round=since,
             )
         )
         previous = at
@@ -331,6 +365,10 @@ def _statement_reports(
     language: str,
 ) -> list[StatementReport]:
     rows = [{row["statement_id"]: row for row in view.results["statements"]} for view in closed]
+    changes = [
+        {row["statement_id"]: row for row in view.results["stability"]["statements"]}
+        for view in closed
+    ]
     reports = []
     for statement in statements:
         numbers = {v.id: v.version for v in statement.versions}
@@ -340,8 +378,9 @@ def _statement_reports(
                 version=numbers[by_statement[statement.id]["version_id"]],
                 result=by_statement[statement.id],
                 comments=comments[view.round.id].get(statement.id, []),
+                stability=changed.get(statement.id),
             )
-            for view, by_statement in zip(closed, rows, strict=True)
+            for view, by_statement, changed in zip(closed, rows, changes, strict=True)
             if statement.id in by_statement
         ]
         last_rated = history[-1].version if history else statement.current.version

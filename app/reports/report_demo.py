@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session, joinedload
 
 from app.demo import DEMO_EMAIL, find_demo, seed_or_refresh
 from app.models import Panelist, Round, Study, User, utcnow
-from app.services import ballots, finalization, panel, results, rounds, statements
+from app.services import ballots, finalization, panel, results, rounds, stability, statements
 
 NEW_STATEMENT = (
     "SUPERVISION",
@@ -92,6 +92,7 @@ def finish_demo(session: Session, *, seed: int = 2021) -> Study:
     panel.withdraw(session, actor=user, study=study, panelist=members[4])
     _vote(session, round_=second, members=members, centre=centre, rng=rng, spread=1.0)
     rounds.close_round(session, round_id=second.id, actor=user)
+    stability.freeze(session, round_id=second.id)  # as the API does once a close commits
 
     pending = [
         s["statement_id"]
@@ -134,6 +135,7 @@ def finish_demo(session: Session, *, seed: int = 2021) -> Study:
     centre[kept[1]] = 5.4  # one stays unresolved after the last round
     _vote(session, round_=third, members=members, centre=centre, rng=rng, spread=0.8)
     rounds.close_round(session, round_id=third.id, actor=user)
+    stability.freeze(session, round_id=third.id)
     finalization.finalize(session, actor=user, study=study)
     return study
 
@@ -160,8 +162,13 @@ def build_database(path: Path) -> str:
 
 # Pages shown as pictures beside the sample PDFs: the cover, and pages found by their heading.
 SAMPLE_PAGES = {
-    "en": ("", "3. Statements across rounds", "6. Statements in detail"),
-    "zh-Hans": ("6. 条目详情",),
+    "en": (
+        "",
+        "3. Statements across rounds",
+        "Round 2: stability and attrition",
+        "6. Statements in detail",
+    ),
+    "zh-Hans": ("第 2 轮：稳定性与流失", "6. 条目详情"),
 }
 
 
@@ -193,6 +200,8 @@ def write_sample(directory: Path) -> list[Path]:
     from app.reports import report
 
     directory.mkdir(parents=True, exist_ok=True)
+    for stale in directory.glob("demo-report-*-page-*.png"):  # pages move as the report grows
+        stale.unlink()
     written = []
     with tempfile.TemporaryDirectory() as tmp:
         build_database(Path(tmp) / "demo.sqlite3")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from babel import Locale
 from babel.dates import format_date
@@ -23,10 +23,14 @@ from app.consensus import (
     PercentAgreement,
     RandUcla,
     agreement_bounds,
+    strength,
 )
 from app.consensus.grading import GradingRow, GradingTable
 from app.consensus.rules import DASH
 from app.web.templating import TRANSLATIONS, babel_locale
+
+if TYPE_CHECKING:
+    from app.reports.report_stability import StabilityMethods
 
 
 def N_(message: str) -> str:
@@ -258,8 +262,8 @@ def grading_row(scheme: str, row: GradingRow, words: Words) -> str:
     if strengths is not None:
         chosen = [_(STRENGTH.get(choice, choice)) for choice in strengths]
         conditions.append(
-            _("the panel's most frequent choice of strength is %(choices)s")
-            % {"choices": words.either(chosen)}
+            _("the panel's choice of strength (at least %(pct)s of its votes) is %(choices)s")
+            % {"choices": words.either(chosen), "pct": words.pct(strength.CHOICE_MIN_PCT)}
         )
     return _("%(grade)s when %(conditions)s") % {
         "grade": _(row.shown),
@@ -310,6 +314,7 @@ def methods(
     groups: list[str],
     band_words: tuple[str, str],
     words: Words,
+    stability: StabilityMethods | None = None,
 ) -> Methods:
     """The methods section, generated from the study's pre-registered rules."""
     _, ngettext = words, words.plural
@@ -398,6 +403,8 @@ def methods(
             ]
         )
     )
+    if stability is not None:
+        paragraphs.extend(stability.rounds)
     feedback = [
         _(
             "From round 2, panelists saw for each carried-forward statement the previous round’s "
@@ -413,6 +420,8 @@ def methods(
                 "to limit anchoring."
             )
         )
+    if stability is not None:
+        feedback.extend(stability.feedback)
     feedback.append(
         _(
             "Panelists took part through personal links and did not see each other’s "
@@ -420,6 +429,8 @@ def methods(
         )
     )
     paragraphs.append(words.sentences(feedback))
+    if stability is not None:
+        paragraphs.extend(stability.grading)
     paragraphs.append(
         words.sentences(
             [

@@ -47,7 +47,7 @@ def test_evidence_grading_table_strength_vote_and_finalization(
     desk.click("text=Change the grading table")
     desk.click('button:has-text("the panel\'s strength vote")')
     expect(desk.locator("#in-words")).to_contain_text(
-        "the panel's most frequent choice of strength is strong for"
+        "the panel's choice of strength (at least 70 % of its votes) is strong for"
     )
     desk.fill("input[name=row-0-min_pct_agree]", "150")
     desk.click("button:has-text('Save the grading table')")

@@ -86,7 +86,7 @@ def test_a_table_that_asks_for_the_panels_vote_needs_the_vote(session, engine):
     response = post(web, _grading(with_vote), _grading(with_vote), preset="grade_panel")
     assert response.status_code == 303
     page = web.get(_grading(with_vote)).text
-    assert "the panel&#39;s most frequent choice of strength is strong for" in page
+    assert "the panel&#39;s choice of strength (at least 70 % of its votes) is strong for" in page
     # Turning the vote off now would leave a table that cannot be applied: refused, said why.
     edit = f"/console/studies/{with_vote}/edit"
     form = web.get(edit).text
