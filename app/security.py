@@ -26,6 +26,11 @@ def token_hash(token: str) -> str:
     return hmac.new(key, token.encode(), hashlib.sha256).hexdigest()
 
 
+def same_secret(expected: str, given: str) -> bool:
+    """Constant-time comparison of a secret with what a client sent, whatever its characters."""
+    return hmac.compare_digest(expected.encode(), given.encode())
+
+
 def hash_password(password: str) -> str:
     return _hasher.hash(password)
 

@@ -1,4 +1,4 @@
-"""Coordinator sign-in: argon2 passwords, database-kept throttling, server-side sessions."""
+"""Coordinator sign-in (argon2, server-side sessions); guesses throttled in the database."""
 
 import secrets
 from dataclasses import dataclass
@@ -28,15 +28,40 @@ class SignedIn:
     csrf: str
 
 
+# Personal links that open nothing, per address: a guesser is stopped, a mistyped link is not.
+MAX_UNKNOWN_LINKS_PER_ADDRESS = 30
+# The e-mail of an attempt on a personal link: none (the sign-in form always sends one).
+PERSONAL_LINK = ""
+
+
 def _failures(session: Session, *, since: datetime, **match: str) -> int:
     query = (
         select(func.count())
         .select_from(LoginAttempt)
         .where(LoginAttempt.at >= since, LoginAttempt.succeeded.is_(False))
     )
+    if "email" not in match:  # sign-ins and personal links are throttled apart
+        query = query.where(LoginAttempt.email != PERSONAL_LINK)
     for column, value in match.items():
         query = query.where(getattr(LoginAttempt, column) == value)
     return session.scalar(query) or 0
+
+
+def check_link_attempts(session: Session, *, address: str, now: datetime | None = None) -> None:
+    """Refuse an address that tried too many unknown personal links (kept in the database)."""
+    now = now or utcnow()
+    tried = _failures(session, since=now - WINDOW, email=PERSONAL_LINK, address=address)
+    if tried >= MAX_UNKNOWN_LINKS_PER_ADDRESS:
+        raise Throttled(
+            "Too many links that open nothing came from your address; wait 15 minutes and "
+            "open the link from your invitation again.",
+            retry_after=int(WINDOW.total_seconds()),
+        )
+
+
+def record_unknown_link(session: Session, *, address: str, now: datetime | None = None) -> None:
+    session.add(LoginAttempt(email=PERSONAL_LINK, address=address, at=now or utcnow()))
+    session.flush()
 
 
 def sign_in(

@@ -9,10 +9,10 @@ from zoneinfo import available_timezones
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session, joinedload
 
-from app.models import Panelist, PanelistLink, Study, User, utcnow
+from app.models import Panelist, PanelistLink, Role, Study, User, utcnow
 from app.security import PANELIST_PREFIX, new_token, token_hash
 from app.services import audit, locks
-from app.services.errors import Conflict, Invalid, Unauthorized
+from app.services.errors import Conflict, Forbidden, Invalid, Unauthorized
 from app.services.studies import ensure_writable
 from app.settings import get_settings
 
@@ -100,6 +100,15 @@ def add_panelists(
         session, actor=actor, action="panel.add", study_id=study.id, count=len(invitations)
     )
     return invitations
+
+
+def ensure_may_see_identities(user: User) -> None:
+    """Names and e-mail addresses are for coordinators; observers see panelists by code only."""
+    if user.role == Role.observer:
+        raise Forbidden(
+            "Observers cannot see panelists' names and e-mail addresses; results and exports "
+            "show panelists by code only."
+        )
 
 
 def _live(hashed: str) -> Any:

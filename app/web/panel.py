@@ -9,10 +9,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
 
 from app.api.deps import SessionDep
+from app.db import begin_write
 from app.models import Panelist
 from app.security import token_hash
-from app.services import ballots, panel
-from app.services.errors import Conflict, Forbidden, Invalid, Unauthorized
+from app.services import ballots, logins, panel
+from app.services.errors import Conflict, Forbidden, Invalid, Throttled, Unauthorized
 from app.web import session as cookies
 from app.web.forms import BallotForm, FormValues, parse_ballot_form
 from app.web.templating import LANGUAGES, render, supported
@@ -58,10 +59,19 @@ def _signed_out(request: Request) -> Response:
 @router.get("/p/{token}")
 def personal_link(token: str, request: Request, session: SessionDep) -> Response:
     """Trade the link's token for a session cookie, then drop the token from the address bar."""
+    address = request.client.host if request.client else "unknown"
+    language = supported(request.query_params.get("lang"))
     try:
+        logins.check_link_attempts(session, address=address)
         panelist = panel.panelist_for_token(session, token=token)
+    except Throttled as exc:
+        refused = render("panel/too_many_links.html", {}, language=language, status_code=429)
+        refused.headers["Retry-After"] = str(exc.retry_after)
+        return refused
     except Unauthorized:
-        language = supported(request.query_params.get("lang"))
+        session.rollback()  # this request only reads, until it must count a failed guess
+        begin_write(session)
+        logins.record_unknown_link(session, address=address)
         return render("panel/invalid_link.html", {}, language=language, status_code=404)
     response = RedirectResponse("/ballot", status_code=303)
     cookies.write(request, response, cookies.PanelSession(panelist.id, token_hash(token)))
@@ -77,7 +87,7 @@ def ballot_page(request: Request, session: SessionDep) -> Response:
     flash = cookies.read_flash(request)
     response = _page(visitor, status, flash=flash)
     if flash:
-        cookies.clear_flash(response)
+        cookies.clear_flash(request, response)
     return response
 
 

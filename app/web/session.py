@@ -5,7 +5,6 @@ the link ends every session made with it), a CSRF secret and the chosen language
 with the server's secret; nothing in it is confidential.
 """
 
-import hmac
 import secrets
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -14,6 +13,7 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 from starlette.requests import Request
 from starlette.responses import Response
 
+from app.security import same_secret
 from app.settings import get_settings
 
 COOKIE = "delphi_panel"
@@ -52,7 +52,8 @@ def read(request: Request) -> PanelSession | None:
         return None
 
 
-def _secure(request: Request) -> bool:
+def served_over_https(request: Request) -> bool:
+    """Cookies are Secure for an https request, or for an https site behind a TLS proxy."""
     return request.url.scheme == "https" or get_settings().base_url.startswith("https://")
 
 
@@ -69,7 +70,7 @@ def write(request: Request, response: Response, panel_session: PanelSession) -> 
         max_age=MAX_AGE,
         httponly=True,
         samesite="lax",
-        secure=_secure(request),
+        secure=served_over_https(request),
         path="/",
     )
 
@@ -82,7 +83,7 @@ def flash(request: Request, response: Response, message: str) -> None:
         max_age=120,
         httponly=True,
         samesite="lax",
-        secure=_secure(request),
+        secure=served_over_https(request),
         path="/",
     )
 
@@ -97,11 +98,18 @@ def read_flash(request: Request) -> str | None:
         return None
 
 
-def clear_flash(response: Response) -> None:
-    response.delete_cookie(FLASH_COOKIE, path="/")
+def clear_flash(request: Request, response: Response) -> None:
+    forget(request, response, FLASH_COOKIE)
+
+
+def forget(request: Request, response: Response, name: str) -> None:
+    """Delete a cookie with the flags every cookie here carries (httponly, same-site, secure)."""
+    response.delete_cookie(
+        name, path="/", secure=served_over_https(request), httponly=True, samesite="lax"
+    )
 
 
 def csrf_ok(panel_session: PanelSession | None, submitted: str | None) -> bool:
     if panel_session is None or not submitted:
         return False
-    return hmac.compare_digest(panel_session.csrf, submitted)
+    return same_secret(panel_session.csrf, submitted)

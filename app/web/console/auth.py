@@ -9,8 +9,10 @@ from starlette.responses import Response
 
 from app.api.deps import SessionDep
 from app.models import Role
+from app.security import same_secret
 from app.services import accounts, logins
 from app.services.errors import DomainError, Throttled
+from app.web import session as cookies
 from app.web.console.common import COOKIE, ConsoleUser, check_csrf, done, page
 from app.web.forms import FormValues
 
@@ -51,7 +53,7 @@ def _login_page(
         httponly=True,
         samesite="strict",
         max_age=3600,
-        secure=request.url.scheme == "https",
+        secure=cookies.served_over_https(request),
     )
     return response
 
@@ -64,7 +66,7 @@ def login_page(request: Request) -> Response:
 @router.post("/login")
 def login(request: Request, values: FormValues, session: SessionDep) -> Response:
     expected = request.cookies.get(LOGIN_CSRF)
-    if not expected or not secrets.compare_digest(expected, values.get("csrf_token", "")):
+    if not expected or not same_secret(expected, values.get("csrf_token", "")):
         return _login_page(
             request, error="The form expired; please sign in again.", status_code=403
         )
@@ -92,10 +94,10 @@ def login(request: Request, values: FormValues, session: SessionDep) -> Response
         signed.token,
         httponly=True,
         samesite="lax",
-        secure=request.url.scheme == "https",
+        secure=cookies.served_over_https(request),
         max_age=7 * 24 * 3600,
     )
-    response.delete_cookie(LOGIN_CSRF)
+    cookies.forget(request, response, LOGIN_CSRF)
     return response
 
 
@@ -104,7 +106,7 @@ def logout(request: Request, values: FormValues, session: SessionDep, me: Consol
     check_csrf(me, values)
     logins.sign_out(session, token=request.cookies.get(COOKIE, ""))
     response = RedirectResponse("/login", status_code=303)
-    response.delete_cookie(COOKIE)
+    cookies.forget(request, response, COOKIE)
     return response
 
 

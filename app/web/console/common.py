@@ -10,6 +10,7 @@ from starlette.responses import Response
 
 from app.api.deps import SessionDep
 from app.models import Role, User, UserSession
+from app.security import same_secret
 from app.services import logins
 from app.services.errors import DomainError
 from app.web import session as cookies
@@ -61,9 +62,7 @@ ConsoleUser = Annotated[Coordinator, Depends(signed_in, scope="function")]
 
 
 def check_csrf(coordinator: Coordinator, values: dict[str, str]) -> None:
-    import hmac
-
-    if not hmac.compare_digest(coordinator.csrf, values.get("csrf_token", "")):
+    if not same_secret(coordinator.csrf, values.get("csrf_token", "")):
         raise CsrfFailed()
 
 
@@ -84,7 +83,7 @@ def page(
     }
     response = render(name, context, language="en", status_code=status_code)
     if flash:
-        cookies.clear_flash(response)
+        cookies.clear_flash(request, response)
     return response
 
 

@@ -441,7 +441,9 @@ def revise_statement(
 ) -> Response:
     check_csrf(me, values)
     statement = statements.get_statement(session, statement_id=statement_id)
-    study = studies.study_for(session, user=me.user, study_id=statement.study_id, write=True)
+    study = studies.owner_of(
+        session, user=me.user, record=statement, label=f"Statement {statement_id}", write=True
+    )
     translations = {"zh-Hans": values["text_zh-Hans"]} if values.get("text_zh-Hans") else None
     try:
         version = statements.revise_statement(
@@ -523,7 +525,9 @@ def statement_page(
     from app.services.results import statement_history
 
     statement = statements.get_statement(session, statement_id=statement_id)
-    study = studies.study_for(session, user=me.user, study_id=statement.study_id)
+    study = studies.owner_of(
+        session, user=me.user, record=statement, label=f"Statement {statement_id}"
+    )
     versions = {v.id: v for v in statement.versions}
     return page(
         request,
