@@ -134,6 +134,10 @@ def start_server(
             "--log-level",
             "warning",
             "--no-access-log",
+            # Longer than the client keeps a connection idle between a panelist's requests, so
+            # the server never closes one the client is about to reuse (a keep-alive race).
+            "--timeout-keep-alive",
+            "75",
         ],
         env=env,
         cwd=ROOT,

@@ -4,9 +4,10 @@ from fastapi import APIRouter
 
 from app.api import present, schemas
 from app.api.deps import CurrentPanelist, SessionDep
+from app.api.responses import ERRORS
 from app.services import ballots
 
-router = APIRouter(prefix="/api/v1", tags=["panelist"])
+router = APIRouter(prefix="/api/v1", tags=["panelist"], responses=ERRORS)
 
 
 @router.get("/ballot", response_model=schemas.Ballot)

@@ -7,13 +7,14 @@ from fastapi import APIRouter, status
 from app.api import schemas
 from app.api.deps import CurrentCoordinator, SessionDep
 from app.api.evidence_schemas import FinalContent, FinalizedStudy, GradingTableView
+from app.api.responses import ERRORS
 from app.api.schemas import PathId
 from app.consensus import grading
 from app.models import EvidenceSource, Statement
 from app.services import evidence, finalization, studies
 from app.services.errors import Conflict
 
-router = APIRouter(prefix="/api/v1", tags=["coordinator: evidence"])
+router = APIRouter(prefix="/api/v1", tags=["coordinator: evidence"], responses=ERRORS)
 
 
 def _source(row: EvidenceSource, statement_ids: list[int]) -> schemas.Source:

@@ -13,12 +13,13 @@ from fastapi.responses import StreamingResponse
 from sqlalchemy.orm import Session
 
 from app.api.deps import CurrentCoordinator, SessionDep
+from app.api.responses import ERRORS
 from app.api.schemas import PathId
 from app.models import Study, User, utcnow
 from app.reports import export_csv, export_json, export_xlsx, exports
 from app.services import studies
 
-router = APIRouter(prefix="/api/v1", tags=["coordinator: exports"])
+router = APIRouter(prefix="/api/v1", tags=["coordinator: exports"], responses=ERRORS)
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,12 +5,13 @@ from sqlalchemy.orm import Session
 from starlette.responses import Response
 
 from app.api.deps import CurrentCoordinator, SessionDep
+from app.api.responses import ERRORS
 from app.api.schemas import PathId
 from app.models import Study, User
 from app.reports import report
 from app.services import studies
 
-router = APIRouter(prefix="/api/v1", tags=["coordinator: reports"])
+router = APIRouter(prefix="/api/v1", tags=["coordinator: reports"], responses=ERRORS)
 
 Language = Query("en", alias="lang", description="en (English) or zh_Hans (Simplified Chinese)")
 

@@ -7,12 +7,13 @@ from sqlalchemy.orm import Session
 
 from app.api import present, schemas
 from app.api.deps import CurrentCoordinator, SessionDep
+from app.api.responses import ERRORS
 from app.api.schemas import PathId
 from app.models import Round, Study, User
 from app.scheduler import freeze_statistics
 from app.services import outbox, results, rounds, studies
 
-router = APIRouter(prefix="/api/v1", tags=["coordinator: rounds"])
+router = APIRouter(prefix="/api/v1", tags=["coordinator: rounds"], responses=ERRORS)
 
 
 def _round_and_study(

@@ -20,7 +20,7 @@ from app.consensus import ConsensusRule
 from app.consensus.grading import Amstar2, Design, GradingTable, Scheme
 from app.consensus.stability import StabilityRule
 
-MAX_ID = 2**63 - 1
+MAX_ID = 2**31 - 1  # ids are INTEGER columns (int4 on PostgreSQL)
 
 
 def _clean(value: str) -> str:

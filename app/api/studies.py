@@ -9,10 +9,11 @@ from sqlalchemy.orm import selectinload
 from app import models
 from app.api import present, schemas
 from app.api.deps import CurrentCoordinator, SessionDep
+from app.api.responses import ERRORS
 from app.api.schemas import PathId
 from app.services import panel, statements, studies
 
-router = APIRouter(prefix="/api/v1", tags=["coordinator: studies"])
+router = APIRouter(prefix="/api/v1", tags=["coordinator: studies"], responses=ERRORS)
 
 
 def study_fields(body: schemas.StudyCreate | schemas.StudyPatch) -> dict[str, Any]:
@@ -138,6 +139,7 @@ def list_panelists(
     study_id: PathId, session: SessionDep, user: CurrentCoordinator
 ) -> list[schemas.Panelist]:
     study = studies.study_for(session, user=user, study_id=study_id)
+    panel.ensure_may_see_identities(user)
     rows = session.scalars(
         select(models.Panelist)
         .where(models.Panelist.study_id == study.id)

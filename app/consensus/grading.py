@@ -598,6 +598,8 @@ class GradingRow(BaseModel):
             )
         if self.grade in (NO_RECOMMENDATION, UNGRADED):
             raise ValueError(f"{self.grade!r} is reserved; choose another grade code.")
+        if "\x00" in self.grade + (self.label or ""):
+            raise ValueError("The grade code and label must not contain NUL characters.")
         return self
 
     @property

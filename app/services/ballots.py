@@ -27,6 +27,7 @@ from app.models import (
 )
 from app.services import locks, results
 from app.services.errors import Conflict, Forbidden, Invalid
+from app.services.text import NUL
 from app.settings import get_settings
 
 UNSET: Any = object()
@@ -356,6 +357,13 @@ def _validate(
                 "comment_too_long",
                 length=len(entry.comment),
                 limit=limit,
+            )
+        if isinstance(entry.comment, str) and NUL in entry.comment:
+            fail(
+                entry,
+                f"Statement {label}: the comment contains a NUL character (it often comes with "
+                "pasted text); remove it.",
+                "comment_nul",
             )
     return errors
 

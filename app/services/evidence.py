@@ -20,9 +20,11 @@ from app.models import (
     User,
     utcnow,
 )
-from app.services import audit
+from app.services import audit, text
 from app.services.errors import Invalid
 from app.services.studies import ensure_writable
+
+MAX_CITATION, MAX_JUSTIFICATION = 2_000, 5_000  # as the API accepts
 
 
 def table_of(study: Study) -> grading.GradingTable:
@@ -72,6 +74,10 @@ def add_source(
 ) -> EvidenceSource:
     """Add a source after checking its appraisal fits its design (PEDro only for trials …)."""
     ensure_writable(study)
+    text.checked(citation, what="The citation", limit=MAX_CITATION)
+    for name, limit in (("doi", 200), ("pmid", 20)):  # the widths of the columns in app.models
+        if appraisal.get(name):
+            text.checked(appraisal[name], what=f"The {name.upper()}", limit=limit)
     row = EvidenceSource(study_id=study.id, citation=citation.strip(), design=design, **appraisal)
     if not row.citation:
         raise Invalid("Give the source's citation (e.g. 'Smith 2019, J Pain Res').")
@@ -177,6 +183,7 @@ def set_override(
 ) -> grading.Level:
     """Override a computed level; the justification is kept and reported."""
     ensure_writable(study)
+    text.checked(justification, what="The justification", limit=MAX_JUSTIFICATION)
     _statement_ids(session, study, [statement_id])
     computed = levels(session, study=study)[statement_id]
     try:

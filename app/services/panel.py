@@ -14,6 +14,7 @@ from app.security import PANELIST_PREFIX, new_token, token_hash
 from app.services import audit, locks
 from app.services.errors import Conflict, Forbidden, Invalid, Unauthorized
 from app.services.studies import ensure_writable
+from app.services.text import checked
 from app.settings import get_settings
 
 
@@ -37,6 +38,7 @@ class Invitation:
 
 
 EMAIL = re.compile(r"[^@\s]+@[^@\s.]+(\.[^@\s.]+)+")
+MAX_NAME, MAX_EMAIL, MAX_GROUP = 200, 320, 100  # the widths of the columns in app.models
 
 
 def valid_email(address: str) -> bool:
@@ -61,11 +63,17 @@ def add_panelists(
     languages = study.languages or ["en"]
     invitations = []
     for index, item in enumerate(items, start=1):
-        name = item.name.strip()
+        name = checked(item.name.strip(), what=f"Panelist {index}: the name", limit=MAX_NAME)
         if not name:
             raise Invalid(f"Panelist {index} has no name.")
         email = item.email.strip().lower() if item.email and item.email.strip() else None
+        group = checked(
+            (item.group or "").strip(),
+            what=f"Panelist {index} ({name}): the group",
+            limit=MAX_GROUP,
+        )
         if email is not None:
+            checked(email, what=f"Panelist {index} ({name}): the e-mail address", limit=MAX_EMAIL)
             if not valid_email(email):
                 raise Invalid(f"Panelist {index} ({name}): '{email}' is not an e-mail address.")
             if email in emails:
@@ -88,7 +96,7 @@ def add_panelists(
             code=f"P{count + index:02d}",
             name=name,
             email=email,
-            group=(item.group or "").strip() or None,
+            group=group or None,
             language=language,
             timezone=item.timezone or None,
             token_hash=token_hash(token),

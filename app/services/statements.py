@@ -10,8 +10,11 @@ from app.models import Statement, StatementVersion, Study, User
 from app.services import audit, locks
 from app.services.errors import Conflict, Invalid, NotFound
 from app.services.studies import ensure_writable
+from app.services.text import checked
 
 MAX_TEXT = 5_000
+MAX_KEY = 40  # the widths of the columns in app.models
+MAX_TOPIC = 200
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,7 +31,15 @@ def _clean_text(text: str, what: str) -> str:
         raise Invalid(f"{what} is empty; write the statement's wording.")
     if len(text) > MAX_TEXT:
         raise Invalid(f"{what} has {len(text)} characters; the limit is {MAX_TEXT}.")
-    return text
+    return checked(text, what=what, limit=MAX_TEXT)
+
+
+def _clean_translations(translations: dict[str, str], what: str) -> dict[str, str]:
+    return {
+        language: checked(wording.strip(), what=f"{what} ({language})", limit=MAX_TEXT)
+        for language, wording in translations.items()
+        if wording.strip()
+    }
 
 
 def add_statements(
@@ -47,6 +58,10 @@ def add_statements(
     for index, item in enumerate(items, start=1):
         text = _clean_text(item.text, f"Statement {index}")
         key = (item.key or "").strip() or _next_key(existing)
+        checked(key, what=f"Statement {index}'s key", limit=MAX_KEY)
+        if item.topic:
+            checked(item.topic, what=f"Statement {index}'s topic", limit=MAX_TOPIC)
+        translations = _clean_translations(item.translations, f"Statement {index}")
         if key in existing:
             raise Conflict(f"The study already has a statement with key '{key}'.")
         existing.add(key)
@@ -55,7 +70,7 @@ def add_statements(
         version = StatementVersion(
             version=1,
             text=text,
-            translations={k: v.strip() for k, v in item.translations.items() if v.strip()},
+            translations=translations,
             created_by_id=actor.id,
         )
         statement.versions = [version]
@@ -104,9 +119,11 @@ def revise_statement(
     locks.hold_study(session, study=study)
     ensure_writable(study)
     text = _clean_text(text, "The revised text")
-    rationale = rationale.strip()
+    rationale = checked(rationale.strip(), what="The rationale", limit=MAX_TEXT)
     if not rationale:
         raise Invalid("Say why the statement is revised (the rationale is reported).")
+    for language, wording in (translations or {}).items():
+        checked(wording, what=f"The revised text ({language})", limit=MAX_TEXT)
     current = statement.current
     if text == current.text and (translations is None or translations == current.translations):
         raise Invalid("The new wording is the same as the current one; change it or cancel.")

@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 from fastapi import Depends, Request
 from pydantic import BaseModel, ValidationError
 
+from app.api.schemas import Id
 from app.services.ballots import UNSET, RatingInput
 
 FIELD = re.compile(r"^(rating|comment|strength)-(\d{1,12})$")
@@ -22,7 +23,7 @@ FormValues = Annotated[dict[str, str], Depends(form_values)]
 
 
 class BallotFormHeader(BaseModel):
-    round_id: int | None = None
+    round_id: Id | None = None  # a tampered id out of the column's range reads as none
     action: Literal["save", "submit"] = "save"
 
 

@@ -109,6 +109,8 @@ def add_source(
             for k in values
             if k.startswith("for-") and k.split("-", 1)[1].isdigit()
         ]
+        if any(i > schemas.MAX_ID for i in linked):  # no such id fits the column
+            raise Invalid("A ticked statement is not in this study; reload the page.")
         evidence.add_source(
             session,
             actor=me.user,

@@ -91,6 +91,8 @@ def set_items(
         if k.startswith("item-") and k.split("-", 1)[1].isdigit()
     ]
     try:
+        if any(i > schemas.MAX_ID for i in chosen):  # no such id fits the column
+            raise Invalid("A ticked statement is not in this study; reload the page.")
         rounds.set_items(session, actor=me.user, study=study, round_=round_, statement_ids=chosen)
     except DomainError as exc:
         return _back(request, session, me, study, exc)
