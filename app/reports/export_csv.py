@@ -17,17 +17,11 @@ from app.reports.exports import (
     RATING_COLUMNS,
     identities,
     inert,
-    rating_rows,
+    rating_batches,
     reading,
 )
 
 CHUNK_CHARS = 1 << 16  # flush to the client about every 64 KB
-
-
-def _ratings(rows: Iterator[tuple[Any, ...]]) -> Iterator[tuple[Any, ...]]:
-    """TRUE/FALSE for the abstention (R and pandas read both as logical); the rest is ready."""
-    for row in rows:
-        yield (*row[:8], "TRUE" if row[8] else "FALSE", *row[9:])
 
 
 def _identity(row: tuple[Any, ...]) -> tuple[Any, ...]:
@@ -43,11 +37,11 @@ def _identity(row: tuple[Any, ...]) -> tuple[Any, ...]:
     )
 
 
-def _csv(header: Iterable[str], rows: Iterator[tuple[Any, ...]]) -> Iterator[bytes]:
+def _csv(header: Iterable[str], batches: Iterator[list[tuple[Any, ...]]]) -> Iterator[bytes]:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(header)
-    while batch := list(islice(rows, BATCH)):
+    for batch in batches:
         writer.writerows(batch)
         if buffer.tell() >= CHUNK_CHARS:
             yield buffer.getvalue().encode("utf-8")
@@ -59,11 +53,15 @@ def _csv(header: Iterable[str], rows: Iterator[tuple[Any, ...]]) -> Iterator[byt
 def ratings_csv(*, study_id: int) -> Iterator[bytes]:
     """The study's ratings, one row per round × statement × panelist who answered it."""
     with reading() as session:
-        rows = rating_rows(session, study_id=study_id, text=inert)
-        yield from _csv(RATING_COLUMNS, _ratings(rows))
+        # TRUE/FALSE: R's read.csv and pandas' read_csv both read it as logical.
+        flags = ("FALSE", "TRUE")
+        yield from _csv(
+            RATING_COLUMNS, rating_batches(session, study_id=study_id, text=inert, flags=flags)
+        )
 
 
 def panel_csv(*, study_id: int) -> Iterator[bytes]:
     """Who each code stands for: names and e-mail addresses, for coordinators only."""
     with reading() as session:
-        yield from _csv(IDENTITY_COLUMNS, map(_identity, identities(session, study_id=study_id)))
+        rows = map(_identity, identities(session, study_id=study_id))
+        yield from _csv(IDENTITY_COLUMNS, iter(lambda: list(islice(rows, BATCH)), []))

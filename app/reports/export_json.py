@@ -7,19 +7,19 @@ in batches as they come from the database, so the document never sits whole in m
 import json
 from collections.abc import Iterator
 from datetime import datetime
-from itertools import islice
 from typing import Any
+
+from sqlalchemy.orm import Session
 
 from app.api.present import study as present_study
 from app.api.schemas import RoundResults
 from app.models import Study
 from app.reports.exports import (
-    BATCH,
     RATING_COLUMNS,
     SCHEMA_VERSION,
     StudyExport,
     gather,
-    rating_rows,
+    rating_batches,
     reading,
 )
 
@@ -189,17 +189,21 @@ def _rating(row: tuple[Any, ...]) -> str:
     return json.dumps(dict(zip(RATING_COLUMNS, row, strict=True)), ensure_ascii=False)
 
 
+def _head(session: Session, *, study_id: int) -> bytes:
+    """The document up to its ratings array; what it was built from is freed on return."""
+    export = gather(session, study=session.get_one(Study, study_id))
+    text = json.dumps(document(export), ensure_ascii=False, default=_default)
+    return (text[:-1] + ', "ratings": [').encode("utf-8")
+
+
 def json_document(*, study_id: int) -> Iterator[bytes]:
     """The document, its ratings array last: one object per saved rating."""
     with reading() as session:
-        export = gather(session, study=session.get_one(Study, study_id))
-        head = json.dumps(document(export), ensure_ascii=False, default=_default)
-        yield (head[:-1] + ', "ratings": [').encode("utf-8")
-        rows = map(_rating, rating_rows(session, study_id=study_id))
-        first = True
-        while batch := list(islice(rows, BATCH)):
-            yield (("" if first else ",") + ",".join(batch)).encode("utf-8")
-            first = False
+        yield _head(session, study_id=study_id)
+        separator = ""
+        for batch in rating_batches(session, study_id=study_id):
+            yield (separator + ",".join(map(_rating, batch))).encode("utf-8")
+            separator = ","
         yield b"]}"
 
 

@@ -154,15 +154,20 @@ def iso_utc(column: Any, dialect: str) -> Any:
     return func.replace(type_coerce(column, String), " ", "T", type_=String).concat("+00:00")
 
 
-def rating_rows(
-    session: Session, *, study_id: int, text: Callable[[str], str] = as_is
-) -> Iterator[tuple[Any, ...]]:
-    """Every saved rating (RATING_COLUMNS), round by round, fetched in batches.
+def rating_batches(
+    session: Session,
+    *,
+    study_id: int,
+    text: Callable[[str], str] = as_is,
+    flags: tuple[Any, Any] = (False, True),
+) -> Iterator[list[tuple[Any, ...]]]:
+    """Every saved rating (RATING_COLUMNS), round by round, a batch of rows at a time.
 
     One query per round, in the order of the ratings' unique index, so neither engine sorts;
     codes, keys and versions come from small lookups made first. Text goes through `text`
-    (spreadsheets: `inert`), times are ISO 8601 strings. A panelist who did not answer a
-    statement has no row; one who only commented has a row without value.
+    (spreadsheets: `inert`), abstained is flags[0] or flags[1], times are ISO 8601 strings.
+    A panelist who did not answer a statement has no row; one who only commented has a row
+    without value.
     """
     rounds = session.execute(
         select(Round.id, Round.number, Round.status)
@@ -207,23 +212,31 @@ def rating_rows(
         )
         state, version_of = status.value, versions[round_id]
         for batch in connection.execute(query).partitions():
-            for sid, pid, value, abstain, strength, comment, created, updated in batch:
-                code, group = who[pid]
-                yield (
+            yield [
+                (
                     number,
                     state,
                     keys[sid],
                     sid,
                     version_of.get(sid),
-                    code,
-                    group,
+                    *who[pid],
                     value,
-                    abstain,
+                    flags[abstain],
                     strength,
                     text(comment) if comment else comment,
                     created,
                     updated,
                 )
+                for sid, pid, value, abstain, strength, comment, created, updated in batch
+            ]
+
+
+def rating_rows(
+    session: Session, *, study_id: int, text: Callable[[str], str] = as_is
+) -> Iterator[tuple[Any, ...]]:
+    """The ratings one row at a time (see `rating_batches`)."""
+    for batch in rating_batches(session, study_id=study_id, text=text):
+        yield from batch
 
 
 @dataclass(frozen=True, slots=True)

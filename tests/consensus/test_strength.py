@@ -86,7 +86,8 @@ def test_the_table_in_words_names_the_panels_choice():
     words = grading.describe_table(grading.grade_table(panel_strength=True))
     assert words[0] == (
         "Strong recommendation for when the certainty of evidence is high or moderate, the panel "
-        "reached consensus for and the panel's choice of strength (at least 70 % of its votes) is strong for"
+        "reached consensus for and the panel's choice of strength (at least 70 % of its votes) "
+        "is strong for"
     )
 
 
