@@ -78,7 +78,7 @@ def test_evidence_grading_table_strength_vote_and_finalization(
 
     desk.click("text=Close round 1…")
     desk.click("button:has-text('Close round 1 now')")
-    expect(desk.locator("table.data")).to_contain_text("strong for (1 of 1 votes)")
+    expect(desk.locator("table.data")).to_contain_text("strong for (1 of 1 votes, 100 %)")
     shot(desk, "4-results")
     desk.click("text=← Exercise for neuropathic pain")
     desk.click("text=Evidence and grades")
