@@ -9,6 +9,7 @@ reachable. Target: no errors, and at least half the baseline's throughput on Pos
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import socket
@@ -101,11 +102,21 @@ class Server:
     process: subprocess.Popen[bytes]
 
     def stop(self) -> None:
-        self.process.send_signal(signal.SIGTERM)
+        self.send(signal.SIGTERM)
         try:
             self.process.wait(timeout=20)
         except subprocess.TimeoutExpired:
-            self.process.kill()
+            self.kill()
+
+    def send(self, number: int) -> None:
+        """To the whole process group: uvicorn's workers outlive a master killed on its own."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, number)
+
+    def kill(self) -> None:
+        """SIGKILL to the master and every worker at once, like a machine losing power."""
+        self.send(signal.SIGKILL)
+        self.process.wait(timeout=20)
 
 
 def start_server(
@@ -141,6 +152,7 @@ def start_server(
         ],
         env=env,
         cwd=ROOT,
+        start_new_session=True,  # its own process group, so stop() reaches every worker
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
@@ -150,7 +162,7 @@ def start_server(
             return Server(url, process)
         except httpx.HTTPError:
             time.sleep(0.2)
-    process.kill()
+    os.killpg(process.pid, signal.SIGKILL)
     raise RuntimeError(f"the server on {url} did not start within 60 s")
 
 

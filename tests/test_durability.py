@@ -4,7 +4,6 @@ SQLite runs in WAL mode with synchronous=FULL (app/db.py), so a 200 means the ra
 before the answer leaves; PostgreSQL commits before the response is sent (app/api/deps.py).
 """
 
-import signal
 import threading
 import time
 from collections.abc import Iterator
@@ -30,9 +29,7 @@ def servers() -> Iterator[list[Server]]:
     started: list[Server] = []
     yield started
     for server in started:
-        if server.process.poll() is None:
-            server.process.kill()
-            server.process.wait(timeout=20)
+        server.kill()  # the whole process group: no worker may outlive the test
 
 
 def test_every_acknowledged_rating_survives_a_sigkill(client, coordinator_token, engine, servers):
@@ -71,8 +68,7 @@ def test_every_acknowledged_rating_survives_a_sigkill(client, coordinator_token,
     deadline = time.monotonic() + 30
     while len(acknowledged) < PANELISTS * STATEMENTS // 3 and time.monotonic() < deadline:
         time.sleep(0.01)
-    server.process.send_signal(signal.SIGKILL)  # mid-burst: no shutdown, no flush
-    server.process.wait(timeout=20)
+    server.kill()  # mid-burst, master and workers at once: no shutdown, no flush
     stop.set()
     for thread in threads:
         thread.join(timeout=30)
