@@ -47,12 +47,18 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 # The suite runs on SQLite, then again on PostgreSQL when TEST_DATABASE_URL is set.
+# With TEST_DATABASE_URL the two engines run side by side (separate databases), then both logs.
 pytest: $(STAMP) $(MO)
-	env -u TEST_DATABASE_URL $(BIN)/pytest
-	@if [ -n "$$TEST_DATABASE_URL" ]; then \
-		echo "--- again on PostgreSQL ($$TEST_DATABASE_URL)"; \
-		$(BIN)/pytest; \
-	fi
+	@if [ -z "$$TEST_DATABASE_URL" ]; then exec $(BIN)/pytest; fi; \
+	logs=$$(mktemp -d); \
+	echo "--- SQLite and PostgreSQL ($$TEST_DATABASE_URL) side by side"; \
+	env -u TEST_DATABASE_URL $(BIN)/pytest -p no:cacheprovider > $$logs/sqlite.log 2>&1 & lite=$$!; \
+	$(BIN)/pytest -p no:cacheprovider > $$logs/postgresql.log 2>&1; pg=$$?; \
+	wait $$lite; sqlite=$$?; \
+	echo "--- SQLite"; cat $$logs/sqlite.log; \
+	echo "--- PostgreSQL"; cat $$logs/postgresql.log; \
+	rm -rf $$logs; \
+	test $$sqlite -eq 0 -a $$pg -eq 0
 
 test: lint typecheck pytest
 
