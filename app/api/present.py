@@ -1,36 +1,11 @@
 """Turning loaded records into the API's schemas (no queries here: everything is preloaded)."""
 
-import hashlib
-import json
-
 from app import models
 from app.api import schemas
 from app.consensus import RULE_ADAPTER, describe
 from app.services.ballots import BallotView
 from app.services.panel import Invitation
-
-
-def rules_fingerprint(study: models.Study) -> str:
-    """SHA-256 of the pre-registered method, so a report can prove which rules were applied."""
-    method = {
-        "scale": [study.scale_min, study.scale_max, study.scale_labels],
-        "rule": study.rule,
-        "quantile_method": study.quantile_method,
-        "max_rounds": study.max_rounds,
-        "allow_abstain": study.allow_abstain,
-        "hide_feedback_until_rated": study.hide_feedback_until_rated,
-        "evidence_scheme": study.evidence_scheme,
-        "grading_table": study.grading_table,
-    }
-    # Only when set, so the fingerprints of studies without them do not change.
-    if study.strength_vote:
-        method["strength_vote"] = True
-    if study.stability_rule is not None:
-        method["stability_rule"] = study.stability_rule
-    if study.feedback_by_group:
-        method["feedback_by_group"] = True
-    encoded = json.dumps(method, sort_keys=True, separators=(",", ":")).encode()
-    return hashlib.sha256(encoded).hexdigest()
+from app.services.studies import rules_fingerprint
 
 
 def study(s: models.Study) -> schemas.Study:

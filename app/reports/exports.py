@@ -20,7 +20,6 @@ from typing import Any
 from sqlalchemy import String, exists, func, or_, select, type_coerce
 from sqlalchemy.orm import Session, selectinload
 
-from app.api.present import rules_fingerprint
 from app.consensus import RULE_ADAPTER, describe, grading
 from app.db import new_session
 from app.models import (
@@ -38,7 +37,7 @@ from app.models import (
     User,
     utcnow,
 )
-from app.services import audit, evidence, finalization, results, stability
+from app.services import audit, evidence, finalization, results, stability, studies, tally
 from app.services.errors import Forbidden
 
 SCHEMA_VERSION = "1.0"
@@ -255,15 +254,6 @@ class Flow:
     responded: int
 
 
-def _panel_time(round_: Round, now: datetime) -> datetime:
-    """When the round's panel is counted: at its close (or deadline, if it closed late), or now."""
-    if round_.status != RoundStatus.closed or round_.closed_at is None:
-        return now
-    if round_.closes_at is not None:
-        return min(round_.closed_at, round_.closes_at)
-    return round_.closed_at
-
-
 def panel_flow(
     session: Session, *, study: Study, panel: list[Member], rounds: list[Round], now: datetime
 ) -> list[Flow]:
@@ -289,7 +279,7 @@ def panel_flow(
     flow: list[Flow] = []
     since: datetime | None = None
     for round_ in opened:
-        at = _panel_time(round_, now)
+        at = tally.counted_at(round_, now) if round_.status == RoundStatus.closed else now
         for group in groups:
             mine = [m for m in panel if (m.group or NO_GROUP) == group and m.joined_at <= at]
             left = [m.withdrawn_at for m in mine if m.withdrawn_at and m.withdrawn_at <= at]
@@ -376,7 +366,7 @@ def gather(session: Session, *, study: Study) -> StudyExport:
             RULE_ADAPTER.validate_python(study.rule), study.scale_min, study.scale_max
         ),
         stopping_words=stability.rule_in_words(study),
-        fingerprint=rules_fingerprint(study),
+        fingerprint=studies.rules_fingerprint(study),
         grading_table=table.model_dump(mode="json"),
         grading_words=grading.describe_table(table),
         rounds=rounds,

@@ -11,7 +11,6 @@ from typing import Any
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
-from app.api.present import rules_fingerprint
 from app.models import (
     EvidenceSource,
     Panelist,
@@ -25,7 +24,7 @@ from app.models import (
     utcnow,
 )
 from app.reports import report_stability
-from app.services import evidence, finalization, results, rounds
+from app.services import evidence, finalization, results, rounds, studies, tally
 
 NO_GROUP = ""  # panelists without a stakeholder group; the template names it
 
@@ -152,15 +151,6 @@ class ReportData:
         return list(names)
 
 
-def _cutoff(round_: Round) -> datetime | None:
-    """The moment the panel was counted at the close (as app.services.rounds.close_round)."""
-    if round_.closed_at is None:
-        return None
-    if round_.closes_at is not None:
-        return min(round_.closed_at, round_.closes_at)
-    return round_.closed_at
-
-
 def _participants(
     session: Session, study: Study, closed: list[RoundView]
 ) -> tuple[list[ParticipantFlow], int]:
@@ -183,8 +173,8 @@ def _participants(
     flows = []
     previous: datetime | None = None
     for view in closed:
-        at = _cutoff(view.round)
-        assert at is not None
+        assert view.round.closed_at is not None, "the report counts closed rounds only"
+        at = tally.counted_at(view.round, view.round.closed_at)
         invited: dict[str, int] = defaultdict(int)
         withdrew: dict[str, int] = defaultdict(int)
         for group, created_at, withdrawn_at in members:
@@ -331,7 +321,7 @@ def load(session: Session, *, study: Study, language: str) -> ReportData:
         study=study,
         language=language,
         generated_at=utcnow(),
-        fingerprint=rules_fingerprint(study),
+        fingerprint=studies.rules_fingerprint(study),
         rounds=all_rounds,
         closed=closed,
         participants=participants,

@@ -303,7 +303,7 @@ def close_round(
         raise Conflict(f"Round {round_.number} is already closed.")
     study = session.get_one(Study, round_.study_id)
     # Closed by the tick after its deadline: the panel is the one invited at the deadline.
-    at = min(now, round_.closes_at) if round_.closes_at else now
+    at = tally.counted_at(round_, now)  # closed_at is now: a late tick counts at the deadline
     results = tally.compute(session, study=study, round_=round_, at=at)
     round_.rule_snapshot = results.rule
     round_.invited = results.invited

@@ -85,13 +85,7 @@ def changes(
     differences: dict[int, dict[int, int]] = defaultdict(dict)
     for statement_id, difference, count in rows:
         differences[statement_id][int(difference or 0)] = count
-    previous_cv: dict[int, Any] = dict(
-        session.execute(
-            select(ResultSnapshot.statement_id, ResultSnapshot.figures["cv"]).where(
-                ResultSnapshot.round_id == previous.id
-            )
-        ).all()
-    )
+    previous_cv = _snapshot_cv(session, round_=previous)
     out: dict[int, dict[str, Any]] = {}
     for statement_id, cv in current_cv.items():
         if statement_id not in previous_cv:
@@ -99,7 +93,7 @@ def changes(
         change = method.paired_change(
             differences.get(statement_id, {}), zero_method=rule.zero_method
         )
-        before_cv = _number(previous_cv[statement_id])
+        before_cv = previous_cv[statement_id]
         out[statement_id] = {
             **change.as_dict(),
             "stable": method.is_stable(change, rule),

@@ -49,6 +49,12 @@ def rule_as_applied(study: Study) -> dict[str, Any]:
     }
 
 
+def counted_at(round_: Round, now: datetime) -> datetime:
+    """When a round's panel is counted: at its close (its deadline if it closed late), else now."""
+    at = round_.closed_at if round_.closed_at is not None else now
+    return min(at, round_.closes_at) if round_.closes_at is not None else at
+
+
 def _in_panel(study_id: int, at: datetime) -> Any:
     return (
         (Panelist.study_id == study_id)

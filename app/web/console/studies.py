@@ -12,7 +12,6 @@ from starlette.responses import Response
 from app import models
 from app.api import schemas
 from app.api.deps import SessionDep
-from app.api.present import rules_fingerprint
 from app.api.studies import new_study_fields
 from app.consensus import RULE_ADAPTER, describe
 from app.services import (
@@ -335,7 +334,7 @@ def _overview(session: Session, study: models.Study) -> dict[str, Any]:
         "rule_words": describe(
             RULE_ADAPTER.validate_python(study.rule), study.scale_min, study.scale_max
         ),
-        "fingerprint": rules_fingerprint(study),
+        "fingerprint": studies.rules_fingerprint(study),
         "statements": statement_rows,
         "panelists": panelists,
         "rounds": all_rounds,
