@@ -102,7 +102,7 @@ def test_console_results_show_stability_kendall_and_who_left(client, coordinator
 def test_console_results_state_kendalls_w_with_its_statement_count(
     client, coordinator_token, session
 ):
-    run, _, _, first = _two_rounds(client, coordinator_token)
+    _, _, _, first = _two_rounds(client, coordinator_token)
     web = signed_in(session, email="admin@example.org", role=Role.admin)
     page = web.get(f"/console/rounds/{first['id']}/results").text
     assert "6 panelists ranking 2 statements, corrected for ties" in page
