@@ -83,6 +83,8 @@ class QueryCounter:
     def __init__(self, engine: Engine) -> None:
         self.count = 0
         self.statements: list[str] = []
+        # Executions each event stands for: an executemany sends its statement once per row.
+        self.executions: list[int] = []
         event.listen(engine, "before_cursor_execute", self._on_execute)
 
     def _on_execute(self, conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
@@ -90,10 +92,15 @@ class QueryCounter:
             return
         self.count += 1
         self.statements.append(statement)
+        sets = executemany and isinstance(parameters, list | tuple) and parameters
+        self.executions.append(
+            len(parameters) if sets and isinstance(parameters[0], dict | list | tuple) else 1
+        )
 
     def reset(self) -> None:
         self.count = 0
         self.statements.clear()
+        self.executions.clear()
 
 
 @pytest.fixture

@@ -3,9 +3,11 @@
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from functools import cache
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import Boolean, Integer, String, Table, Text, bindparam, func, select
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -31,6 +33,7 @@ from app.services.text import NUL
 from app.settings import get_settings
 
 UNSET: Any = object()
+RATINGS = cast(Table, Rating.__table__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,22 +93,37 @@ def _ensure_active(panelist: Panelist) -> None:
 NO_OPEN_ROUND = "No round is open right now; you will be told when the next one opens."
 
 
-def open_round(session: Session, *, study_id: int) -> Round:
-    query = select(Round).where(Round.study_id == study_id, Round.status == RoundStatus.open)
-    round_ = session.scalar(query)
-    if round_ is None:
+_CURRENT_ROUNDS = (
+    select(Round)
+    .where(Round.study_id == bindparam("study_id"), Round.status != RoundStatus.draft)
+    .order_by(Round.number.desc())
+    .limit(2)
+)
+
+
+def _current_rounds(session: Session, *, study_id: int) -> tuple[Round, Round | None]:
+    """The open round and the closed round before it (whose answers are the feedback): one read."""
+    latest = list(session.scalars(_CURRENT_ROUNDS, {"study_id": study_id}))
+    if not latest or latest[0].status != RoundStatus.open:
         raise Conflict(NO_OPEN_ROUND)
-    return round_
+    return latest[0], _previous_of(latest[0], latest[1:])
 
 
-def _open_round_for_writing(session: Session, *, study_id: int) -> Round:
-    """The open round, locked against closing until we commit; re-read once the lock is ours."""
-    round_ = open_round(session, study_id=study_id)
+def _previous_of(round_: Round, earlier: Sequence[Round]) -> Round | None:
+    previous = earlier[0] if earlier else None
+    if previous is None or previous.number != round_.number - 1:
+        return None
+    return previous if previous.status == RoundStatus.closed else None
+
+
+def _open_rounds_for_writing(session: Session, *, study_id: int) -> tuple[Round, Round | None]:
+    """As _current_rounds, the open one locked against closing until we commit and re-read."""
+    round_, previous = _current_rounds(session, study_id=study_id)
     locks.hold_round(session, round_id=round_.id, exclusive=False)
     session.refresh(round_)
     if round_.status != RoundStatus.open:
         raise Conflict(NO_OPEN_ROUND)
-    return round_
+    return round_, previous
 
 
 def _answers(session: Session, *, round_id: int, panelist_id: int) -> dict[int, Answer]:
@@ -123,9 +141,9 @@ def _answers(session: Session, *, round_id: int, panelist_id: int) -> dict[int, 
 def get_ballot(session: Session, *, panelist: Panelist, now: datetime | None = None) -> BallotView:
     _ensure_active(panelist)
     study = panelist.study
-    round_ = open_round(session, study_id=study.id)
+    round_, previous = _current_rounds(session, study_id=study.id)
     _ensure_before_deadline(round_, now or utcnow())
-    return _view(session, panelist=panelist, study=study, round_=round_)
+    return _view(session, panelist=panelist, study=study, round_=round_, previous=previous)
 
 
 def _ensure_before_deadline(round_: Round, now: datetime) -> None:
@@ -136,6 +154,65 @@ def _ensure_before_deadline(round_: Round, now: datetime) -> None:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class _Item:
+    """A statement of the round with the wording frozen for it: plain columns, no ORM entity."""
+
+    statement_id: int
+    key: str
+    version_id: int
+    text: str
+    translations: dict[str, Any]
+    rationale: str | None
+
+    def text_in(self, language: str) -> str:
+        return str(self.translations.get(language) or self.text)
+
+
+_MINE = RATINGS.alias("mine")
+# Built once: constructing a SELECT costs about as much as running it on a warm connection.
+_BALLOT_ROWS = (
+    select(
+        RoundItem.statement_id,
+        Statement.key,
+        StatementVersion.id,
+        StatementVersion.text,
+        StatementVersion.translations,
+        StatementVersion.rationale,
+        _MINE.c.id,
+        _MINE.c.value,
+        _MINE.c.abstain,
+        _MINE.c.comment,
+        _MINE.c.strength,
+    )
+    .join(Statement, Statement.id == RoundItem.statement_id)
+    .join(StatementVersion, StatementVersion.id == RoundItem.version_id)
+    .outerjoin(
+        _MINE,
+        (_MINE.c.round_id == RoundItem.round_id)
+        & (_MINE.c.statement_id == RoundItem.statement_id)
+        & (_MINE.c.panelist_id == bindparam("panelist_id")),
+    )
+    .where(RoundItem.round_id == bindparam("round_id"))
+    .order_by(RoundItem.position)
+)
+
+
+def _ballot_rows(
+    session: Session, *, round_id: int, panelist_id: int
+) -> tuple[list[_Item], dict[int, Answer]]:
+    """The round's statements in ballot order, with the panelist's answers joined in."""
+    rows = session.execute(_BALLOT_ROWS, {"round_id": round_id, "panelist_id": panelist_id}).all()
+    items = [_Item(*row[:6]) for row in rows]
+    answers = {
+        row[0]: Answer(value, bool(abstain), comment, strength)
+        for row in rows
+        for rating_id, value, abstain, comment, strength in [row[6:]]
+        if rating_id is not None
+    }
+    return items, answers
+
+
 def _view(
     session: Session,
     *,
@@ -143,51 +220,75 @@ def _view(
     study: Study,
     round_: Round,
     language: str | None = None,
+    previous: Round | None = UNSET,
 ) -> BallotView:
     """The ballot in `language` (default: the panelist's own) where translations exist."""
-    language = language or panelist.language
-    rows = session.execute(
-        select(RoundItem.statement_id, Statement.key, StatementVersion)
-        .join(Statement, Statement.id == RoundItem.statement_id)
-        .join(StatementVersion, StatementVersion.id == RoundItem.version_id)
-        .where(RoundItem.round_id == round_.id)
-        .order_by(RoundItem.position)
-    ).all()
-    answers = _answers(session, round_id=round_.id, panelist_id=panelist.id)
     submitted_at = session.scalar(
         select(Ballot.submitted_at).where(
             Ballot.round_id == round_.id, Ballot.panelist_id == panelist.id
         )
     )
+    items, answers = _ballot_rows(session, round_id=round_.id, panelist_id=panelist.id)
+    if previous is UNSET:
+        previous = _previous_of(
+            round_,
+            list(
+                session.scalars(
+                    select(Round).where(
+                        Round.study_id == study.id, Round.number == round_.number - 1
+                    )
+                )
+            ),
+        )
+    return _assemble(
+        session,
+        panelist=panelist,
+        study=study,
+        round_=round_,
+        previous=previous,
+        items=items,
+        answers=answers,
+        submitted_at=submitted_at,
+        language=language or panelist.language,
+    )
+
+
+def _assemble(
+    session: Session,
+    *,
+    panelist: Panelist,
+    study: Study,
+    round_: Round,
+    previous: Round | None,
+    items: list[_Item],
+    answers: dict[int, Answer],
+    submitted_at: datetime | None,
+    language: str,
+) -> BallotView:
+    """The view from what the caller has already read (a save needs no second read)."""
     view = BallotView(study=study, round=round_, submitted_at=submitted_at)
-    for statement_id, key, version in rows:
+    for item in items:
         view.items.append(
             BallotItem(
-                statement_id=statement_id,
-                version_id=version.id,
-                key=key,
-                text=version.text_in(language),
-                answer=answers.get(statement_id, Answer()),
-                rationale=version.rationale,
+                statement_id=item.statement_id,
+                version_id=item.version_id,
+                key=item.key,
+                text=item.text_in(language),
+                answer=answers.get(item.statement_id, Answer()),
+                rationale=item.rationale,
             )
         )
-    _attach_feedback(session, view=view, panelist=panelist, language=language)
+    if previous is not None:
+        _attach_feedback(
+            session, view=view, previous=previous, panelist=panelist, language=language
+        )
     return view
 
 
 def _attach_feedback(
-    session: Session, *, view: BallotView, panelist: Panelist, language: str
+    session: Session, *, view: BallotView, previous: Round, panelist: Panelist, language: str
 ) -> None:
     """The previous round's group answers per carried-forward statement (controlled feedback)."""
-    previous = session.scalar(
-        select(Round).where(
-            Round.study_id == view.study.id,
-            Round.number == view.round.number - 1,
-            Round.status == RoundStatus.closed,
-        )
-    )
-    if previous is None:
-        return
     snapshots = {
         s.statement_id: s
         for s in session.scalars(
@@ -389,19 +490,13 @@ def save_ballot(
             raise Conflict(
                 f"Round {target.number} is {target.status.value}; it does not accept ratings."
             )
-    round_ = _open_round_for_writing(session, study_id=study.id)
+    round_, previous = _open_rounds_for_writing(session, study_id=study.id)
     _ensure_before_deadline(round_, now)
-    item_keys = dict(
-        session.execute(
-            select(RoundItem.statement_id, Statement.key)
-            .join(Statement, Statement.id == RoundItem.statement_id)
-            .where(RoundItem.round_id == round_.id)
-        ).all()
-    )
+    items, answers = _ballot_rows(session, round_id=round_.id, panelist_id=panelist.id)
+    item_keys = {item.statement_id: item.key for item in items}
     errors = _validate(study, round_, item_keys, entries)
     if errors:
         raise Invalid(" ".join(e["message"] for e in errors), errors=errors)
-    answers = _answers(session, round_id=round_.id, panelist_id=panelist.id)
     merged = {e.statement_id: _merge(answers.get(e.statement_id, Answer()), e) for e in entries}
     unrated = [
         e
@@ -444,32 +539,94 @@ def save_ballot(
                 ],
             )
     _upsert(session, round_id=round_.id, panelist_id=panelist.id, merged=merged, now=now)
-    _touch_ballot(session, round_id=round_.id, panelist_id=panelist.id, submit=submit, now=now)
-    session.flush()
-    return _view(session, panelist=panelist, study=study, round_=round_)
+    submitted_at = _touch_ballot(
+        session, round_id=round_.id, panelist_id=panelist.id, submit=submit, now=now
+    )
+    return _assemble(
+        session,
+        panelist=panelist,
+        study=study,
+        round_=round_,
+        previous=previous,
+        items=items,
+        answers={**answers, **merged},  # exactly what is now stored: no second read
+        submitted_at=submitted_at,
+        language=panelist.language,
+    )
 
 
 def _insert(session: Session) -> Any:
     return pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
 
 
+ANSWER_COLUMNS = ("value", "abstain", "comment", "strength")
+
+
+@cache
+def _unnest_upsert() -> Any:
+    """PostgreSQL: the ballot as arrays through unnest(), built once.
+
+    A short statement, the same whatever the ballot's size, that psycopg caches and PostgreSQL
+    prepares; a multi-row VALUES of 50 ratings is re-parsed on both sides on every save.
+    """
+    table = RATINGS
+    arrays = [
+        bindparam(name, type_=ARRAY(type_))
+        for name, type_ in (
+            ("statement_id", Integer()),
+            ("value", Integer()),
+            ("abstain", Boolean()),
+            ("comment", Text()),
+            ("strength", String()),
+        )
+    ]
+    rows = (
+        func.unnest(*arrays)
+        .table_valued("statement_id", *ANSWER_COLUMNS)
+        .render_derived(name="answers")
+    )
+    now = bindparam("now", type_=table.c.updated_at.type)
+    source = select(
+        bindparam("round_id", type_=Integer()),
+        rows.c.statement_id,
+        bindparam("panelist_id", type_=Integer()),
+        *(rows.c[name] for name in ANSWER_COLUMNS),
+        now,
+        now,
+    )
+    columns = ["round_id", "statement_id", "panelist_id", *ANSWER_COLUMNS]
+    return _on_conflict(
+        pg_insert(table).from_select([*columns, "created_at", "updated_at"], source)
+    )
+
+
 def _upsert(
     session: Session, *, round_id: int, panelist_id: int, merged: dict[int, Answer], now: datetime
 ) -> None:
+    """The whole ballot in one INSERT … ON CONFLICT, not one statement per rating.
+
+    Rows go in one fixed order, so two saves of the same ballot never deadlock.
+    """
     if not merged:
         return
-    statement = _insert(session)(Rating)
-    statement = statement.on_conflict_do_update(
-        index_elements=["round_id", "statement_id", "panelist_id"],
-        set_={
-            "value": statement.excluded.value,
-            "abstain": statement.excluded.abstain,
-            "comment": statement.excluded.comment,
-            "strength": statement.excluded.strength,
-            "updated_at": statement.excluded.updated_at,
-        },
-    )
-    session.execute(
+    answers = sorted(merged.items())
+    if session.get_bind().dialect.name == "postgresql":
+        arrays = {name: [getattr(a, name) for _, a in answers] for name in ANSWER_COLUMNS}
+        session.execute(
+            _unnest_upsert(),
+            {
+                "round_id": round_id,
+                "panelist_id": panelist_id,
+                "now": now,
+                "statement_id": [sid for sid, _ in answers],
+                **arrays,
+            },
+        )
+        return
+    # Elsewhere RETURNING lets SQLAlchemy's "insertmanyvalues" batch the rows into multi-row
+    # VALUES from one cached compilation; Core, as the ORM's bulk path adds per-row bookkeeping.
+    statement = _on_conflict(sqlite_insert(RATINGS)).returning(RATINGS.c.id)
+    session.connection().execute(
         statement,
         [
             {
@@ -483,14 +640,23 @@ def _upsert(
                 "created_at": now,
                 "updated_at": now,
             }
-            for sid, a in merged.items()
+            for sid, a in answers
         ],
+    )
+
+
+def _on_conflict(statement: Any) -> Any:
+    """A second save of a rating replaces the first (the unique round × statement × panelist)."""
+    return statement.on_conflict_do_update(
+        index_elements=["round_id", "statement_id", "panelist_id"],
+        set_={name: getattr(statement.excluded, name) for name in (*ANSWER_COLUMNS, "updated_at")},
     )
 
 
 def _touch_ballot(
     session: Session, *, round_id: int, panelist_id: int, submit: bool, now: datetime
-) -> None:
+) -> datetime | None:
+    """Record the save (and the submission); returns when the ballot was submitted, if it was."""
     statement = _insert(session)(Ballot).values(
         round_id=round_id,
         panelist_id=panelist_id,
@@ -500,9 +666,12 @@ def _touch_ballot(
     changes: dict[str, Any] = {"updated_at": statement.excluded.updated_at}
     if submit:
         changes["submitted_at"] = statement.excluded.submitted_at
-    session.execute(
-        statement.on_conflict_do_update(index_elements=["round_id", "panelist_id"], set_=changes)
+    submitted_at: datetime | None = session.scalar(
+        statement.on_conflict_do_update(
+            index_elements=["round_id", "panelist_id"], set_=changes
+        ).returning(Ballot.submitted_at)
     )
+    return submitted_at
 
 
 @dataclass(slots=True)

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import available_timezones
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import BindParameter, bindparam, func, select, union_all, update
 from sqlalchemy.orm import Session, joinedload
 
 from app.models import Panelist, PanelistLink, Role, Study, User, utcnow
@@ -119,18 +119,24 @@ def ensure_may_see_identities(user: User) -> None:
         )
 
 
-def _live(hashed: str) -> Any:
-    """The panelist whose first link, or a later link not yet revoked, has this hash."""
-    extra = select(PanelistLink.panelist_id).where(
+def _live(hashed: str | BindParameter[str]) -> Any:
+    """The panelist whose first link, or a later link not yet revoked, has this hash.
+
+    A UNION of two unique-index lookups: an OR across the two tables scans every panelist.
+    """
+    first = select(Panelist.id).where(Panelist.token_hash == hashed)
+    later = select(PanelistLink.panelist_id).where(
         PanelistLink.token_hash == hashed, PanelistLink.revoked_at.is_(None)
     )
-    return or_(Panelist.token_hash == hashed, Panelist.id.in_(extra))
+    return Panelist.id.in_(union_all(first, later))
+
+
+# Built once: every panelist request starts here.
+_BY_TOKEN = select(Panelist).where(_live(bindparam("hashed"))).options(joinedload(Panelist.study))
 
 
 def panelist_for_token(session: Session, *, token: str) -> Panelist:
-    panelist = session.scalar(
-        select(Panelist).where(_live(token_hash(token))).options(joinedload(Panelist.study))
-    )
+    panelist = session.scalar(_BY_TOKEN, {"hashed": token_hash(token)})
     if panelist is None:
         raise Unauthorized(
             "This personal link is not valid. Ask the study's coordinator for yours."

@@ -54,3 +54,23 @@ def sizes(client, coordinator_token, session, queries):
 )
 def test_query_count_does_not_grow_with_statements_or_panelists(sizes, call):
     assert sizes[5][call] == sizes[200][call], (call, sizes[5][call], sizes[200][call])
+
+
+def test_saving_a_ballot_writes_all_its_ratings_in_one_statement(
+    client, coordinator_token, queries
+):
+    """A burst of panelists saving 200 ratings each costs one INSERT per ballot, not 200."""
+    run = start_study(client, coordinator_token, statements=200, panelists=2)
+    round1 = run.new_round()
+    run.open_round(round1["id"])
+    queries.reset()
+    run.rate(0, {s["id"]: 1 + j % 9 for j, s in enumerate(run.statements)}, submit=True)
+    writes = [
+        executions
+        for statement, executions in zip(queries.statements, queries.executions, strict=True)
+        if statement.startswith("INSERT INTO ratings")
+    ]
+    assert writes == [1], writes
+    # Authenticate, find and lock the open round, read the ballot and the answers, write both
+    # tables, look for the previous round's feedback: the saved answers are not read back.
+    assert queries.count <= 10, queries.statements
