@@ -98,6 +98,8 @@ _CURRENT_ROUNDS = (
     .where(Round.study_id == bindparam("study_id"), Round.status != RoundStatus.draft)
     .order_by(Round.number.desc())
     .limit(2)
+    # A round already in the session (a save naming its round) may be stale: read it afresh.
+    .execution_options(populate_existing=True)
 )
 
 
@@ -117,13 +119,10 @@ def _previous_of(round_: Round, earlier: Sequence[Round]) -> Round | None:
 
 
 def _open_rounds_for_writing(session: Session, *, study_id: int) -> tuple[Round, Round | None]:
-    """As _current_rounds, the open one locked against closing until we commit and re-read."""
-    round_, previous = _current_rounds(session, study_id=study_id)
-    locks.hold_round(session, round_id=round_.id, exclusive=False)
-    session.refresh(round_)
-    if round_.status != RoundStatus.open:
-        raise Conflict(NO_OPEN_ROUND)
-    return round_, previous
+    """As _current_rounds, read under the study's ratings lock: no close can slip in until we
+    commit, and one that committed before we got the lock is seen (app.services.locks)."""
+    locks.hold_ratings(session, study_id=study_id, exclusive=False)
+    return _current_rounds(session, study_id=study_id)
 
 
 def _answers(session: Session, *, round_id: int, panelist_id: int) -> dict[int, Answer]:

@@ -1,7 +1,9 @@
-"""A per-round database lock that lets a close wait for ratings in flight without starving.
+"""A per-study ratings lock that lets a close wait for ratings in flight without starving.
 
-On PostgreSQL, raters hold a shared transaction-level advisory lock on the round while they
-write and the close takes it exclusively. Unlike row locks (where new FOR SHARE lockers can
+On PostgreSQL, raters hold a shared transaction-level advisory lock on their study's ratings
+while they write and a close takes it exclusively. It is keyed by study, not round, so a rater
+can take it before reading which round is open: that read then sees any close that committed
+first, and no second read is needed. Unlike row locks (where new FOR SHARE lockers can
 keep joining and starve a waiting UPDATE), the lock manager queues a new shared request behind
 a waiting exclusive one, so the close gets in promptly and every later rating sees it closed.
 On SQLite every write transaction already holds the database lock (BEGIN IMMEDIATE).
@@ -15,12 +17,12 @@ from app.models import Study
 NAMESPACE = 0x44454C50  # "DELP": keeps our advisory locks apart from anyone else's
 
 
-def hold_round(session: Session, *, round_id: int, exclusive: bool) -> None:
-    """Take the round's lock until the transaction ends."""
+def hold_ratings(session: Session, *, study_id: int, exclusive: bool) -> None:
+    """Take the lock on the study's ratings until the transaction ends."""
     if session.get_bind().dialect.name != "postgresql":
         return
     take = func.pg_advisory_xact_lock if exclusive else func.pg_advisory_xact_lock_shared
-    session.execute(select(take(NAMESPACE, round_id)))
+    session.execute(select(take(NAMESPACE, study_id)))
 
 
 def hold_study(session: Session, *, study: Study) -> None:

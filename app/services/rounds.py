@@ -279,11 +279,14 @@ def close_round(
 ) -> Round:
     """Close and snapshot in one transaction; a conditional update lets exactly one closer win.
 
-    The exclusive round lock (app.services.locks) waits for ratings being written and holds
+    The exclusive ratings lock (app.services.locks) waits for ratings being written and holds
     back new ones until we commit, so every rating is either counted or refused with 409.
     """
     now = now or utcnow()
-    locks.hold_round(session, round_id=round_id, exclusive=True)
+    study_id = session.scalar(select(Round.study_id).where(Round.id == round_id))
+    if study_id is None:
+        raise NotFound(f"Round {round_id} does not exist or is not one of yours.")
+    locks.hold_ratings(session, study_id=study_id, exclusive=True)
     won = session.execute(  # type: ignore[attr-defined]
         update(Round)
         .where(Round.id == round_id, Round.status == RoundStatus.open)
