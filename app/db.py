@@ -82,6 +82,12 @@ def begin_write(session: Session) -> None:
     session.connection(execution_options=WRITE)
 
 
+def needs_begin_write(session: Session) -> bool:
+    """Only SQLite needs a writer's transaction started up front; elsewhere it starts lazily."""
+    bind = session.get_bind()
+    return bind.dialect.name == "sqlite"
+
+
 @contextmanager
 def transaction(*, write: bool = True) -> Iterator[Session]:
     """A unit of work outside HTTP (CLI, tick, benchmarks): commit on success, else roll back."""

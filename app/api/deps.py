@@ -1,13 +1,14 @@
 """Request-scoped dependencies: the session (committed at the boundary) and who is calling."""
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
-from app.db import begin_write, new_session
+from app.db import begin_write, needs_begin_write, new_session
 from app.models import Panelist, User
 from app.services.accounts import user_for_token
 from app.services.errors import Unauthorized
@@ -16,17 +17,37 @@ from app.services.panel import panelist_for_token
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 
 
-def get_session(request: Request) -> Iterator[Session]:
-    """One transaction per request; it commits before the response leaves, so a 200 is durable."""
+async def get_session(request: Request) -> AsyncIterator[Session]:
+    """One transaction per request; it commits before the response leaves, so a 200 is durable.
+
+    Async, so it costs the request no threadpool hop of its own on the way in: the database is
+    first touched by the endpoint (or by SQLite's up-front write lock, below), and the commit and
+    the close share one hop on the way out.
+    """
     session = new_session()
     try:
-        if request.method not in SAFE_METHODS:
-            begin_write(session)
+        if request.method not in SAFE_METHODS and needs_begin_write(session):
+            await run_in_threadpool(begin_write, session)
         yield session
+        await run_in_threadpool(_commit_and_close, session)
+    except BaseException:
+        await run_in_threadpool(_rollback_and_close, session)
+        raise
+
+
+def _commit_and_close(session: Session) -> None:
+    try:
         session.commit()
     except BaseException:
         session.rollback()
         raise
+    finally:
+        session.close()
+
+
+def _rollback_and_close(session: Session) -> None:
+    try:
+        session.rollback()
     finally:
         session.close()
 
