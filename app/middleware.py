@@ -1,6 +1,7 @@
 """ASGI middleware: a hard cap on request bodies, so no request can exhaust memory."""
 
 import asyncio
+import html
 import json
 from typing import Any
 
@@ -20,8 +21,9 @@ class BodyLimit:
             await self.app(scope, receive, send)
             return
         declared = dict(scope["headers"]).get(b"content-length", b"")
+        page = not scope["path"].startswith("/api/")  # a person at a form, not a script
         if declared.isdigit() and int(declared) > self.max_bytes:
-            await self._too_large(send)
+            await self._too_large(send, page=page)
             return
         chunks: list[bytes] = []
         size = 0
@@ -29,14 +31,15 @@ class BodyLimit:
             try:
                 message = await asyncio.wait_for(receive(), timeout=self.read_timeout)
             except TimeoutError:
-                await self._reply(send, 408, "The request body arrived too slowly; try again.")
+                detail = "The request body arrived too slowly; try again."
+                await self._reply(send, 408, detail, page=page)
                 return
             if message["type"] == "http.disconnect":
                 return
             body = message.get("body", b"")
             size += len(body)
             if size > self.max_bytes:
-                await self._too_large(send)
+                await self._too_large(send, page=page)
                 return
             chunks.append(body)
             if not message.get("more_body", False):
@@ -52,20 +55,34 @@ class BodyLimit:
 
         await self.app(scope, replay, send)
 
-    async def _too_large(self, send: Send) -> None:
+    async def _too_large(self, send: Send, *, page: bool) -> None:
         limit = f"{self.max_bytes / 1_000_000:g} MB"
         await self._reply(
-            send, 413, f"The request body is larger than {limit}; send less in one request."
+            send,
+            413,
+            f"The request body is larger than {limit}; send less in one request.",
+            page=page,
         )
 
-    async def _reply(self, send: Send, status: int, detail: str) -> None:
-        body = json.dumps({"detail": detail}).encode()
+    async def _reply(self, send: Send, status: int, detail: str, *, page: bool = False) -> None:
+        """JSON for the API; for a page, the same sentence and a way back, in plain HTML."""
+        if page:
+            body = (
+                '<!doctype html><html><head><meta charset="utf-8"><title>Not sent</title></head>'
+                f"<body><h1>Not sent</h1><p>{html.escape(detail)}</p>"
+                "<p>Go back to the page you came from; what you typed may still be there.</p>"
+                "</body></html>"
+            ).encode()
+            kind = b"text/html; charset=utf-8"
+        else:
+            body = json.dumps({"detail": detail}).encode()
+            kind = b"application/json"
         await send(
             {
                 "type": "http.response.start",
                 "status": status,
                 "headers": [
-                    (b"content-type", b"application/json"),
+                    (b"content-type", kind),
                     (b"content-length", str(len(body)).encode()),
                     (b"connection", b"close"),
                 ],

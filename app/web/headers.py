@@ -1,5 +1,7 @@
 """Security headers on every response: no framing, no sniffing, no inline script, no referrer."""
 
+import json
+
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 CSP = (
@@ -20,6 +22,18 @@ HEADERS = [
 ]
 
 
+# An unexpected error's answer, written here rather than rendered: the templates may be what failed.
+CRASH_PAGE = (
+    '<!doctype html><html><head><meta charset="utf-8"><title>Something went wrong</title>'
+    "</head><body><h1>Something went wrong on our side</h1><p>Please try again in a moment. If it "
+    'happens again, tell the study\'s coordinator.</p><p lang="zh-Hans">服务器出错了，请稍后再试。'
+    "如果问题仍然存在，请联系研究协调员。</p></body></html>"
+).encode()
+CRASH_DETAIL = json.dumps(
+    {"detail": "Something went wrong on our side; nothing more is known. Try again in a moment."}
+).encode()
+
+
 class SecurityHeaders:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -30,8 +44,12 @@ class SecurityHeaders:
             return
         csp = DOCS_CSP if scope["path"] in ("/docs", "/redoc") else CSP
 
+        started = False
+
         async def with_headers(message: Message) -> None:
+            nonlocal started
             if message["type"] == "http.response.start":
+                started = True
                 headers = list(message.get("headers", []))
                 present = {name.lower() for name, _ in headers}
                 headers += [(k, v) for k, v in HEADERS if k not in present]
@@ -40,4 +58,24 @@ class SecurityHeaders:
                 message["headers"] = headers
             await send(message)
 
-        await self.app(scope, receive, with_headers)
+        try:
+            await self.app(scope, receive, with_headers)
+        except Exception:
+            # Answered here, so an unexpected error's 500 carries the headers too; re-raised,
+            # so it is still logged (the server sees a response already sent and adds none).
+            if not started:
+                api = scope["path"].startswith("/api/")
+                body = CRASH_DETAIL if api else CRASH_PAGE
+                kind = b"application/json" if api else b"text/html; charset=utf-8"
+                await with_headers(
+                    {
+                        "type": "http.response.start",
+                        "status": 500,
+                        "headers": [
+                            (b"content-type", kind),
+                            (b"content-length", str(len(body)).encode()),
+                        ],
+                    }
+                )
+                await send({"type": "http.response.body", "body": body})
+            raise

@@ -105,7 +105,7 @@ def encode(form: dict[str, Value], how: str) -> tuple[bytes, str]:
 
 encodings = st.sampled_from(["urlencoded", "multipart"])
 
-# Refusals that happen before any page renders: JSON with a sentence in `detail`.
+# Refusals that happen before any page renders: a sentence in JSON `detail`, or a bare page.
 BEFORE_THE_PAGE = {400, 413}
 
 
@@ -114,7 +114,7 @@ def explains(response: Response) -> bool:
     if response.headers.get("content-type", "").startswith("application/json"):
         detail = json.loads(response.content).get("detail")
         return bool(detail)
-    return bool(re.search(r'role="alert"|class="card message"', response.text))
+    return bool(re.search(r'role="alert"|class="card message"|<h1>Not sent</h1>', response.text))
 
 
 def post_form(

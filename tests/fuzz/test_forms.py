@@ -235,4 +235,6 @@ def test_body_over_the_limit_is_refused_with_413_and_changes_nothing(
     token = _token(web, "/ballot" if url == "/ballot" else "/console/studies/new")
     response = post_form(web, engine, url, {"csrf_token": token, "text": "x" * BODY_LIMIT}, how)
     assert response.status_code == 413
-    assert "larger than 1 MB" in response.json()["detail"]
+    # A person at a form gets a page, not JSON: the reason and the way back.
+    assert response.headers["content-type"].startswith("text/html")
+    assert "larger than 1 MB" in response.text and "Go back" in response.text

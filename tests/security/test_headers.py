@@ -163,3 +163,24 @@ def test_plain_http_cookies_still_work_for_a_local_install(
     for cookie in cookies_of_a_visit(web, session, coordinator_token):
         assert "secure" not in cookie.replace("samesite", ""), cookie
         assert "httponly" in cookie, cookie
+
+
+@pytest.mark.parametrize("path", ["/crash", "/api/v1/crash"])
+def test_an_unexpected_error_answers_500_with_the_headers(engine: Engine, path: str) -> None:
+    """A bug's 500 is still framed, sniff- and script-protected, and says what to do next."""
+    app = create_app()
+
+    @app.get(path)
+    def crash() -> None:
+        raise RuntimeError("a bug")
+
+    with TestClient(app, raise_server_exceptions=False) as client:
+        response = client.get(path)
+    assert response.status_code == 500
+    assert_protected(response)
+    if path.startswith("/api/"):
+        assert "Try again" in response.json()["detail"]
+    else:
+        assert response.headers["content-type"].startswith("text/html")
+        assert "tell the study's coordinator" in response.text
+        assert "a bug" not in response.text
