@@ -183,6 +183,13 @@ _BALLOT_ROWS = (
         _MINE.c.abstain,
         _MINE.c.comment,
         _MINE.c.strength,
+        # When the panelist submitted this round's ballot: the same on every row, read once.
+        select(Ballot.submitted_at)
+        .where(
+            Ballot.round_id == bindparam("round_id"),
+            Ballot.panelist_id == bindparam("panelist_id"),
+        )
+        .scalar_subquery(),
     )
     .join(Statement, Statement.id == RoundItem.statement_id)
     .join(StatementVersion, StatementVersion.id == RoundItem.version_id)
@@ -197,19 +204,27 @@ _BALLOT_ROWS = (
 )
 
 
-def _ballot_rows(
-    session: Session, *, round_id: int, panelist_id: int
-) -> tuple[list[_Item], dict[int, Answer]]:
-    """The round's statements in ballot order, with the panelist's answers joined in."""
+@dataclass(frozen=True, slots=True)
+class _BallotRows:
+    items: list[_Item]
+    answers: dict[int, Answer]
+    submitted_at: datetime | None
+
+
+def _ballot_rows(session: Session, *, round_id: int, panelist_id: int) -> _BallotRows:
+    """The round's statements in ballot order, the panelist's answers and submission: one read."""
     rows = session.execute(_BALLOT_ROWS, {"round_id": round_id, "panelist_id": panelist_id}).all()
-    items = [_Item(*row[:6]) for row in rows]
     answers = {
         row[0]: Answer(value, bool(abstain), comment, strength)
         for row in rows
-        for rating_id, value, abstain, comment, strength in [row[6:]]
+        for rating_id, value, abstain, comment, strength in [row[6:11]]
         if rating_id is not None
     }
-    return items, answers
+    return _BallotRows(
+        items=[_Item(*row[:6]) for row in rows],
+        answers=answers,
+        submitted_at=rows[0][11] if rows else None,
+    )
 
 
 def _view(
@@ -222,12 +237,7 @@ def _view(
     previous: Round | None = UNSET,
 ) -> BallotView:
     """The ballot in `language` (default: the panelist's own) where translations exist."""
-    submitted_at = session.scalar(
-        select(Ballot.submitted_at).where(
-            Ballot.round_id == round_.id, Ballot.panelist_id == panelist.id
-        )
-    )
-    items, answers = _ballot_rows(session, round_id=round_.id, panelist_id=panelist.id)
+    ballot = _ballot_rows(session, round_id=round_.id, panelist_id=panelist.id)
     if previous is UNSET:
         previous = _previous_of(
             round_,
@@ -245,9 +255,9 @@ def _view(
         study=study,
         round_=round_,
         previous=previous,
-        items=items,
-        answers=answers,
-        submitted_at=submitted_at,
+        items=ballot.items,
+        answers=ballot.answers,
+        submitted_at=ballot.submitted_at,
         language=language or panelist.language,
     )
 
@@ -491,7 +501,8 @@ def save_ballot(
             )
     round_, previous = _open_rounds_for_writing(session, study_id=study.id)
     _ensure_before_deadline(round_, now)
-    items, answers = _ballot_rows(session, round_id=round_.id, panelist_id=panelist.id)
+    ballot = _ballot_rows(session, round_id=round_.id, panelist_id=panelist.id)
+    items, answers = ballot.items, ballot.answers
     item_keys = {item.statement_id: item.key for item in items}
     errors = _validate(study, round_, item_keys, entries)
     if errors:
