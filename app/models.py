@@ -347,7 +347,8 @@ class Rating(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     __table_args__ = (
-        UniqueConstraint("round_id", "statement_id", "panelist_id"),
+        # Round, then panelist: one index serves a round's tally, a ballot and the upsert.
+        UniqueConstraint("round_id", "panelist_id", "statement_id"),
         CheckConstraint("NOT (abstain AND value IS NOT NULL)", name="value_or_abstain"),
         CheckConstraint(
             "strength IS NULL OR (NOT abstain AND strength IN "

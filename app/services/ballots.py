@@ -658,7 +658,7 @@ def _upsert(
 def _on_conflict(statement: Any) -> Any:
     """A second save of a rating replaces the first (the unique round × statement × panelist)."""
     return statement.on_conflict_do_update(
-        index_elements=["round_id", "statement_id", "panelist_id"],
+        index_elements=["round_id", "panelist_id", "statement_id"],
         set_={name: getattr(statement.excluded, name) for name in (*ANSWER_COLUMNS, "updated_at")},
     )
 
