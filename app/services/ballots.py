@@ -118,10 +118,12 @@ def _previous_of(round_: Round, earlier: Sequence[Round]) -> Round | None:
     return previous if previous.status == RoundStatus.closed else None
 
 
-def _open_rounds_for_writing(session: Session, *, study_id: int) -> tuple[Round, Round | None]:
+def _open_rounds_for_writing(
+    session: Session, *, study_id: int, panelist_id: int
+) -> tuple[Round, Round | None]:
     """As _current_rounds, read under the study's ratings lock: no close can slip in until we
     commit, and one that committed before we got the lock is seen (app.services.locks)."""
-    locks.hold_ratings(session, study_id=study_id, exclusive=False)
+    locks.hold_ratings(session, study_id=study_id, exclusive=False, panelist_id=panelist_id)
     return _current_rounds(session, study_id=study_id)
 
 
@@ -220,10 +222,16 @@ def _ballot_rows(session: Session, *, round_id: int, panelist_id: int) -> _Ballo
         for rating_id, value, abstain, comment, strength in [row[6:11]]
         if rating_id is not None
     }
+    if rows:
+        submitted_at = rows[0][11]
+    else:  # a round without statements: no row carries it
+        submitted_at = session.scalar(
+            select(Ballot.submitted_at).where(
+                Ballot.round_id == round_id, Ballot.panelist_id == panelist_id
+            )
+        )
     return _BallotRows(
-        items=[_Item(*row[:6]) for row in rows],
-        answers=answers,
-        submitted_at=rows[0][11] if rows else None,
+        items=[_Item(*row[:6]) for row in rows], answers=answers, submitted_at=submitted_at
     )
 
 
@@ -499,7 +507,12 @@ def save_ballot(
             raise Conflict(
                 f"Round {target.number} is {target.status.value}; it does not accept ratings."
             )
-    round_, previous = _open_rounds_for_writing(session, study_id=study.id)
+    round_, previous = _open_rounds_for_writing(session, study_id=study.id, panelist_id=panelist.id)
+    if round_id is not None and round_.id != round_id:  # it closed while this form was open
+        raise Conflict(
+            f"The round this form was for has closed; round {round_.number} is open now. "
+            "Reload the ballot to answer it."
+        )
     _ensure_before_deadline(round_, now)
     ballot = _ballot_rows(session, round_id=round_.id, panelist_id=panelist.id)
     items, answers = ballot.items, ballot.answers

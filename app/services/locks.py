@@ -17,12 +17,24 @@ from app.models import Study
 NAMESPACE = 0x44454C50  # "DELP": keeps our advisory locks apart from anyone else's
 
 
-def hold_ratings(session: Session, *, study_id: int, exclusive: bool) -> None:
-    """Take the lock on the study's ratings until the transaction ends."""
+BALLOT_NAMESPACE = 0x44454C42  # "DELB": one panelist's ballot
+
+
+def hold_ratings(
+    session: Session, *, study_id: int, exclusive: bool, panelist_id: int | None = None
+) -> None:
+    """Take the lock on the study's ratings until the transaction ends.
+
+    A saver also names its panelist: two saves of one ballot (two tabs, a retrying script) then
+    take turns, so each reads the answers the other wrote. Both locks in one round trip.
+    """
     if session.get_bind().dialect.name != "postgresql":
         return
     take = func.pg_advisory_xact_lock if exclusive else func.pg_advisory_xact_lock_shared
-    session.execute(select(take(NAMESPACE, study_id)))
+    locks = [take(NAMESPACE, study_id)]
+    if panelist_id is not None:
+        locks.append(func.pg_advisory_xact_lock(BALLOT_NAMESPACE, panelist_id))
+    session.execute(select(*locks))
 
 
 def hold_study(session: Session, *, study: Study) -> None:

@@ -346,11 +346,13 @@ def close_due_rounds(session: Session, *, now: datetime | None = None) -> list[i
     now = now or utcnow()
     due = list(
         session.scalars(
-            select(Round.id).where(
+            select(Round.id)
+            .where(
                 Round.status == RoundStatus.open,
                 Round.closes_at.is_not(None),
                 Round.closes_at <= now,
             )
+            .order_by(Round.study_id)  # one order: two tickers' study locks never deadlock
         )
     )
     closed = []
