@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from starlette.concurrency import run_in_threadpool
 
 from app.db import transaction
-from app.services import outbox, stability
+from app.services import logins, outbox, stability
 from app.services.rounds import close_due_rounds
 
 log = logging.getLogger("delphi.tick")
@@ -38,13 +38,15 @@ def freeze_statistics(round_ids: list[int]) -> None:
 
 
 def tick_once() -> TickReport:
-    """Three separate steps, so a mail problem never keeps a round from closing."""
+    """Separate steps, so a mail problem never keeps a round from closing."""
     with transaction() as session:
         closed = close_due_rounds(session)
     freeze_statistics(closed)
     with transaction() as session:
         reminded = outbox.enqueue_due_reminders(session)
     delivery = outbox.deliver_due()  # opens its own short transactions
+    with transaction() as session:
+        logins.prune(session)
     return TickReport(closed, reminded, delivery)
 
 

@@ -126,3 +126,22 @@ def touch(user_session: UserSession, *, now: datetime | None = None) -> None:
     now = now or utcnow()
     if now - user_session.last_seen_at > timedelta(minutes=1):
         user_session.last_seen_at = now
+
+
+# Long enough to look into a run of failed logins afterwards, short enough not to keep addresses.
+ATTEMPTS_KEPT = timedelta(days=30)
+
+
+def prune(session: Session, *, now: datetime | None = None) -> tuple[int, int]:
+    """Forget login attempts past ATTEMPTS_KEPT and sessions that can no longer be used.
+
+    Run by the tick; returns how many attempts and sessions were deleted.
+    """
+    now = now or utcnow()
+    attempts = session.execute(delete(LoginAttempt).where(LoginAttempt.at < now - ATTEMPTS_KEPT))
+    sessions = session.execute(
+        delete(UserSession).where(
+            (UserSession.expires_at <= now) | (UserSession.last_seen_at <= now - SESSION_IDLE)
+        )
+    )
+    return attempts.rowcount, sessions.rowcount  # type: ignore[attr-defined]
