@@ -53,7 +53,10 @@ def test_ballots_racing_a_close_are_either_counted_or_refused(
     def close() -> None:
         with httpx.Client(base_url=live_server, timeout=60) as http:
             start.wait()
-            time.sleep(0.5)  # let the ballots get going
+            # Let the ballots get going (by count, not by clock: CI machines differ in speed).
+            deadline = time.monotonic() + 60
+            while statuses[200] < 2 * PANEL and time.monotonic() < deadline:
+                time.sleep(0.01)
             response = http.post(f"/api/v1/rounds/{round_id}/close", headers=run.auth)
             assert response.status_code == 200, response.text
 
