@@ -57,12 +57,12 @@ class BodyLimit:
 
     async def _too_large(self, send: Send, *, page: bool) -> None:
         limit = f"{self.max_bytes / 1_000_000:g} MB"
-        await self._reply(
-            send,
-            413,
-            f"The request body is larger than {limit}; send less in one request.",
-            page=page,
+        detail = (
+            f"What you sent is larger than {limit}: shorten the longest comment or text."
+            if page  # a person at a form, who never heard of a request body
+            else f"The request body is larger than {limit}; send less in one request."
         )
+        await self._reply(send, 413, detail, page=page)
 
     async def _reply(self, send: Send, status: int, detail: str, *, page: bool = False) -> None:
         """JSON for the API; for a page, the same sentence and a way back, in plain HTML."""
