@@ -1,12 +1,12 @@
 """Engine and sessions: one transaction per request; SQLite tuned for concurrent writers."""
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction, sessionmaker
 
 from app.settings import get_settings, normalise_database_url
 
@@ -75,6 +75,65 @@ def new_session() -> Session:
     get_engine()
     assert _sessionmaker is not None
     return _sessionmaker()
+
+
+T = TypeVar("T")
+
+# Set on the session of a GET/HEAD request. On SQLite a read transaction that writes at its end
+# fails at once with SQLITE_BUSY when anyone else wrote since it began (WAL cannot upgrade a stale
+# snapshot; the busy timeout does not help), so a read request may not write in its transaction:
+# its one write (an audit entry, a session's last-seen time) goes through write_now() instead.
+READ_ONLY = "delphi_read_only"
+
+
+class ReadRequestWrote(RuntimeError):
+    """A read request tried to write in its read transaction (a bug: use write_now)."""
+
+
+def write_now(session: Session, work: Callable[[Session], T]) -> T:
+    """A read request's write, in a short writer's transaction of its own on the same connection.
+
+    What was read so far is committed (nothing), the write lock is taken before anything is read
+    again (BEGIN IMMEDIATE on SQLite, so it waits its turn instead of failing), the work is done
+    and committed; the request then reads on in a fresh transaction. A request that already
+    writes just does the work in its transaction.
+    """
+    if not session.info.get(READ_ONLY):
+        return work(session)
+    session.commit()
+    session.info[READ_ONLY] = False
+    try:
+        begin_write(session)
+        result = work(session)
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.info[READ_ONLY] = True
+    return result
+
+
+def _refuse_writes_on_read(session: Session, _flush: UOWTransaction, _instances: Any) -> None:
+    if session.info.get(READ_ONLY) and (session.new or session.dirty or session.deleted):
+        changed = [type(o).__name__ for o in (*session.new, *session.dirty, *session.deleted)]
+        raise ReadRequestWrote(
+            f"A read request changed {', '.join(sorted(set(changed)))} in its read transaction; "
+            "write through app.db.write_now()."
+        )
+
+
+def _refuse_statements_on_read(state: ORMExecuteState) -> None:
+    writes = state.is_insert or state.is_update or state.is_delete
+    if writes and state.session.info.get(READ_ONLY):
+        raise ReadRequestWrote(
+            f"A read request ran {state.statement.__class__.__name__} in its read transaction; "
+            "write through app.db.write_now()."
+        )
+
+
+event.listen(Session, "before_flush", _refuse_writes_on_read)
+event.listen(Session, "do_orm_execute", _refuse_statements_on_read)
 
 
 def begin_write(session: Session) -> None:

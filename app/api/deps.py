@@ -8,7 +8,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
-from app.db import begin_write, needs_begin_write, new_session
+from app.db import READ_ONLY, begin_write, needs_begin_write, new_session
 from app.models import Panelist, User
 from app.services.accounts import user_for_token
 from app.services.errors import Unauthorized
@@ -25,6 +25,8 @@ async def get_session(request: Request) -> AsyncIterator[Session]:
     the close share one hop on the way out.
     """
     session = new_session()
+    if request.method in SAFE_METHODS:
+        session.info[READ_ONLY] = True
     try:
         if request.method not in SAFE_METHODS and needs_begin_write(session):
             await run_in_threadpool(begin_write, session)

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from app.api.deps import CurrentCoordinator, SessionDep
 from app.api.responses import ERRORS
 from app.api.schemas import PathId
+from app.db import write_now
 from app.models import Study, User, utcnow
 from app.reports import export_csv, export_json, export_xlsx, exports
 from app.services import studies
@@ -46,7 +47,10 @@ EXPORTS = {
 def download(session: Session, *, actor: User, study: Study, kind: str, via: str) -> Any:
     """Audit the export, then stream it as an attachment (shared with the console)."""
     export = EXPORTS[kind]
-    exports.record_export(session, actor=actor, study=study, kind=kind, via=via)
+    write_now(
+        session,
+        lambda s: exports.record_export(s, actor=actor, study=study, kind=kind, via=via),
+    )
     name = exports.filename(study, export.what, export.extension, on=utcnow())
     return StreamingResponse(
         export.body(study_id=study.id),

@@ -7,6 +7,7 @@ from starlette.responses import Response
 from app.api.deps import CurrentCoordinator, SessionDep
 from app.api.responses import ERRORS
 from app.api.schemas import PathId
+from app.db import write_now
 from app.models import Study, User
 from app.reports import report
 from app.services import studies
@@ -40,8 +41,11 @@ def rendered_for(
     """Check the caller's access (404 for others' studies), render, and record it in the log."""
     language = report.language_of(lang)
     study = studies.study_for(session, user=user, study_id=study_id)
+    write_now(
+        session,
+        lambda s: report.record(s, actor=user, study=study, language=language, kind=kind),
+    )
     rendered = report.render_html(session, study=study, language=language)
-    report.record(session, actor=user, study=study, language=language, kind=kind)
     return study, language, rendered
 
 

@@ -121,10 +121,15 @@ def sign_out(session: Session, *, token: str) -> None:
     session.execute(delete(UserSession).where(UserSession.token_hash == token_hash(token)))
 
 
+def needs_touch(user_session: UserSession, *, now: datetime | None = None) -> bool:
+    """A session's last-seen time is written at most once a minute, not on every page."""
+    return (now or utcnow()) - user_session.last_seen_at > timedelta(minutes=1)
+
+
 def touch(user_session: UserSession, *, now: datetime | None = None) -> None:
-    """Keep an active session alive (called at most once a minute per session)."""
+    """Keep an active session alive."""
     now = now or utcnow()
-    if now - user_session.last_seen_at > timedelta(minutes=1):
+    if needs_touch(user_session, now=now):
         user_session.last_seen_at = now
 
 

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
 
 from app.api.deps import SessionDep
-from app.db import begin_write
+from app.db import write_now
 from app.models import Panelist
 from app.security import token_hash
 from app.services import ballots, logins, panel
@@ -69,9 +69,8 @@ def personal_link(token: str, request: Request, session: SessionDep) -> Response
         refused.headers["Retry-After"] = str(exc.retry_after)
         return refused
     except Unauthorized:
-        session.rollback()  # this request only reads, until it must count a failed guess
-        begin_write(session)
-        logins.record_unknown_link(session, address=address)
+        # This request only reads, until it must count a failed guess.
+        write_now(session, lambda s: logins.record_unknown_link(s, address=address))
         return render("panel/invalid_link.html", {}, language=language, status_code=404)
     response = RedirectResponse("/ballot", status_code=303)
     cookies.write(request, response, cookies.PanelSession(panelist.id, token_hash(token)))

@@ -9,6 +9,7 @@ from fastapi.responses import RedirectResponse
 from starlette.responses import Response
 
 from app.api.deps import SessionDep
+from app.db import write_now
 from app.models import Role, User, UserSession
 from app.security import same_secret
 from app.services import logins
@@ -54,7 +55,8 @@ def signed_in(request: Request, session: SessionDep) -> Coordinator:
     if found is None:
         raise LoginRequired(str(request.url.path))
     user, user_session = found
-    logins.touch(user_session)
+    if logins.needs_touch(user_session):
+        write_now(session, lambda _s: logins.touch(user_session))
     return Coordinator(user, user_session)
 
 

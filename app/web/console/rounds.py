@@ -15,6 +15,7 @@ from app import models
 from app.api import schemas
 from app.api.deps import SessionDep
 from app.consensus import strength
+from app.db import write_now
 from app.scheduler import freeze_statistics
 from app.services import audit, outbox, results, rounds, studies
 from app.services.errors import DomainError, Invalid
@@ -330,7 +331,9 @@ def audit_csv(study_id: schemas.PathId, session: SessionDep, me: ConsoleUser) ->
                 "'" + detail if detail[:1] in "=+-@" else detail,
             ]
         )
-    audit.record(session, actor=me.user, action="export.audit", study_id=study.id)
+    write_now(
+        session, lambda s: audit.record(s, actor=me.user, action="export.audit", study_id=study.id)
+    )
     return StreamingResponse(
         iter([buffer.getvalue()]),
         media_type="text/csv; charset=utf-8",
