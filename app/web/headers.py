@@ -21,6 +21,9 @@ HEADERS = [
     (b"permissions-policy", b"camera=(), microphone=(), geolocation=()"),
 ]
 
+# Pages and API answers hold ballots, results, personal links and tokens: no browser or proxy
+# keeps a copy (a shared ward computer's back button, a proxy's cache). Static files may be kept.
+NO_STORE = (b"cache-control", b"no-store")
 
 # An unexpected error's answer, written here rather than rendered: the templates may be what failed.
 CRASH_PAGE = (
@@ -43,6 +46,7 @@ class SecurityHeaders:
             await self.app(scope, receive, send)
             return
         csp = DOCS_CSP if scope["path"] in ("/docs", "/redoc") else CSP
+        static = scope["path"].startswith("/static/")
 
         started = False
 
@@ -55,6 +59,8 @@ class SecurityHeaders:
                 headers += [(k, v) for k, v in HEADERS if k not in present]
                 if b"content-security-policy" not in present:
                     headers.append((b"content-security-policy", csp.encode()))
+                if b"cache-control" not in present and not static:
+                    headers.append(NO_STORE)
                 message["headers"] = headers
             await send(message)
 

@@ -123,10 +123,10 @@ MATRIX: dict[str, tuple[Any, ...]] = {
     "GET /console/studies/{study_id}": CONSOLE_READ,
     "POST /console/studies/{study_id}/statements": console_write(303),
     "POST /console/statements/{statement_id}/revise": console_write(303),
-    "POST /console/studies/{study_id}/panelists": console_write(303),
+    "POST /console/studies/{study_id}/panelists": console_write(201),
     "POST /console/studies/{study_id}/members": console_write(303),
     "GET /console/statements/{statement_id}": CONSOLE_READ,
-    "POST /console/panelists/{panelist_id}/link": console_write(303),
+    "POST /console/panelists/{panelist_id}/link": console_write(201),
     "POST /console/panelists/{panelist_id}/withdraw": console_write(303),
     # Console: rounds
     "POST /console/studies/{study_id}/rounds": console_write(303),

@@ -134,10 +134,10 @@ def test_a_whole_round_from_the_console(session, client):
         response = post(
             web, f"{study_url}/panelists", study_url, name=name, group=group, language="en"
         )
-        assert response.status_code == 303
-    flash_page = web.get(study_url).text
-    link = re.search(r"(http://\S+/p/dp_[\w-]+)", flash_page).group(1)
-    assert "Next: round 1" in flash_page and "round 1 rates every statement" in flash_page
+        assert response.status_code == 201
+    link = re.search(r"(http://\S+/p/dp_[\w-]+)", response.text).group(1)
+    study_page = web.get(study_url).text
+    assert "Next: round 1" in study_page and "round 1 rates every statement" in study_page
     assert post(web, f"{study_url}/rounds", study_url).status_code == 303
     page = web.get(study_url).text
     round_id = re.search(r"/console/rounds/(\d+)/open", page).group(1)
@@ -415,13 +415,15 @@ def test_new_link_and_withdrawal_from_the_panel_table(session, client):
     web = signed_in(session)
     study_id = new_study(web)
     study_url = f"/console/studies/{study_id}"
-    post(web, f"{study_url}/panelists", study_url, name="Dr A", group="physiatrists")
-    page = web.get(study_url).text
-    old = re.search(r"/p/(dp_[\w-]+)", page).group(1)
-    panelist_id = re.search(r"/console/panelists/(\d+)/link", page).group(1)
-    post(web, f"/console/panelists/{panelist_id}/link", study_url)
-    fresh = re.search(r"/p/(dp_[\w-]+)", web.get(study_url).text).group(1)
+    added = post(web, f"{study_url}/panelists", study_url, name="Dr A", group="physiatrists")
+    assert "P01 added" in added.text
+    old = re.search(r"/p/(dp_[\w-]+)", added.text).group(1)
+    panelist_id = re.search(r"/console/panelists/(\d+)/link", web.get(study_url).text).group(1)
+    reissued = post(web, f"/console/panelists/{panelist_id}/link", study_url)
+    assert "New personal link for P01" in reissued.text
+    fresh = re.search(r"/p/(dp_[\w-]+)", reissued.text).group(1)
     assert fresh != old
+    assert "/p/dp_" not in web.get(study_url).text  # shown once, on the answer itself
     assert client.get(f"/p/{old}", follow_redirects=False).status_code == 404
     assert client.get(f"/p/{fresh}", follow_redirects=False).status_code == 303
     post(web, f"/console/panelists/{panelist_id}/withdraw", study_url)

@@ -490,11 +490,7 @@ def add_panelist(
         )
     except DomainError as exc:
         return _back(request, session, me, study, exc, form="panelist", typed=values)
-    return done(
-        request,
-        f"/console/studies/{study.id}#panel",
-        f"{invitation.panelist.code} added. Personal link (shown once): {invitation.invite_url}",
-    )
+    return _links_page(request, me, study, invitation, heading=f"{invitation.panelist.code} added")
 
 
 @router.post("/console/studies/{study_id}/members")
@@ -566,11 +562,32 @@ def new_link(
         invitation = panel.reissue_link(session, actor=me.user, study=study, panelist=member)
     except DomainError as exc:
         return _back(request, session, me, study, exc)
-    return done(
+    return _links_page(
         request,
-        f"/console/studies/{study.id}#panel",
-        f"New personal link for {member.code} (shown once; the old links stop working): "
-        f"{invitation.invite_url}",
+        me,
+        study,
+        invitation,
+        heading=f"New personal link for {member.code}",
+        note="The old links stop working.",
+    )
+
+
+def _links_page(
+    request: Request,
+    me: Coordinator,
+    study: models.Study,
+    invitation: panel.Invitation,
+    *,
+    heading: str,
+    note: str = "",
+) -> Response:
+    """A personal link is shown on the answer itself, never carried in the (signed) flash cookie."""
+    return page(
+        request,
+        "console/import_links.html",
+        {"study": study, "invitations": [invitation], "heading": heading, "note": note},
+        coordinator=me,
+        status_code=201,
     )
 
 
