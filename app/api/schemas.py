@@ -17,6 +17,7 @@ from pydantic import (
 
 from app.api.stability_schemas import Attrition, Stability
 from app.consensus import ConsensusRule
+from app.consensus.disclosure import GROUP_FEEDBACK_MIN
 from app.consensus.grading import Amstar2, Design, GradingTable, Scheme
 from app.consensus.stability import StabilityRule
 
@@ -462,10 +463,15 @@ class Feedback(BaseModel):
     previous_text: str | None = None
     rationale: str | None = None
     groups: dict[str, "GroupFeedback"] | None = Field(
-        None, description="Studies with feedback_by_group: each group's answers (3+ ratings)."
+        None,
+        description="Studies with feedback_by_group: the answers of each group shown apart, "
+        f"none with fewer than {GROUP_FEEDBACK_MIN} ratings, and never leaving 1 to "
+        f"{GROUP_FEEDBACK_MIN - 1} ratings when they are subtracted from the whole panel's.",
     )
-    groups_too_small: list[str] | None = Field(
-        None, description="Groups with fewer than 3 ratings, not shown apart to keep anonymity."
+    groups_withheld: bool | None = Field(
+        None,
+        description="True when some groups are not shown apart, so that no one's rating can "
+        "be worked out; which groups is not said.",
     )
 
 

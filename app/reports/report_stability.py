@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.consensus import strength
+from app.consensus.disclosure import GROUP_FEEDBACK_MIN
 from app.reports.report_methods import N_, STRENGTH, Words
 from app.services import stability
-from app.services.ballots import GROUP_FEEDBACK_MIN
 
 
 def _g(value: float) -> str:
@@ -101,8 +101,10 @@ def group_feedback_sentence(words: Words) -> str:
     _ = words
     return _(
         "Panelists also saw each stakeholder group's distribution of ratings as a separate "
-        "chart; a group with fewer than %(num)s ratings of a statement was not shown apart, so "
-        "that no answer could be traced to a person."
+        "chart; a group with fewer than %(num)s ratings of a statement was not shown apart, and "
+        "when the whole panel's ratings less those of the groups shown would have left some, "
+        "but fewer than %(num)s, the smallest group shown was held back as well, so that no "
+        "answer could be traced to a person, not even by subtraction."
     ) % {"num": GROUP_FEEDBACK_MIN}
 
 

@@ -12,6 +12,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from app.consensus.disclosure import publishable_groups
 from app.consensus.strength import STRENGTHS
 from app.models import (
     Ballot,
@@ -355,15 +356,16 @@ def _attach_feedback(
             "rationale": item.rationale if snapshot.version_id != item.version_id else None,
         }
         if view.study.feedback_by_group:
-            item.feedback |= _group_feedback(figures.get("groups") or {})
+            item.feedback |= _group_feedback(figures)
 
 
-# A group with fewer ratings than this is not shown apart: its chart could reveal who said what.
-GROUP_FEEDBACK_MIN = 3
+def _group_feedback(figures: dict[str, Any]) -> dict[str, Any]:
+    """Each group's answers where neither they nor the panel minus them can reveal a rating.
 
-
-def _group_feedback(groups: dict[str, Any]) -> dict[str, Any]:
-    """Each stakeholder group's answers, for groups large enough to stay anonymous."""
+    Hidden groups are not named: a name beside "too few to show" says who the few are.
+    """
+    groups: dict[str, Any] = figures.get("groups") or {}
+    published = publishable_groups(figures["n"], {name: g["n"] for name, g in groups.items()})
     shown = {
         name: {
             "histogram": g["histogram"],
@@ -373,10 +375,9 @@ def _group_feedback(groups: dict[str, Any]) -> dict[str, Any]:
             "classification": g["classification"],
         }
         for name, g in sorted(groups.items())
-        if g["n"] >= GROUP_FEEDBACK_MIN
+        if name in published
     }
-    too_small = sorted(name for name, g in groups.items() if g["n"] < GROUP_FEEDBACK_MIN)
-    return {"groups": shown, "groups_too_small": too_small}
+    return {"groups": shown, "groups_withheld": len(shown) < len(groups)}
 
 
 def _merge(answer: Answer, entry: RatingInput) -> Answer:

@@ -289,6 +289,8 @@ def test_the_methods_say_which_rules_produced_the_new_figures(voting, session):
     ) in methods
     assert "Consensus must also hold, the same way, within every stakeholder group." in methods
     assert "a group with fewer than 3 ratings of a statement was not shown apart" in methods
+    assert "the smallest group shown was held back as well" in methods
+    assert "not even by subtraction" in methods
     assert f"at least {strength.CHOICE_MIN_PCT} % of those who chose a strength" in methods
     assert "Jaeschke R, Guyatt GH" in methods and "BMJ. 2008;337:a744" in methods
 

@@ -75,12 +75,13 @@ def test_feedback_split_by_group_keeps_small_groups_together(client, coordinator
     assert "By stakeholder group" in page
     assert page.count('class="group-chart"') == 1  # only the nurses have 3 ratings
     assert "<strong>nurses</strong>" in page
-    assert "fewer than 3 ratings): patients, physicians." in page
+    assert "Some groups are not shown apart, so that no one's rating can be worked out" in page
+    assert "patients" not in page and "physicians" not in page  # the small groups go unnamed
     ballot = run.call("GET", "/api/v1/ballot", headers=run.as_panelist(0))
     feedback = ballot["items"][0]["feedback"]
     nurses = {k: v for k, v in feedback["groups"]["nurses"]["histogram"].items() if v}
     assert nurses == {"1": 1, "2": 1, "3": 1} and feedback["groups"]["nurses"]["n"] == 3
-    assert feedback["groups_too_small"] == ["patients", "physicians"]
+    assert feedback["groups_withheld"] is True
 
 
 def test_console_results_show_stability_kendall_and_who_left(client, coordinator_token, session):
