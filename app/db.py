@@ -30,6 +30,12 @@ def make_engine(url: str | None = None, **kwargs: Any) -> Engine:
         _tune_sqlite(engine)
         return engine
     kwargs.setdefault("pool_pre_ping", True)
+    # A server that vanished without a word (a failover, a cut network) is noticed in seconds,
+    # and the request gets its 503 (app.web.unavailable) instead of hanging on.
+    kwargs.setdefault(
+        "connect_args",
+        {"connect_timeout": 10, "keepalives": 1, "keepalives_idle": 30, "keepalives_interval": 10},
+    )
     return create_engine(url, **kwargs)
 
 

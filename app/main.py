@@ -34,6 +34,7 @@ from app.web.console import studies as console_studies
 from app.web.console.common import CsrfFailed, LoginRequired
 from app.web.headers import SecurityHeaders
 from app.web.templating import render
+from app.web.unavailable import answer_outages
 
 STATIC = Path(__file__).resolve().parent / "web" / "static"
 
@@ -79,6 +80,7 @@ def create_app() -> FastAPI:
     app.add_exception_handler(DomainError, _domain_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
     app.add_exception_handler(IntegrityError, _integrity_error)  # type: ignore[arg-type]
+    answer_outages(app)  # 503 with Retry-After while the database does not answer
     # Outermost last: bodies are read (with a time limit) before a request takes an admission slot.
     app.add_middleware(Admission, limit=settings.max_inflight_requests)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
