@@ -23,7 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from app.models import Panelist, Statement, Study, User
-from app.services import audit, locks, panel, statements
+from app.services import audit, import_limits, locks, panel, statements
 from app.services.errors import Invalid
 from app.services.panel import Invitation, NewPanelist
 from app.services.statements import NewStatement
@@ -32,7 +32,7 @@ from app.services.studies import ensure_writable
 T = TypeVar("T")
 R = TypeVar("R")
 
-MAX_ROWS = 5_000
+MAX_ROWS = import_limits.MAX_ROWS
 MAX_TEXT = statements.MAX_TEXT
 # Column widths in app.models: longer values would fail at the database, so they are row errors.
 MAX_KEY = 40
@@ -97,6 +97,8 @@ def _read(*, filename: str, content: bytes) -> _Table:
         )
     if not content:
         raise Invalid(f"{name} is empty; it needs a header row and one row per entry.")
+    if len(content) > import_limits.MAX_FILE_BYTES:
+        import_limits.refuse(import_limits.FILE_SIZE, name, import_limits.MAX_FILE_BYTES // 1000)
     records = _csv_records(name, content) if suffix == ".csv" else _xlsx_records(name, content)
     return _tabulate(name, records)
 
@@ -130,6 +132,10 @@ def _csv_records(name: str, content: bytes) -> list[tuple[int, list[str]]]:
     filled = number = 0
     try:
         for number, record in enumerate(reader, start=1):
+            if number > import_limits.MAX_SHEET_ROWS:  # blank lines cost too: stop here
+                import_limits.refuse(import_limits.ROWS, name, import_limits.MAX_SHEET_ROWS)
+            if len(record) > import_limits.MAX_COLUMNS:
+                import_limits.refuse(import_limits.COLUMNS, name, import_limits.MAX_COLUMNS)
             records.append((number, record))
             filled += any(cell.strip() for cell in record)
             if filled > MAX_ROWS + 1:  # the header and more data rows than allowed
@@ -156,13 +162,13 @@ def _count_outside_quotes(line: str) -> Counter[str]:
 def _xlsx_records(name: str, content: bytes) -> list[tuple[int, list[str]]]:
     from openpyxl import load_workbook
 
+    import_limits.check_workbook(name, content)  # sizes, rows and cells measured before opening
     try:
-        workbook = load_workbook(io.BytesIO(content), read_only=True, data_only=True)
+        workbook = load_workbook(
+            io.BytesIO(content), read_only=True, data_only=True, keep_links=False
+        )
     except Exception:  # zipfile, XML and openpyxl errors alike: the file is not a workbook
-        raise Invalid(
-            f"{name} cannot be read as an Excel workbook (.xlsx): it is damaged or another kind "
-            "of file. Open it in Excel or LibreOffice and save it as .xlsx again."
-        ) from None
+        import_limits.refuse(import_limits.DAMAGED, name)
     records: list[tuple[int, list[str]]] = []
     filled = 0
     try:
@@ -171,6 +177,8 @@ def _xlsx_records(name: str, content: bytes) -> list[tuple[int, list[str]]]:
         sheet = workbook.worksheets[0]
         sheet.reset_dimensions()  # trust the rows, not a possibly stale <dimension>
         for number, values in enumerate(sheet.iter_rows(min_row=1, values_only=True), start=1):
+            if number > import_limits.MAX_SHEET_ROWS:  # the scan counted them; never read past
+                import_limits.refuse(import_limits.ROWS, name, import_limits.MAX_SHEET_ROWS)
             cells = [_cell_text(value) for value in values]
             records.append((number, cells))
             filled += any(cell.strip() for cell in cells)
@@ -203,7 +211,7 @@ def _cell_text(value: Any) -> str:
 
 
 def _too_many(name: str) -> NoReturn:
-    raise Invalid(f"{name} has more than {MAX_ROWS:,} rows; split it into smaller files.")
+    import_limits.refuse(import_limits.DATA_ROWS, name, MAX_ROWS)
 
 
 def _tabulate(name: str, records: list[tuple[int, list[str]]]) -> _Table:

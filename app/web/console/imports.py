@@ -10,13 +10,13 @@ from starlette.responses import Response
 
 from app.api import schemas
 from app.api.deps import SessionDep
-from app.services import evidence_import, imports, studies
+from app.services import evidence_import, import_limits, imports, studies
 from app.services.errors import DomainError, Invalid
 from app.web.console.common import ConsoleUser, check_csrf, done, page
 
 router = APIRouter(include_in_schema=False)
 KINDS = {"statements": "Statements", "panelists": "Panelists", "evidence": "Evidence sources"}
-MAX_FILE = 600_000  # bytes; the preview carries the file back, within the 1 MB body limit
+MAX_FILE = import_limits.MAX_FILE_BYTES
 
 
 async def upload(request: Request) -> tuple[dict[str, str], str, bytes | None]:
@@ -66,17 +66,17 @@ def import_file(
             status_code=404,
         )
     if content is None or len(content) > MAX_FILE:
-        message = (
-            "Choose a file to import."
+        shown = (
+            {"error": "Choose a file to import."}
             if content is None
-            else f"The file is larger than {MAX_FILE // 1000} kB; split it into parts."
+            else {
+                "refusal": import_limits.Refused(
+                    import_limits.FILE_SIZE, name=filename, limit=f"{MAX_FILE // 1000:,}"
+                )
+            }
         )
         return page(
-            request,
-            "console/import.html",
-            {**context, "error": message},
-            coordinator=me,
-            status_code=422,
+            request, "console/import.html", {**context, **shown}, coordinator=me, status_code=422
         )
     preview_of: Any = {
         "statements": imports.preview_statements,
@@ -105,12 +105,13 @@ def import_file(
         made = importer(session, actor=me.user, study=study, filename=filename, content=content)
     except Invalid as exc:
         session.rollback()
+        refused = (  # a limit's sentence is catalogued: the page shows it in its own language
+            {"refusal": exc}
+            if isinstance(exc, import_limits.Refused)
+            else {"error": exc.message, "row_errors": exc.errors}
+        )
         return page(
-            request,
-            "console/import.html",
-            {**context, "error": exc.message, "row_errors": exc.errors},
-            coordinator=me,
-            status_code=422,
+            request, "console/import.html", {**context, **refused}, coordinator=me, status_code=422
         )
     except DomainError as exc:
         session.rollback()
