@@ -429,6 +429,9 @@ class LoginAttempt(Base):
     address: Mapped[str] = mapped_column(String(64), index=True)
     at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     succeeded: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The keyed hash of the browser's device id when it signed in to this account before, else
+    # empty: failures of such a browser are counted apart, so a stranger cannot hold it back.
+    device: Mapped[str] = mapped_column(String(64), default="")
 
 
 class OutboxMessage(Base):

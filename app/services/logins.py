@@ -1,5 +1,16 @@
-"""Coordinator sign-in (argon2, server-side sessions); guesses throttled in the database."""
+"""Coordinator sign-in (argon2, server-side sessions); guesses throttled in the database.
 
+Throttling slows a guesser without locking the owner out. Past a few failures in a row, an
+account's next try waits, twice as long each time up to a few minutes, and only a try that did
+not have to wait is checked against the password. A browser that signed in to the account before
+(it holds a signed device cookie) has a count of its own, so a stranger's failures never hold it
+back. An address that fails across many accounts waits too. Each account's (and address's)
+sign-ins take turns, so concurrent guesses cannot all slip under the limit.
+"""
+
+import hashlib
+import ipaddress
+import math
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -12,7 +23,14 @@ from app.security import hash_password, token_hash, verify_password
 from app.services.errors import Throttled, Unauthorized
 
 WINDOW = timedelta(minutes=15)
+# Failures in a row of one account (from browsers it does not know, or from one it does) that are
+# answered at once; after them each try waits FIRST_WAIT, then twice as long, up to LONGEST_WAIT.
 MAX_FAILURES_PER_ACCOUNT = 5
+FIRST_WAIT = timedelta(seconds=15)
+LONGEST_WAIT = timedelta(minutes=5)
+# An account's failures older than this no longer make it wait (a guesser gets ~12 tries an hour).
+BACKOFF_WINDOW = timedelta(hours=1)
+# Failed sign-ins per WINDOW from one address, across accounts: then the address waits.
 MAX_FAILURES_PER_ADDRESS = 20
 SESSION_IDLE = timedelta(hours=8)
 SESSION_MAX = timedelta(days=7)
@@ -22,10 +40,36 @@ _DUMMY_HASH = hash_password("not a real password, only for timing")
 
 
 @dataclass(frozen=True, slots=True)
+class Device:
+    """A browser that signed in to an account before, as its signed cookie says."""
+
+    user_id: int
+    key: str  # random; attempts store only its keyed hash
+
+    @classmethod
+    def new(cls, user_id: int) -> "Device":
+        return cls(user_id, secrets.token_urlsafe(24))
+
+
+@dataclass(frozen=True, slots=True)
 class SignedIn:
     user: User
     token: str  # the cookie value; only its keyed hash is stored
     csrf: str
+    device: Device  # for the browser's device cookie: its own, or a new one
+
+
+def address_key(address: str) -> str:
+    """How an address is counted: in one spelling, and IPv6 by its /64 (one site's usual share)."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address[:64]
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((int(ip), 64), strict=False))
+    return str(ip)
 
 
 # Personal links that open nothing, per address: a guesser is stopped, a mistyped link is not.
@@ -50,6 +94,7 @@ def _failures(session: Session, *, since: datetime, **match: str) -> int:
 def check_link_attempts(session: Session, *, address: str, now: datetime | None = None) -> None:
     """Refuse an address that tried too many unknown personal links (kept in the database)."""
     now = now or utcnow()
+    address = address_key(address)
     tried = _failures(session, since=now - WINDOW, email=PERSONAL_LINK, address=address)
     if tried >= MAX_UNKNOWN_LINKS_PER_ADDRESS:
         raise Throttled(
@@ -60,27 +105,115 @@ def check_link_attempts(session: Session, *, address: str, now: datetime | None 
 
 
 def record_unknown_link(session: Session, *, address: str, now: datetime | None = None) -> None:
-    session.add(LoginAttempt(email=PERSONAL_LINK, address=address, at=now or utcnow()))
+    session.add(LoginAttempt(email=PERSONAL_LINK, address=address_key(address), at=now or utcnow()))
     session.flush()
 
 
+ACCOUNT_LOCKS = 0x44454C41  # "DELA": one account's sign-ins take turns
+ADDRESS_LOCKS = 0x44454C49  # "DELI": one address's sign-ins take turns
+
+
+def _lock_key(value: str) -> int:
+    return int.from_bytes(hashlib.sha256(value.encode()).digest()[:4], "big", signed=True)
+
+
+def _take_turns(session: Session, *, email: str, address: str | None) -> None:
+    """Serialise sign-ins per account (and address) until commit, so each counts those before.
+
+    PostgreSQL: transaction-level advisory locks, always the account's first (no deadlock).
+    SQLite: the request's write transaction already holds the database lock.
+    """
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    locks = [func.pg_advisory_xact_lock(ACCOUNT_LOCKS, _lock_key(email))]
+    if address is not None:
+        locks.append(func.pg_advisory_xact_lock(ADDRESS_LOCKS, _lock_key(address)))
+    session.execute(select(*locks))
+
+
+def wait_after(failures: int) -> timedelta:
+    """How long the next try waits after so many failures in a row."""
+    if failures < MAX_FAILURES_PER_ACCOUNT:
+        return timedelta(0)
+    doublings = min(failures - MAX_FAILURES_PER_ACCOUNT, 10)
+    return min(LONGEST_WAIT, FIRST_WAIT * 2**doublings)
+
+
+# Enough of the latest attempts to reach LONGEST_WAIT.
+_RECENT = MAX_FAILURES_PER_ACCOUNT + math.ceil(math.log2(LONGEST_WAIT / FIRST_WAIT)) + 1
+
+
+def _seconds_to_wait(session: Session, *, email: str, device: str, now: datetime) -> int:
+    """Seconds before this account, tried from these browsers, may be tried again (0: now)."""
+    latest = session.execute(
+        select(LoginAttempt.at, LoginAttempt.succeeded)
+        .where(
+            LoginAttempt.email == email,
+            LoginAttempt.device == device,
+            LoginAttempt.at >= now - BACKOFF_WINDOW,
+        )
+        .order_by(LoginAttempt.at.desc(), LoginAttempt.id.desc())
+        .limit(_RECENT)
+    ).all()
+    failures = 0
+    for _at, succeeded in latest:
+        if succeeded:
+            break
+        failures += 1
+    wait = wait_after(failures)
+    if not wait:
+        return 0
+    left = min(wait, latest[0].at + wait - now)  # never longer than the wait itself (clock skew)
+    return max(0, math.ceil(left.total_seconds()))
+
+
+def _in_words(seconds: int) -> str:
+    if seconds < 60:
+        return f"{seconds} second{'' if seconds == 1 else 's'}"
+    minutes = math.ceil(seconds / 60)
+    return f"{minutes} minute{'' if minutes == 1 else 's'}"
+
+
 def sign_in(
-    session: Session, *, email: str, password: str, address: str, now: datetime | None = None
+    session: Session,
+    *,
+    email: str,
+    password: str,
+    address: str,
+    device: Device | None = None,
+    now: datetime | None = None,
 ) -> SignedIn:
-    now = now or utcnow()
+    """Check the password unless the account, browser or address must wait; record the verdict."""
     email = email.strip().lower()
-    since = now - WINDOW
+    address = address_key(address)
+    user = session.scalar(select(User).where(User.email == email))
+    trusted = device is not None and user is not None and device.user_id == user.id
+    known = device if trusted else None
+    # A browser the account knows is held back by its own failures only, wherever it is.
+    _take_turns(session, email=email, address=None if known else address)
+    now = now or utcnow()  # after waiting our turn: attempts are recorded in the order decided
     if (
-        _failures(session, since=since, email=email) >= MAX_FAILURES_PER_ACCOUNT
-        or _failures(session, since=since, address=address) >= MAX_FAILURES_PER_ADDRESS
+        known is None
+        and _failures(session, since=now - WINDOW, address=address) >= MAX_FAILURES_PER_ADDRESS
     ):
         raise Throttled(
-            "Too many failed sign-ins; wait 15 minutes and try again.",
+            "Too many failed sign-ins came from your address; wait 15 minutes and try again.",
             retry_after=int(WINDOW.total_seconds()),
         )
-    user = session.scalar(select(User).where(User.email == email))
+    hashed_device = token_hash(known.key) if known else ""
+    wait = _seconds_to_wait(session, email=email, device=hashed_device, now=now)
+    if wait:
+        raise Throttled(
+            f"Too many failed sign-ins from this browser; wait {_in_words(wait)} and try again."
+            if known
+            else f"Too many failed sign-ins for this e-mail address; wait {_in_words(wait)} and "
+            "try again. A browser that signed in to this account before is not held back.",
+            retry_after=wait,
+        )
     ok = verify_password(user.password_hash if user else _DUMMY_HASH, password) and user is not None
-    session.add(LoginAttempt(email=email, address=address, at=now, succeeded=ok))
+    session.add(
+        LoginAttempt(email=email, address=address, at=now, succeeded=ok, device=hashed_device)
+    )
     session.flush()
     if not ok or user is None:
         raise Unauthorized(WRONG)
@@ -96,7 +229,7 @@ def sign_in(
         )
     )
     session.flush()
-    return SignedIn(user, token, csrf)
+    return SignedIn(user, token, csrf, known or Device.new(user.id))
 
 
 def session_user(

@@ -150,7 +150,7 @@ def test_cookies_behind_a_tls_proxy_are_secure(
     opened = web.get(f"/p/{run.panelists[0]['token']}")
     seen = set_cookies(login) + set_cookies(signed) + set_cookies(opened)
     names = {c.split("=", 1)[0] for c in seen}
-    assert names == {"delphi_login_csrf", "delphi_console", "delphi_panel"}
+    assert names == {"delphi_login_csrf", "delphi_console", "delphi_device", "delphi_panel"}
     for cookie in seen:
         assert "secure" in cookie and "httponly" in cookie, cookie
 

@@ -4,6 +4,7 @@ import secrets
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse
+from itsdangerous import BadData, URLSafeTimedSerializer
 from pydantic import BaseModel, Field, ValidationError
 from starlette.responses import Response
 
@@ -12,12 +13,16 @@ from app.models import Role
 from app.security import same_secret
 from app.services import accounts, logins
 from app.services.errors import DomainError, Throttled
+from app.settings import get_settings
 from app.web import session as cookies
 from app.web.console.common import COOKIE, ConsoleUser, check_csrf, done, page
 from app.web.forms import FormValues
 
 router = APIRouter(include_in_schema=False)
 LOGIN_CSRF = "delphi_login_csrf"
+# Set at a successful sign-in: this browser's failures are counted apart from a stranger's.
+DEVICE_COOKIE = "delphi_device"
+DEVICE_MAX_AGE = 90 * 24 * 3600  # renewed at each sign-in
 
 
 class LoginForm(BaseModel):
@@ -58,6 +63,34 @@ def _login_page(
     return response
 
 
+def _device_signer() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(get_settings().secret_key, salt=DEVICE_COOKIE)
+
+
+def _device(request: Request) -> logins.Device | None:
+    """The browser's device cookie, if this server signed it and it is not too old."""
+    raw = request.cookies.get(DEVICE_COOKIE)
+    if not raw:
+        return None
+    try:
+        payload = _device_signer().loads(raw, max_age=DEVICE_MAX_AGE)
+        return logins.Device(user_id=int(payload["u"]), key=str(payload["k"]))
+    except (BadData, KeyError, TypeError, ValueError):
+        return None
+
+
+def _remember_device(request: Request, response: Response, device: logins.Device) -> None:
+    response.set_cookie(
+        DEVICE_COOKIE,
+        _device_signer().dumps({"u": device.user_id, "k": device.key}),
+        max_age=DEVICE_MAX_AGE,
+        path="/login",  # sent with sign-ins only
+        httponly=True,
+        samesite="strict",
+        secure=cookies.served_over_https(request),
+    )
+
+
 @router.get("/login")
 def login_page(request: Request) -> Response:
     return _login_page(request)
@@ -81,7 +114,13 @@ def login(request: Request, values: FormValues, session: SessionDep) -> Response
         )
     address = request.client.host if request.client else "unknown"
     try:
-        signed = logins.sign_in(session, email=form.email, password=form.password, address=address)
+        signed = logins.sign_in(
+            session,
+            email=form.email,
+            password=form.password,
+            address=address,
+            device=_device(request),
+        )
     except Throttled as exc:
         response = _login_page(request, error=exc.message, email=form.email, status_code=429)
         response.headers["Retry-After"] = str(exc.retry_after)
@@ -97,6 +136,7 @@ def login(request: Request, values: FormValues, session: SessionDep) -> Response
         secure=cookies.served_over_https(request),
         max_age=7 * 24 * 3600,
     )
+    _remember_device(request, response, signed.device)
     cookies.forget(request, response, LOGIN_CSRF)
     return response
 
