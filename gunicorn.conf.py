@@ -23,4 +23,7 @@ keepalive = 5
 worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
 control_socket_disable = True  # gunicorn 24+: no runtime control socket in $HOME
 accesslog = None  # app.logs.AccessLog writes one line per request, secrets redacted
+# Believe no X-Forwarded-* here, whatever FORWARDED_ALLOW_IPS says (`*` would let a client pick
+# its own address): the app applies DELPHI_TRUSTED_PROXIES itself, right-most entry first.
+forwarded_allow_ips = ""
 logconfig_dict = logging_config(_settings.log_level)

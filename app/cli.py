@@ -58,6 +58,7 @@ def serve(
         workers=workers,
         log_config=None,
         access_log=False,
+        proxy_headers=False,  # the app believes only DELPHI_TRUSTED_PROXIES (app.main)
     )
 
 

@@ -12,6 +12,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import IntegrityError
 from starlette.responses import Response
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from app.api import ballot, evidence, health, rounds, studies
 from app.api import exports as api_exports
@@ -86,6 +87,11 @@ def create_app() -> FastAPI:
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(SecurityHeaders)
     app.add_middleware(AccessLog)
+    # Outermost: below it, a request's client is the right-most X-Forwarded-For entry that is not
+    # a trusted proxy (entries a client writes itself sit further left), or the peer itself.
+    # The app, not the server, applies this: `delphi serve` and gunicorn.conf.py turn theirs off.
+    if settings.proxy_networks:
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.proxy_networks)
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def home() -> str:

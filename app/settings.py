@@ -1,5 +1,6 @@
 """Settings from the environment: one build runs on a laptop's SQLite or a server's PostgreSQL."""
 
+import ipaddress
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -40,6 +41,10 @@ class Settings(BaseSettings):
     tick_seconds: float = 30
     # Structured (JSON lines) log level: DEBUG also logs the health probes' requests.
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    # Reverse proxies (addresses or networks, comma-separated) whose X-Forwarded-For and
+    # X-Forwarded-Proto are believed; a request's address is then the right-most one in
+    # X-Forwarded-For that none of them is. Empty: no proxy is believed.
+    trusted_proxies: str = "127.0.0.1,::1"
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -58,8 +63,32 @@ class Settings(BaseSettings):
         public = host not in LOCAL_HOSTS and not host.endswith(".localhost")
         return self.declared_production or (parts.scheme == "https" and public)
 
+    @property
+    def proxy_networks(self) -> list[str]:
+        """The trusted proxies as networks (10.0.0.5 as 10.0.0.5/32), as uvicorn reads them."""
+        return [n for n in map(_network, self.trusted_proxies.split(",")) if n is not None]
+
+    def proxies_refusal(self) -> str | None:
+        """Why DELPHI_TRUSTED_PROXIES cannot be used, in one line; None when it can."""
+        for entry in filter(None, (part.strip() for part in self.trusted_proxies.split(","))):
+            if entry == "*":
+                return (
+                    "Refusing to start: DELPHI_TRUSTED_PROXIES=* would let every client write "
+                    "its own address into X-Forwarded-For and escape the sign-in limits; list "
+                    "your reverse proxy's addresses instead, e.g. 127.0.0.1."
+                )
+            if _network(entry) is None:
+                return (
+                    f"Refusing to start: DELPHI_TRUSTED_PROXIES names {entry!r}, which is neither "
+                    "an IP address nor a network such as 172.29.86.0/24."
+                )
+        return None
+
     def refusal(self) -> str | None:
         """Why these settings must not serve real panelists, in one line; None when they may."""
+        proxies = self.proxies_refusal()
+        if proxies is not None:
+            return proxies
         if not self.is_production:
             return None
         why = (
@@ -78,6 +107,14 @@ class Settings(BaseSettings):
                 f"Refusing to start in production ({why}): DELPHI_SECRET_KEY is shorter than "
                 f"{MIN_SECRET_CHARS} characters; {hint}"
             )
+        return None
+
+
+def _network(entry: str) -> str | None:
+    """An address or a network in one spelling; None when it is neither (or blank)."""
+    try:
+        return str(ipaddress.ip_network(entry.strip(), strict=False))
+    except ValueError:
         return None
 
 
