@@ -130,7 +130,8 @@ class Study(Base):
     groups: Mapped[list[Any]] = mapped_column(default=list)
     # Reminders to non-responders, in hours before a round's deadline.
     reminder_hours: Mapped[list[Any]] = mapped_column(default=lambda: [72, 24])
-    # Evidence-level scheme and grading table (app.consensus.grading); frozen with the rule.
+    # Evidence-level scheme (app.consensus.levels) and grading table (app.consensus.grading);
+    # frozen with the rule.
     evidence_scheme: Mapped[str] = mapped_column(String(20), default="pedro_scire")
     grading_table: Mapped[dict[str, Any] | None]
     # Panelists also choose each recommendation's strength in the final round (DESIGN §2.5).

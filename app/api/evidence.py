@@ -10,6 +10,7 @@ from app.api.evidence_schemas import FinalContent, FinalizedStudy, GradingTableV
 from app.api.responses import ERRORS
 from app.api.schemas import PathId
 from app.consensus import grading
+from app.consensus.levels import Level
 from app.models import EvidenceSource, Statement
 from app.services import evidence, finalization, studies
 from app.services.errors import Conflict
@@ -34,7 +35,7 @@ def _source(row: EvidenceSource, statement_ids: list[int]) -> schemas.Source:
     )
 
 
-def _level(statement_id: int, level: grading.Level) -> schemas.Level:
+def _level(statement_id: int, level: Level) -> schemas.Level:
     return schemas.Level(
         statement_id=statement_id,
         scheme=level.scheme,

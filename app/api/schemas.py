@@ -18,7 +18,9 @@ from pydantic import (
 from app.api.stability_schemas import Attrition, Stability
 from app.consensus import ConsensusRule
 from app.consensus.disclosure import GROUP_FEEDBACK_MIN
-from app.consensus.grading import Amstar2, Design, GradingTable, Scheme
+from app.consensus.grading import GradingTable
+from app.consensus.levels import Scheme
+from app.consensus.sources import Amstar2, Design
 from app.consensus.stability import StabilityRule
 
 MAX_ID = 2**31 - 1  # ids are INTEGER columns (int4 on PostgreSQL)

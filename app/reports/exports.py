@@ -21,6 +21,7 @@ from sqlalchemy import String, exists, func, or_, select, type_coerce
 from sqlalchemy.orm import Session, selectinload
 
 from app.consensus import RULE_ADAPTER, describe, grading
+from app.consensus.levels import Level
 from app.db import new_session
 from app.models import (
     AuditEntry,
@@ -314,7 +315,7 @@ class StudyExport:
     panel: list[Member]
     flow: list[Flow]
     sources: list[tuple[EvidenceSource, list[int]]]
-    levels: dict[int, grading.Level]
+    levels: dict[int, Level]
     recommendations: list[dict[str, Any]]  # frozen (finalized) or as finalization would freeze
     audit: list[AuditEntry]
 

@@ -9,6 +9,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.consensus import grading, strength
+from app.consensus.levels import Level, check_pooled_levels, evidence_level, override
+from app.consensus.sources import Source
 from app.models import (
     EvidenceLink,
     EvidenceSource,
@@ -36,8 +38,8 @@ def table_of(study: Study) -> grading.GradingTable:
     return grading.oxford_2009_table(study.evidence_scheme)  # type: ignore[arg-type]
 
 
-def _as_source(row: EvidenceSource) -> grading.Source:
-    return grading.Source(
+def _as_source(row: EvidenceSource) -> Source:
+    return Source(
         id=row.id,
         citation=row.citation,
         design=row.design,  # type: ignore[arg-type]
@@ -83,7 +85,7 @@ def add_source(
         raise Invalid("Give the source's citation (e.g. 'Smith 2019, J Pain Res').")
     try:
         checked = _as_source(row)  # the constructor validates
-        grading.check_pooled_levels(checked, study.evidence_scheme)  # type: ignore[arg-type]
+        check_pooled_levels(checked, study.evidence_scheme)  # type: ignore[arg-type]
     except ValueError as exc:
         raise Invalid(str(exc)) from exc
     session.add(row)
@@ -148,10 +150,10 @@ def sources_of(session: Session, *, study: Study) -> list[tuple[EvidenceSource, 
     return [(row, sorted(links[row.id])) for row in rows]
 
 
-def levels(session: Session, *, study: Study) -> dict[int, grading.Level]:
+def levels(session: Session, *, study: Study) -> dict[int, Level]:
     """Every statement's evidence level, computed by the study's scheme, overrides applied."""
     scheme = study.evidence_scheme
-    by_statement: dict[int, list[grading.Source]] = defaultdict(list)
+    by_statement: dict[int, list[Source]] = defaultdict(list)
     for row, statement_ids in sources_of(session, study=study):
         source = _as_source(row)
         for statement_id in statement_ids:
@@ -164,10 +166,10 @@ def levels(session: Session, *, study: Study) -> dict[int, grading.Level]:
     }
     result = {}
     for statement_id in session.scalars(select(Statement.id).where(Statement.study_id == study.id)):
-        level = grading.evidence_level(scheme, by_statement[statement_id])  # type: ignore[arg-type]
+        level = evidence_level(scheme, by_statement[statement_id])  # type: ignore[arg-type]
         if statement_id in overrides:
             chosen = overrides[statement_id]
-            level = grading.override(level, chosen.code, chosen.justification)
+            level = override(level, chosen.code, chosen.justification)
         result[statement_id] = level
     return result
 
@@ -180,14 +182,14 @@ def set_override(
     statement_id: int,
     code: str,
     justification: str,
-) -> grading.Level:
+) -> Level:
     """Override a computed level; the justification is kept and reported."""
     ensure_writable(study)
     text.checked(justification, what="The justification", limit=MAX_JUSTIFICATION)
     _statement_ids(session, study, [statement_id])
     computed = levels(session, study=study)[statement_id]
     try:
-        level = grading.override(computed, code, justification)
+        level = override(computed, code, justification)
     except ValueError as exc:
         raise Invalid(str(exc)) from exc
     row = session.get(LevelOverride, statement_id)
@@ -220,7 +222,7 @@ def _strength_note(figures: dict[str, Any]) -> str:
 class Recommendation:
     statement_id: int
     key: str
-    level: grading.Level
+    level: Level
     classification: str | None  # in the last round that rated it; None: never rated
     round: int | None
     grade: grading.Grade | None

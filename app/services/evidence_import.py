@@ -7,7 +7,8 @@ from pathlib import PurePath
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.consensus import grading
+from app.consensus.levels import check_pooled_levels
+from app.consensus.sources import DESIGNS, Source
 from app.models import EvidenceSource, Statement, Study, User
 from app.services import evidence, imports, locks
 from app.services.errors import Invalid
@@ -91,11 +92,10 @@ def preview_sources(
             fail("citation", "The citation is empty.")
             continue
         design = cells.get("design", "").lower().replace(" ", "_").replace("-", "_")
-        if design not in grading.DESIGNS:
+        if design not in DESIGNS:
             fail(
                 "design",
-                f"'{cells.get('design', '')}' is not a design; use one of "
-                f"{', '.join(grading.DESIGNS)}.",
+                f"'{cells.get('design', '')}' is not a design; use one of {', '.join(DESIGNS)}.",
             )
             continue
         for column in ("pedro", "amstar_score"):
@@ -118,7 +118,7 @@ def preview_sources(
             statement_ids=[keys[k] for k in linked if k in keys],
         )
         try:
-            source = grading.Source(
+            source = Source(
                 id=number,
                 citation=fields.citation,
                 design=design,
@@ -127,7 +127,7 @@ def preview_sources(
                 amstar_score=fields.amstar_score,
                 pooled_levels=tuple(fields.pooled_levels),
             )
-            grading.check_pooled_levels(source, study.evidence_scheme)  # type: ignore[arg-type]
+            check_pooled_levels(source, study.evidence_scheme)  # type: ignore[arg-type]
         except ValueError as exc:
             fail(None, str(exc))
             continue

@@ -18,7 +18,8 @@ from pathlib import PurePath
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.consensus import grading
+from app.consensus.levels import check_pooled_levels
+from app.consensus.sources import AMSTAR_MAX, DESIGNS, PEDRO_MAX, Design, Source
 from app.models import EvidenceSource, Statement, Study
 from app.services.errors import Invalid
 from app.services.evidence_import import NewSource
@@ -57,7 +58,7 @@ NON_RANDOMISED = re.compile(
 )
 # Designs as titles, publication types and keywords name them, in English and in Chinese;
 # reviews first, since they name the designs they pool.
-PHRASES: tuple[tuple[grading.Design, str, re.Pattern[str]], ...] = (
+PHRASES: tuple[tuple[Design, str, re.Pattern[str]], ...] = (
     (
         "systematic_review",
         "systematic review",
@@ -107,7 +108,7 @@ LABELS = {
 }
 HOW_TO_SAY = (
     "add a keyword or note such as “design: rct” to it in your reference manager (designs: "
-    + ", ".join(grading.DESIGNS)
+    + ", ".join(DESIGNS)
     + ") and export again, or import it from a CSV file with a design column"
 )
 
@@ -362,7 +363,7 @@ def design_of(reference: Reference, keywords: list[str]) -> tuple[str | None, st
 def design_named(text: str) -> str | None:
     """The design a coordinator's “design: …” note names: rct, “randomised controlled trial” …"""
     folded = re.sub(r"[\s-]+", "_", text.strip().lower())
-    if folded in grading.DESIGNS:
+    if folded in DESIGNS:
         return folded
     named = [design for design, words, phrase in PHRASES if phrase.fullmatch(text.strip())]
     return named[0] if len(named) == 1 else None
@@ -384,7 +385,7 @@ def identities(*, doi: str | None, pmid: str | None, citation: str) -> set[str]:
 def _numbers(markers: dict[str, list[tuple[str, str]]]) -> dict[str, tuple[str, str, int | None]]:
     """PEDro and AMSTAR as given (“7”, “7/10”): tag, text, and the number when it is one."""
     out = {}
-    for name, limit in (("pedro", grading.PEDRO_MAX), ("amstar_score", grading.AMSTAR_MAX)):
+    for name, limit in (("pedro", PEDRO_MAX), ("amstar_score", AMSTAR_MAX)):
         if name in markers:
             tag, given = markers[name][0]
             value = re.sub(rf"\s*/\s*{limit}$", "", given)
@@ -435,7 +436,7 @@ def preview_sources(session: Session, *, study: Study, filename: str, content: b
                 fail(
                     tag,
                     f"{citation}: “design: {named}” is not a design; use one of "
-                    f"{', '.join(grading.DESIGNS)}.",
+                    f"{', '.join(DESIGNS)}.",
                 )
         else:
             design, found = design_of(reference, keywords)
@@ -444,7 +445,7 @@ def preview_sources(session: Session, *, study: Study, filename: str, content: b
         numbers = _numbers(markers)
         for name, (tag, written, number) in numbers.items():
             if number is None:
-                limit = grading.PEDRO_MAX if name == "pedro" else grading.AMSTAR_MAX
+                limit = PEDRO_MAX if name == "pedro" else AMSTAR_MAX
                 fail(
                     tag, f"{citation}: {LABELS[name]} “{written}” must be a whole number 0–{limit}."
                 )
@@ -485,7 +486,7 @@ def preview_sources(session: Session, *, study: Study, filename: str, content: b
             statement_ids=list(dict.fromkeys(keys[folded_keys[k.casefold()]] for k in linked)),
         )
         try:
-            source = grading.Source(
+            source = Source(
                 id=line,
                 citation=citation,
                 design=design,  # type: ignore[arg-type]
@@ -494,7 +495,7 @@ def preview_sources(session: Session, *, study: Study, filename: str, content: b
                 amstar_score=fields.amstar_score,
                 pooled_levels=tuple(fields.pooled_levels),
             )
-            grading.check_pooled_levels(source, study.evidence_scheme)  # type: ignore[arg-type]
+            check_pooled_levels(source, study.evidence_scheme)  # type: ignore[arg-type]
         except ValueError as exc:
             fail(None, str(exc))
             continue

@@ -1,4 +1,4 @@
-"""Builders shared by the consensus tests: histograms from rating lists, figures on a scale."""
+"""Builders shared by the consensus tests: histograms, figures on a scale, evidence sources."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from collections import Counter
 from collections.abc import Iterable
 
 from app.consensus import Figures, QuantileMethod, compute_figures
+from app.consensus.sources import Source
 
 
 def hist(ratings: Iterable[int]) -> dict[int, int]:
@@ -37,3 +38,20 @@ def figures_of(
 SEED_21 = {3: 5, 4: 6, 5: 10}
 # 15 ratings {4, 5, 6, 7x5, 8x5, 9x2} on 1..9 (DESIGN.md §2.3 RAND/UCLA worked check).
 RAND_15 = {4: 1, 5: 1, 6: 1, 7: 5, 8: 5, 9: 2}
+
+
+def rct(id_: int, citation: str, pedro: int | None) -> Source:
+    return Source(id_, citation, "rct", pedro=pedro)
+
+
+def review(id_: int, citation: str, pooled: tuple[str, ...], **appraisal: object) -> Source:
+    return Source(id_, citation, "systematic_review", pooled_levels=pooled, **appraisal)  # type: ignore[arg-type]
+
+
+SMITH = rct(1, "Smith 2019", 7)
+LI = rct(2, "Li 2020", 8)
+WANG = rct(3, "Wang 2018", 4)
+KO = Source(4, "Ko 2017", "cohort")
+CHEN = Source(5, "Chen 2016", "case_control")
+PARK = Source(6, "Park 2015", "case_series")
+PANEL = Source(7, "Task force 2014", "expert_opinion")

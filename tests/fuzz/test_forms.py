@@ -13,7 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine
 
-from app.consensus.grading import DESIGNS, SCHEME_CODES
+from app.consensus.levels import SCHEME_CODES
+from app.consensus.sources import DESIGNS
 from app.consensus.strength import STRENGTHS
 from tests.fuzz.forms import BODY_LIMIT, Value, csrf, encodings, form, post_form
 from tests.fuzz.seed import Seeded

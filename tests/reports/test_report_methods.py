@@ -3,7 +3,8 @@
 import pytest
 
 from app.consensus import RULE_ADAPTER, describe
-from app.consensus.grading import LEVEL_LABELS, describe_table, grade_table, oxford_2009_table
+from app.consensus.grading import describe_table, grade_table, oxford_2009_table
+from app.consensus.levels import LEVEL_LABELS
 from app.reports import report_methods
 from app.reports.report_methods import Words, grading_lines, rule_sentence
 

@@ -11,6 +11,8 @@ from app import models
 from app.api import schemas
 from app.api.deps import SessionDep
 from app.consensus import grading
+from app.consensus.levels import SCHEME_CODES
+from app.consensus.sources import DESIGNS
 from app.services import evidence, finalization, studies
 from app.services.errors import DomainError, Invalid
 from app.web.console.common import (
@@ -41,8 +43,8 @@ def _context(session: Session, study: models.Study) -> dict[str, Any]:
         "keys": {s.id: s.key for s in statements},
         "sources": evidence.sources_of(session, study=study),
         "levels": evidence.levels(session, study=study),
-        "codes": grading.SCHEME_CODES[study.evidence_scheme],  # type: ignore[index]
-        "designs": grading.DESIGNS,
+        "codes": SCHEME_CODES[study.evidence_scheme],  # type: ignore[index]
+        "designs": DESIGNS,
         "table_words": grading.describe_table(table),
         "recommendations": evidence.recommendations(session, study=study),
         "finals": finalization.finals(session, study=study) if study.finalized_at else [],
@@ -102,7 +104,7 @@ def add_source(
     study = studies.study_for(session, user=me.user, study_id=study_id, write=True)
     try:
         design = values.get("design", "")
-        if design not in grading.DESIGNS:
+        if design not in DESIGNS:
             raise Invalid("Choose the source's design.")
         linked = [
             int(k.split("-", 1)[1])

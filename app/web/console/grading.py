@@ -12,6 +12,7 @@ from app import models
 from app.api import schemas
 from app.api.deps import SessionDep
 from app.consensus import grading
+from app.consensus.levels import SCHEME_CODES
 from app.consensus.strength import STRENGTH_WORDS, STRENGTHS
 from app.services import evidence, studies
 from app.services.errors import DomainError, Invalid
@@ -70,7 +71,7 @@ def _typed_rows(table: grading.GradingTable) -> dict[str, str]:
 
 
 def _codes(study: models.Study) -> tuple[str, ...]:
-    return grading.SCHEME_CODES[study.evidence_scheme]  # type: ignore[index]
+    return SCHEME_CODES[study.evidence_scheme]  # type: ignore[index]
 
 
 def table_from_form(study: models.Study, values: dict[str, str]) -> dict[str, Any]:
