@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from starlette.concurrency import run_in_threadpool
 
 from app.db import transaction
+from app.delivery import DeliveryReport, deliver_due
 from app.services import logins, outbox, stability
 from app.services.rounds import close_due_rounds
 
@@ -21,7 +22,7 @@ log = logging.getLogger("delphi.tick")
 class TickReport:
     closed: list[int]
     reminded: int
-    delivery: outbox.DeliveryReport
+    delivery: DeliveryReport
 
 
 def freeze_statistics(round_ids: list[int]) -> None:
@@ -44,7 +45,7 @@ def tick_once() -> TickReport:
     freeze_statistics(closed)
     with transaction() as session:
         reminded = outbox.enqueue_due_reminders(session)
-    delivery = outbox.deliver_due()  # opens its own short transactions
+    delivery = deliver_due()  # opens its own short transactions
     with transaction() as session:
         logins.prune(session)
     return TickReport(closed, reminded, delivery)

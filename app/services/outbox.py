@@ -4,9 +4,10 @@ Enqueuing (`enqueue` and the `enqueue_*` helpers) runs in the caller's write tra
 only flushes: a message exists exactly when the action that caused it (a round opening, a
 panelist added, a reminder falling due) commits, and a rolled-back action leaves no mail behind.
 Each message carries a fresh personal link (`panel.issue_link`), rendered into its body from
-templates/mail/<kind>.txt in the panelist's language.
+templates/mail/<kind>.txt in the panelist's language. The console reads the outbox here too
+(`messages_for`, `history`) and puts held or failed messages back in the queue (`requeue`).
 
-Delivery (`deliver_due`) runs outside any request, in its own short transactions, and keeps
+Delivery is app.delivery: it runs outside any request, in transactions of its own, and keeps
 every try as a DeliveryAttempt, so the console can show a message's whole history.
 
 Message states (OutboxMessage.status):
@@ -14,13 +15,13 @@ Message states (OutboxMessage.status):
     sending  claimed by a worker that is talking to the SMTP server (next_attempt_at is then
              the end of its lease)
     sent     accepted by the SMTP server; its body no longer holds the link (see redact)
-    failed   refused for good (5xx), out of retries, or interrupted mid-send (see deliver_due)
+    failed   refused for good (5xx), out of retries, or interrupted mid-send (see
+             app.delivery.deliver_due)
     held     no SMTP server is configured; kept, with its link, for the coordinator to pass on
 """
 
 from __future__ import annotations
 
-import logging
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -31,8 +32,6 @@ from sqlalchemy import exists, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from app import mail
-from app.db import transaction
 from app.models import (
     Ballot,
     DeliveryAttempt,
@@ -47,36 +46,11 @@ from app.models import (
 )
 from app.services import audit, panel
 from app.services.errors import Conflict, Invalid, NotFound
-from app.settings import get_settings
 from app.web.templating import environment, supported
-
-log = logging.getLogger("delphi.outbox")
 
 KINDS = ("invitation", "round_opened", "reminder", "closing_soon")
 
 QUEUED, SENDING, SENT, FAILED, HELD = "queued", "sending", "sent", "failed", "held"
-# DeliveryAttempt.outcome values.
-OUTCOME_SENT, OUTCOME_RETRY, OUTCOME_FAILED, OUTCOME_HELD = "sent", "retry", "failed", "held"
-
-MAX_ATTEMPTS = 5
-# Wait after the 1st, 2nd, 3rd and 4th temporary failure; the 5th gives up.
-BACKOFF = (
-    timedelta(minutes=1),
-    timedelta(minutes=5),
-    timedelta(minutes=30),
-    timedelta(hours=2),
-)
-# How long a worker may hold a claimed message; far beyond mail.TIMEOUT for each SMTP command.
-LEASE = timedelta(minutes=15)
-
-NO_SMTP = (
-    "held: no SMTP server configured (set DELPHI_SMTP_HOST to send); the message is kept here "
-    "with its personal link"
-)
-INTERRUPTED = (
-    "interrupted: the worker stopped while handing this message to the SMTP server, so it may "
-    "or may not have arrived; it is not retried automatically so that it is never sent twice"
-)
 
 _LINK = re.compile(r"(https?://\S+/p/)([A-Za-z0-9_\-]+)")
 REDACTED = "[personal link removed after delivery]"
@@ -146,34 +120,16 @@ def enqueue(
         return None  # the cheap check; the unique constraint below is the real guarantee
     now = now or utcnow()
     study = session.get_one(Study, panelist.study_id)
-    language = supported(panelist.language)
     try:
         with session.begin_nested():
-            token = panel.issue_link(session, panelist=panelist)
-            subject, body = render(
-                kind,
-                language=language,
-                name=panelist.name,
-                title=study.text_in(language, "title"),
-                link=panel.invite_url(token),
-                round_number=round_.number if round_ is not None else None,
-                deadline=_deadline(round_, panelist, language),
-                allow_abstain=study.allow_abstain,
-            )
-            message = OutboxMessage(
-                study_id=study.id,
-                panelist_id=panelist.id,
-                round_id=round_.id if round_ is not None else None,
+            message = _compose(
+                session,
                 kind=kind,
-                to_address=panelist.email,
-                language=language,
-                subject=subject,
-                body=body,
+                study=study,
+                panelist=panelist,
+                round_=round_,
                 dedupe_key=dedupe_key,
-                status=QUEUED,
-                attempts=0,
-                next_attempt_at=now,
-                created_at=now,
+                now=now,
             )
             session.add(message)
             session.flush()
@@ -182,6 +138,46 @@ def enqueue(
             raise
         return None
     return message
+
+
+def _compose(
+    session: Session,
+    *,
+    kind: str,
+    study: Study,
+    panelist: Panelist,
+    round_: Round | None,
+    dedupe_key: str | None,
+    now: datetime,
+) -> OutboxMessage:
+    """The queued message, its body holding a fresh personal link; run in enqueue's savepoint."""
+    language = supported(panelist.language)
+    token = panel.issue_link(session, panelist=panelist)
+    subject, body = render(
+        kind,
+        language=language,
+        name=panelist.name,
+        title=study.text_in(language, "title"),
+        link=panel.invite_url(token),
+        round_number=round_.number if round_ is not None else None,
+        deadline=_deadline(round_, panelist, language),
+        allow_abstain=study.allow_abstain,
+    )
+    return OutboxMessage(
+        study_id=study.id,
+        panelist_id=panelist.id,
+        round_id=round_.id if round_ is not None else None,
+        kind=kind,
+        to_address=panelist.email,
+        language=language,
+        subject=subject,
+        body=body,
+        dedupe_key=dedupe_key,
+        status=QUEUED,
+        attempts=0,
+        next_attempt_at=now,
+        created_at=now,
+    )
 
 
 def _enqueued(session: Session, dedupe_key: str) -> bool:
@@ -365,175 +361,6 @@ def _open_round(session: Session, *, study_id: int) -> Round | None:
     )
 
 
-# --- Delivery (own short transactions) ----------------------------------------------------------
-
-
-@dataclass(slots=True)
-class DeliveryReport:
-    """What one deliver_due call did."""
-
-    sent: int = 0
-    retried: int = 0
-    failed: int = 0
-    held: int = 0
-    interrupted: int = 0  # found stuck in "sending" past their lease, marked failed
-
-    @property
-    def handled(self) -> int:
-        return self.sent + self.retried + self.failed + self.held
-
-
-@dataclass(frozen=True, slots=True)
-class _Outcome:
-    outcome: str
-    detail: str
-    status: str
-    retry_in: timedelta | None = None
-
-
-def deliver_due(*, now: datetime | None = None, limit: int = 100) -> DeliveryReport:
-    """Send up to `limit` due messages (queued, next_attempt_at <= now), one at a time.
-
-    Needs no session: it opens its own short transactions (app.db.transaction), so call it after
-    the caller's transaction has committed, never inside one. For each message:
-
-    1. Claim (one transaction): pick the oldest due message — on PostgreSQL with
-       SELECT … FOR UPDATE SKIP LOCKED, so concurrent workers take different messages without
-       waiting; on SQLite the write lock (BEGIN IMMEDIATE) serialises claims — and mark it
-       "sending" with a lease. Other workers only pick "queued" messages, so no two workers
-       ever send the same one.
-    2. Send over SMTP with no transaction open, so a slow server never holds a database lock
-       (on SQLite that would block every rating being saved).
-    3. Record (one transaction, right after the server's reply): a DeliveryAttempt, and the new
-       state — sent; queued again with backoff after a temporary failure (up to MAX_ATTEMPTS
-       tries); failed after a permanent one.
-
-    Never twice: a message leaves "sending" only through step 3. The window is the moment
-    between the SMTP server accepting the message and step 3 committing: if the process dies
-    or the database is unreachable right then, the message stays "sending", and once its lease
-    has passed a later run marks it failed ("interrupted", see INTERRUPTED) instead of sending
-    it again. At most once, then; the coordinator sees the interruption in the history and can
-    requeue it. (The same interruption before the server accepted it is indistinguishable, and
-    is treated the same way.)
-
-    Without settings.smtp_host nothing is sent: due messages become "held", each with one
-    "held" attempt, and stay visible with their links in the console.
-    """
-    report = DeliveryReport()
-    report.interrupted = _recover_interrupted(now or utcnow())
-    while report.handled < limit:
-        at = now or utcnow()
-        if not get_settings().smtp_host:
-            held = _hold_due(at, limit=limit - report.handled)
-            if held:
-                log.info("held %d message(s): no SMTP server configured", held)
-            report.held += held
-            break
-        message = _claim(at)
-        if message is None:
-            break
-        result = _send(message)
-        _record(message, result, at=now or utcnow())
-        if result.outcome == OUTCOME_SENT:
-            report.sent += 1
-        elif result.outcome == OUTCOME_RETRY:
-            report.retried += 1
-        elif result.outcome == OUTCOME_HELD:
-            report.held += 1
-        else:
-            report.failed += 1
-    return report
-
-
-def _due(at: datetime, *, limit: int) -> Any:
-    """The oldest due messages, locked; on PostgreSQL rows another worker holds are skipped."""
-    return (
-        select(OutboxMessage)
-        .where(OutboxMessage.status == QUEUED, OutboxMessage.next_attempt_at <= at)
-        .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    )
-
-
-def _claim(at: datetime) -> OutboxMessage | None:
-    with transaction() as session:
-        message: OutboxMessage | None = session.scalar(_due(at, limit=1))
-        if message is None:
-            return None
-        message.status = SENDING
-        message.attempts += 1
-        message.next_attempt_at = at + LEASE
-        session.flush()
-    return message  # detached, with its fields loaded (expire_on_commit=False)
-
-
-def _send(message: OutboxMessage) -> _Outcome:
-    try:
-        reply = mail.send(message)
-    except mail.NotConfigured:  # the settings changed since the claim
-        return _Outcome(OUTCOME_HELD, NO_SMTP, HELD)
-    except mail.TemporaryFailure as error:
-        if message.attempts >= MAX_ATTEMPTS:
-            detail = f"{error} (gave up after {message.attempts} attempts)"
-            return _Outcome(OUTCOME_FAILED, detail, FAILED)
-        return _Outcome(OUTCOME_RETRY, str(error), QUEUED, BACKOFF[message.attempts - 1])
-    except mail.MailError as error:
-        return _Outcome(OUTCOME_FAILED, str(error), FAILED)
-    except Exception as error:  # a bug, not the server: do not retry blindly, keep the trace
-        log.exception("sending outbox message %s failed", message.id)
-        return _Outcome(OUTCOME_FAILED, f"{type(error).__name__}: {error}", FAILED)
-    return _Outcome(OUTCOME_SENT, reply, SENT)
-
-
-def _record(message: OutboxMessage, result: _Outcome, *, at: datetime) -> None:
-    with transaction() as session:
-        row = session.get(OutboxMessage, message.id, with_for_update=True)
-        if row is None:
-            return  # deleted with its study meanwhile
-        session.add(
-            DeliveryAttempt(message_id=row.id, at=at, outcome=result.outcome, detail=result.detail)
-        )
-        row.status = result.status
-        if result.status == SENT:
-            row.sent_at = at
-            row.body = redact(row.body)
-        if result.retry_in is not None:
-            row.next_attempt_at = at + result.retry_in
-
-
-def _hold_due(at: datetime, *, limit: int) -> int:
-    with transaction() as session:
-        messages: list[OutboxMessage] = list(session.scalars(_due(at, limit=limit)))
-        for message in messages:
-            message.status = HELD
-            session.add(
-                DeliveryAttempt(message_id=message.id, at=at, outcome=OUTCOME_HELD, detail=NO_SMTP)
-            )
-    return len(messages)
-
-
-def _recover_interrupted(at: datetime) -> int:
-    with transaction() as session:
-        stuck = list(
-            session.scalars(
-                select(OutboxMessage)
-                .where(OutboxMessage.status == SENDING, OutboxMessage.next_attempt_at <= at)
-                .with_for_update(skip_locked=True)
-            )
-        )
-        for message in stuck:
-            message.status = FAILED
-            session.add(
-                DeliveryAttempt(
-                    message_id=message.id, at=at, outcome=OUTCOME_FAILED, detail=INTERRUPTED
-                )
-            )
-    if stuck:
-        log.warning("%d outbox message(s) were interrupted mid-send; marked failed", len(stuck))
-    return len(stuck)
-
-
 # --- The console ---------------------------------------------------------------------------------
 
 
@@ -603,7 +430,8 @@ def requeue(
 ) -> OutboxMessage:
     """Put a held or failed message back in the queue (SMTP now configured, address fixed …).
 
-    Its history stays; it gets MAX_ATTEMPTS fresh tries. Sent messages cannot be requeued.
+    Its history stays; it gets app.delivery.MAX_ATTEMPTS fresh tries. Sent messages cannot be
+    requeued.
     """
     message = get_message(session, message_id=message_id, study=study)
     session.refresh(message, with_for_update=True)

@@ -314,9 +314,9 @@ def test_outbox_holds_messages_without_smtp_and_shows_their_links(session, clien
     )
     outbox_url = f"{study_url}/outbox"
     assert post(web, f"{outbox_url}/invite", outbox_url).status_code == 303
-    from app.services import outbox
+    from app.delivery import deliver_due
 
-    outbox.deliver_due()  # what the server's tick does; no SMTP is configured in tests
+    deliver_due()  # what the server's tick does; no SMTP is configured in tests
     page = web.get(outbox_url).text
     assert "No SMTP server is configured" in page
     assert "held" in page and "no SMTP server configured" in page
