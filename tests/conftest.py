@@ -3,11 +3,13 @@
 import os
 import shutil
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 from alembic import command
 from alembic.config import Config
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
@@ -121,9 +123,9 @@ def coordinator_token(session: Session) -> str:
     return coordinator(session)[1]
 
 
-@pytest.fixture
-def live_server(engine: Engine) -> Iterator[str]:
-    """The app under a real uvicorn on a free loopback port, in a thread, on the test database."""
+@contextmanager
+def serving(app: FastAPI) -> Iterator[str]:
+    """`app` under a real uvicorn on a free loopback port, in a thread; yields its base URL."""
     import socket
     import threading
     import time
@@ -133,9 +135,7 @@ def live_server(engine: Engine) -> Iterator[str]:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(), host="127.0.0.1", port=port, log_level="warning")
-    )
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 10
@@ -143,6 +143,15 @@ def live_server(engine: Engine) -> Iterator[str]:
         if time.monotonic() > deadline:
             raise RuntimeError("uvicorn did not start")
         time.sleep(0.02)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+@pytest.fixture
+def live_server(engine: Engine) -> Iterator[str]:
+    """The app under a real uvicorn on a free loopback port, in a thread, on the test database."""
+    with serving(create_app()) as url:
+        yield url

@@ -1,6 +1,7 @@
 """Security headers on every response: no framing, no sniffing, no inline script, no referrer."""
 
 import json
+import logging
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -14,6 +15,7 @@ DOCS_CSP = (
     "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; img-src 'self' data: "
     "https://fastapi.tiangolo.com; frame-ancestors 'none'"
 )
+log = logging.getLogger("delphi.errors")
 HEADERS = [
     (b"x-content-type-options", b"nosniff"),
     (b"referrer-policy", b"no-referrer"),
@@ -67,21 +69,24 @@ class SecurityHeaders:
         try:
             await self.app(scope, receive, with_headers)
         except Exception:
-            # Answered here, so an unexpected error's 500 carries the headers too; re-raised,
-            # so it is still logged (the server sees a response already sent and adds none).
-            if not started:
-                api = scope["path"].startswith("/api/")
-                body = CRASH_DETAIL if api else CRASH_PAGE
-                kind = b"application/json" if api else b"text/html; charset=utf-8"
-                await with_headers(
-                    {
-                        "type": "http.response.start",
-                        "status": 500,
-                        "headers": [
-                            (b"content-type", kind),
-                            (b"content-length", str(len(body)).encode()),
-                        ],
-                    }
-                )
-                await send({"type": "http.response.body", "body": body})
-            raise
+            if started:  # the answer is cut short: the server must close the connection
+                raise
+            # Answered and logged here, so an unexpected error's 500 carries the headers too.
+            # Not re-raised: a server that sees an error after the answer began closes the
+            # connection under it, and the client's next request on it (kept alive, as the
+            # 500 promised) would be reset. This answer is whole, so the connection stays usable.
+            log.exception("unexpected error answering %s %s", scope["method"], scope["path"])
+            api = scope["path"].startswith("/api/")
+            body = CRASH_DETAIL if api else CRASH_PAGE
+            kind = b"application/json" if api else b"text/html; charset=utf-8"
+            await with_headers(
+                {
+                    "type": "http.response.start",
+                    "status": 500,
+                    "headers": [
+                        (b"content-type", kind),
+                        (b"content-length", str(len(body)).encode()),
+                    ],
+                }
+            )
+            await send({"type": "http.response.body", "body": body})

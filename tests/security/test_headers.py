@@ -7,6 +7,7 @@ raised before any route (unknown path, wrong method, oversized body), and https.
 import os
 from collections.abc import Iterator
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
@@ -16,6 +17,7 @@ from app.main import create_app
 from app.models import Role
 from app.services import accounts
 from app.settings import get_settings
+from tests.conftest import serving
 from tests.factories import start_study
 from tests.security.world import csrf_of
 
@@ -184,3 +186,39 @@ def test_an_unexpected_error_answers_500_with_the_headers(engine: Engine, path: 
         assert response.headers["content-type"].startswith("text/html")
         assert "tell the study's coordinator" in response.text
         assert "a bug" not in response.text
+
+
+def test_after_any_error_answer_the_same_connection_serves_the_next_request(
+    engine: Engine, coordinator_token: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A proxy keeps connections open: the request after a 500 (or any refusal) must not be reset.
+
+    The 500 was answered, then the error re-raised to the server, which closed the connection
+    under an answer that had promised to keep it; the next request on it was reset.
+    """
+    app = create_app()
+
+    @app.get("/crash")
+    def crash() -> None:
+        raise RuntimeError("a bug")
+
+    bearer = {"Authorization": f"Bearer {coordinator_token}"}
+    with serving(app) as url, httpx.Client(base_url=url, timeout=10) as http:
+
+        def on_one_connection(method: str, path: str, **kwargs: object) -> tuple[int, object]:
+            response = http.request(method, path, **kwargs)  # type: ignore[arg-type]
+            stream = response.extensions["network_stream"]
+            return response.status_code, stream.get_extra_info("client_addr")
+
+        answers = [
+            on_one_connection("GET", "/crash"),
+            on_one_connection("GET", "/api/v1/crash-free/nowhere"),
+            on_one_connection("GET", "/api/v1/studies"),
+            on_one_connection("POST", "/api/v1/studies", headers=bearer, json={"title": ""}),
+            on_one_connection("GET", "/crash"),
+            on_one_connection("GET", "/healthz"),
+        ]
+    assert [status for status, _ in answers] == [500, 404, 401, 422, 500, 200]
+    assert len({address for _, address in answers}) == 1, answers
+    crashes = [r for r in caplog.records if r.exc_info and "a bug" in str(r.exc_info[1])]
+    assert len(crashes) == 2, "each unexpected error is still logged, with its traceback"
