@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from app.consensus import grading, strength
 from app.consensus.levels import Level, check_pooled_levels, evidence_level, override
-from app.consensus.sources import Source
+from app.consensus.sources import AMSTAR_MAX, PEDRO_MAX, Source
 from app.models import (
     EvidenceLink,
     EvidenceSource,
@@ -27,6 +27,11 @@ from app.services.errors import Invalid
 from app.services.studies import ensure_writable
 
 MAX_CITATION, MAX_JUSTIFICATION = 2_000, 5_000  # as the API accepts
+# The appraisal scores people type (form and import file): label, and the top of the scale.
+SCORES = {
+    "pedro": ("PEDro", PEDRO_MAX),
+    "amstar_score": ("AMSTAR score", AMSTAR_MAX),
+}
 
 
 def table_of(study: Study) -> grading.GradingTable:

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from app.consensus.levels import check_pooled_levels
 from app.consensus.sources import DESIGNS, Source
 from app.models import EvidenceSource, Statement, Study, User
-from app.services import evidence, imports, locks
+from app.services import evidence, imports, locks, numbers
 from app.services.errors import Invalid
 from app.services.imports import Preview, RowError
 from app.services.studies import ensure_writable
@@ -43,8 +43,9 @@ class NewSource:
     statement_ids: list[int]
 
 
-def _number(text: str) -> int | None:
-    return int(text) if text.isdigit() else None
+def _score(cells: dict[str, str], column: str) -> int | None:
+    """The score in its column if it is one; an empty or refused cell reads as none."""
+    return numbers.whole_number(cells.get(column, ""), low=0, high=evidence.SCORES[column][1])
 
 
 def preview_sources(
@@ -98,9 +99,9 @@ def preview_sources(
                 f"'{cells.get('design', '')}' is not a design; use one of {', '.join(DESIGNS)}.",
             )
             continue
-        for column in ("pedro", "amstar_score"):
-            if cells.get(column) and _number(cells[column]) is None:
-                fail(column, f"{column} must be a whole number.")
+        for column, (what, high) in evidence.SCORES.items():
+            if cells.get(column) and _score(cells, column) is None:
+                fail(column, numbers.refusal(what, cells[column], low=0, high=high))
         linked = [k for k in re.split(r"[;,\s]+", cells.get("statements", "")) if k]
         missing = [k for k in linked if k not in keys]
         if missing:
@@ -110,9 +111,9 @@ def preview_sources(
             design=design,
             doi=cells.get("doi") or None,
             pmid=cells.get("pmid") or None,
-            pedro=_number(cells.get("pedro", "")),
+            pedro=_score(cells, "pedro"),
             amstar2=cells.get("amstar2", "").lower().replace(" ", "_") or None,
-            amstar_score=_number(cells.get("amstar_score", "")),
+            amstar_score=_score(cells, "amstar_score"),
             pooled_levels=[c for c in re.split(r"[;,\s]+", cells.get("pooled_levels", "")) if c],
             illustrative=cells.get("illustrative", "").lower() in ("yes", "true", "1"),
             statement_ids=[keys[k] for k in linked if k in keys],

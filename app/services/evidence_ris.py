@@ -24,6 +24,7 @@ from app.models import EvidenceSource, Statement, Study
 from app.services.errors import Invalid
 from app.services.evidence_import import NewSource
 from app.services.imports import MAX_ROWS, Preview, RowError
+from app.services.numbers import whole_number
 
 # Only 0-9: str.isdigit() also accepts "²" and other digits that int() refuses.
 ASCII_NUMBER = re.compile(r"[0-9]+")
@@ -389,7 +390,7 @@ def _numbers(markers: dict[str, list[tuple[str, str]]]) -> dict[str, tuple[str, 
         if name in markers:
             tag, given = markers[name][0]
             value = re.sub(rf"\s*/\s*{limit}$", "", given)
-            out[name] = (tag, given, int(value) if ASCII_NUMBER.fullmatch(value) else None)
+            out[name] = (tag, given, whole_number(value, low=0, high=limit))
     return out
 
 
@@ -447,7 +448,9 @@ def preview_sources(session: Session, *, study: Study, filename: str, content: b
             if number is None:
                 limit = PEDRO_MAX if name == "pedro" else AMSTAR_MAX
                 fail(
-                    tag, f"{citation}: {LABELS[name]} “{written}” must be a whole number 0–{limit}."
+                    tag,
+                    f"{citation}: {LABELS[name]} “{_cut(written, 20)}” must be a whole number "
+                    f"0–{limit}.",
                 )
         linked = [
             key

@@ -7,10 +7,19 @@ from typing import Annotated, Literal
 from fastapi import Depends, Request
 from pydantic import BaseModel, ValidationError
 
-from app.api.schemas import Id
+from app.api.schemas import MAX_ID, Id
 from app.services.ballots import UNSET, RatingInput
+from app.services.errors import Invalid
+from app.services.numbers import whole_number
 
-FIELD = re.compile(r"^(rating|comment|strength)-(\d{1,12})$")
+FIELD = re.compile(r"^(rating|comment|strength)-([0-9]{1,12})$")  # not \d: it takes "٣" too
+# Wider than any study's scale (app.api.schemas.Scale); the study's own scale is checked on saving.
+RATING_BOUND = 100
+
+
+def _rating(typed: str) -> int | None:
+    """A point typed on the scale, or None when it is not a whole number any scale could hold."""
+    return whole_number(typed, low=-RATING_BOUND, high=RATING_BOUND)
 
 
 async def form_values(request: Request) -> dict[str, str]:
@@ -20,6 +29,16 @@ async def form_values(request: Request) -> dict[str, str]:
 
 
 FormValues = Annotated[dict[str, str], Depends(form_values)]
+
+
+def ticked_ids(values: dict[str, str], prefix: str) -> list[int]:
+    """The statement ids of the boxes ticked (named `prefix` and an id), in the form's order."""
+    ids = [
+        whole_number(k[len(prefix) :], low=1, high=MAX_ID) for k in values if k.startswith(prefix)
+    ]
+    if None in ids:  # a tampered or stale name: no such id fits the column
+        raise Invalid("A ticked statement is not in this study; reload the page.")
+    return [i for i in ids if i is not None]
 
 
 class BallotFormHeader(BaseModel):
@@ -48,7 +67,7 @@ class BallotForm:
             entries.append(
                 RatingInput(
                     statement_id=statement_id,
-                    value=int(raw) if raw.lstrip("-").isdigit() else None,
+                    value=_rating(raw),
                     abstain=raw == "abstain",
                     comment=self.comments.get(statement_id, ""),
                     strength=(
@@ -88,6 +107,6 @@ def parse_ballot_form(values: dict[str, str]) -> BallotForm:
             continue
         value = value.strip()
         form.ratings[statement_id] = value
-        if value not in ("", "abstain") and not value.lstrip("-").isdigit():
+        if value not in ("", "abstain") and _rating(value) is None:
             form.problems[statement_id] = "Choose one of the points on the scale."
     return form

@@ -1,7 +1,8 @@
 """Hypothesis strategies for HTML form fields, and posting them as a browser would (or worse).
 
 A field's value is text with whatever a paste can bring (NUL, lone surrogates, RTL marks, emoji,
-CJK), raw bytes that are not UTF-8, nothing at all, or huge; a field can also be missing.
+CJK), digits that are not 0-9 (“²”, “٣”, “５”, “Ⅻ”), signs and thousands of digits, raw bytes that
+are not UTF-8, nothing at all, or huge; a field can also be missing.
 Bodies go out urlencoded (what browsers send) or as multipart/form-data.
 """
 
@@ -48,8 +49,30 @@ Value = str | bytes
 tricky_text = st.lists(st.one_of(st.sampled_from(TRICKY), st.text(max_size=6)), max_size=8).map(
     "".join
 )
+# What passes str.isdigit() or float() but is no plain number: Unicode's digits (Nd), other
+# numbers (No: "²", "½") and letter numbers (Nl: "Ⅻ"), signs, decimals, and more digits than int()
+# reads (4,300).
+NUMBER_TRAPS = ["²", "٣", "５", "Ⅻ", "½", "--5", "+5", "−5", "7.0", "1e3"]
+NUMBER_TRAPS += ["9" * 5_000, "-" + "0" * 4_301]
+number_text = st.one_of(
+    st.sampled_from(NUMBER_TRAPS),
+    st.text(
+        st.one_of(
+            st.characters(categories=["Nd", "No", "Nl"]),
+            st.sampled_from("0123456789-+−.,_ e"),
+        ),
+        min_size=1,
+        max_size=8,
+    ),
+    st.builds(
+        lambda sign, digit, size: sign + digit * size,
+        st.sampled_from(["", "-", "--", "+"]),
+        st.sampled_from(["9", "0", "²", "٣"]),
+        st.sampled_from([12, 20, 4_301, 5_000]),
+    ),
+)
 odd_value: st.SearchStrategy[Value] = st.one_of(
-    st.just(""), st.text(max_size=30), tricky_text, st.binary(max_size=12)
+    st.just(""), st.text(max_size=30), tricky_text, number_text, st.binary(max_size=12)
 )
 huge_value = st.builds(
     lambda unit, size: unit * (size // len(unit.encode("utf-8", "surrogatepass"))),
@@ -124,6 +147,19 @@ def post_form(
     before = _state(engine)
     body, content_type = encode(form, how)
     response = web.post(url, content=body, headers={"content-type": content_type})
+    return _judged(response, engine, before)
+
+
+def post_file(
+    web: TestClient, engine: Engine, url: str, fields: dict[str, str], name: str, content: bytes
+) -> Response:
+    """Upload a file as the import form does; judged as post_form judges a form."""
+    before = _state(engine)
+    response = web.post(url, data=fields, files={"file": (name, content, "text/plain")})
+    return _judged(response, engine, before)
+
+
+def _judged(response: Response, engine: Engine, before: dict[str, Any]) -> Response:
     assert response.status_code < 500, (response.status_code, response.text[:500])
     if response.status_code >= 400:
         assert explains(response), (response.status_code, response.text[:500])

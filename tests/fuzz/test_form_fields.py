@@ -1,6 +1,8 @@
 """Every field of every form, one at a time, with what breaks databases: a NUL, more characters
-than a column holds, and 4,000 CJK characters. Never a 5xx; a refusal explains itself and changes
-nothing; and no NUL is ever stored (PostgreSQL cannot store one, so SQLite must not either).
+than a column holds, and 4,000 CJK characters; and with what breaks number parsing: a digit
+int() refuses (“²”), one it reads (“٣”), a doubled sign and 5,000 digits. Never a 5xx; a refusal
+explains itself and changes nothing; and no NUL is ever stored (PostgreSQL cannot store one, so
+SQLite must not either).
 """
 
 import json
@@ -14,7 +16,7 @@ from tests.dbstate import dump
 from tests.fuzz.forms import csrf, post_form
 from tests.fuzz.seed import Seeded
 
-BREAKERS = ["a\x00b", "y" * 321, "中" * 4_000]
+BREAKERS = ["a\x00b", "y" * 321, "中" * 4_000, "²", "٣", "--5", "9" * 5_000]
 
 # Each form's URL (on the study being set up) and a valid filling of its fields.
 FORMS = {
@@ -44,13 +46,20 @@ FORMS = {
             "doi": "10.1000/xyz",
             "pmid": "31234567",
             "amstar2": "high",
+            "amstar_score": "9",
             "pooled_levels": "1a",
         },
     ),
     "level": ("/console/statements/{statement}/level", {"code": "1a", "justification": "Why."}),
     "grading": (
         "/console/studies/{study}/grading",
-        {"row-0-grade": "A", "row-0-order": "1", "row-0-label": "Strong", "row-0-level-1a": "on"},
+        {
+            "row-0-grade": "A",
+            "row-0-order": "1",
+            "row-0-label": "Strong",
+            "row-0-level-1a": "on",
+            "row-0-min_pct_agree": "75",
+        },
     ),
     "study": (
         "/console/studies/new",

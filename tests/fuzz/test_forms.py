@@ -19,6 +19,10 @@ from app.consensus.strength import STRENGTHS
 from tests.fuzz.forms import BODY_LIMIT, Value, csrf, encodings, form, post_form
 from tests.fuzz.seed import Seeded
 
+# Statement ids in tick names as a tampered form may carry them: a digit int() refuses, one it
+# reads from another script, and more digits than int() reads.
+ODD_IDS = ["²", "٣", "9" * 5_000]
+
 BOUNDED = settings(
     max_examples=30,
     deadline=None,
@@ -63,11 +67,12 @@ def test_ballot_form_never_fails_and_its_refusals_change_nothing(
         if sid in on_ballot:
             valid |= {f"rating-{sid}": "7", f"comment-{sid}": "Dose matters"}
         other |= {
-            f"rating-{sid}": ["1", "9", "abstain", "", "0", "10", "-3", "7.5"],
+            f"rating-{sid}": ["1", "9", "abstain", "", "0", "10", "-3", "7.5", "²", "٣", "--5"],
             f"comment-{sid}": [""],
             f"strength-{sid}": list(STRENGTHS),
         }
     other["rating-999999999999"] = ["5"]
+    other["rating-١"] = ["5"]  # an Arabic-Indic 1: no statement's field
     check(panelist, engine, "/ballot", csrf(page), form(valid, **other))
 
 
@@ -164,7 +169,7 @@ def test_grading_table_form_never_fails_and_its_refusals_change_nothing(
     for i in range(2):
         other |= {
             f"row-{i}-grade": ["A", "B"],
-            f"row-{i}-order": ["1", "2.5", "inf", "nan"],
+            f"row-{i}-order": ["1", "2.5", "inf", "nan", "٣", "²", "1_0", "9" * 5_000],
             f"row-{i}-label": ["Strong recommendation"],
             f"row-{i}-classification": ["for", "against", "either"],
             f"row-{i}-min_pct_agree": ["75", "150", "-1"],
@@ -186,15 +191,16 @@ def test_evidence_source_form_never_fails_and_its_refusals_change_nothing(
         design=list(DESIGNS),
         doi=["10.1000/xyz123"],
         pmid=["31234567", "x"],
-        pedro=["7", "11", "-1"],
+        pedro=["7", "11", "-1", "²", "٣", "--7", "7" * 5_000],
         amstar2=["high", "critically_low", "great"],
-        amstar_score=["9", "99999999999999999999999"],
+        amstar_score=["9", "99999999999999999999999", "５", "-" + "9" * 5_000],
         pooled_levels=["1a, 1b", "9z"],
         **{
             f"for-{s1}": ["on"],
             f"for-{s2}": ["on"],
             "for-999999": ["on"],
             "for-99999999999": ["on"],
+            **{f"for-{odd}": ["on"] for odd in ODD_IDS},
         },
     )
     check(console, engine, f"{study_url}/sources", _token(console, study_url), fields)
@@ -206,7 +212,8 @@ def test_round_items_form_never_fails_and_its_refusals_change_nothing(
     study_url = f"/console/studies/{seeded.setup.study['id']}"
     url = f"/console/rounds/{seeded.draft_round_id}/items"
     ticks = {f"item-{s['id']}": ["on"] for s in seeded.setup.statements}
-    fields = form({}, **ticks, **{"item-99999999999": ["on"], "item-1": ["on"]})
+    odd = {f"item-{n}": ["on"] for n in ODD_IDS}
+    fields = form({}, **ticks, **odd, **{"item-99999999999": ["on"], "item-1": ["on"]})
     check(console, engine, url, _token(console, study_url), fields)
 
 

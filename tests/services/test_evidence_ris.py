@@ -388,3 +388,20 @@ def test_a_superscript_digit_is_an_error_not_a_crash(session):
     assert [e.message for e in preview.errors] == [
         "Ota 2020, Cycling: a randomized controlled trial: PEDro “²” must be a whole number 0–10."
     ]
+
+
+def test_a_score_of_five_thousand_digits_is_an_error_not_a_crash(session):
+    """int() refuses more than 4,300 digits: the preview crashed with a 500."""
+    built = study(session)
+    text = (
+        "TY  - JOUR\nAU  - Ota, B\nPY  - 2020\nTI  - Cycling: a randomized controlled trial\n"
+        f"N1  - PEDro: {'9' * 5_000}\nN1  - AMSTAR: ٣\nER  - \n"
+    )
+    preview = evidence_import.preview_sources(
+        session, study=built.study, filename="r.ris", content=text.encode()
+    )
+    assert [e.message for e in preview.errors] == [
+        "Ota 2020, Cycling: a randomized controlled trial: PEDro “9999999999999999999…” must be "
+        "a whole number 0–10.",
+        "Ota 2020, Cycling: a randomized controlled trial: AMSTAR “٣” must be a whole number 0–11.",
+    ]

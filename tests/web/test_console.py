@@ -672,3 +672,86 @@ def test_evidence_imports_from_a_ris_file_through_the_preview_and_once(session, 
         files={"file": ("library.ris", trials.encode("utf-8-sig"), RIS_TYPE)},
     )
     assert "2 already in the study" in again.text and "Nothing new to import" in again.text
+
+
+@pytest.mark.parametrize("name", ["item-²", "item-٣", "item-1.0", "item-" + "9" * 5_000])
+def test_a_tampered_round_item_tick_is_refused_and_changes_nothing(session, engine, name):
+    """isdigit() took "²" for an id: int() then crashed with a 500."""
+    web = signed_in(session)
+    study_id = new_study(web)
+    study_url = f"/console/studies/{study_id}"
+    post(web, f"{study_url}/statements", study_url, text="Walking helps")
+    post(web, f"{study_url}/rounds", study_url)
+    round_id = re.search(r"/console/rounds/(\d+)/items", web.get(study_url).text).group(1)
+    before = dump(engine)
+    response = post(web, f"/console/rounds/{round_id}/items", study_url, **{name: "on"})
+    assert response.status_code == 422
+    assert "A ticked statement is not in this study; reload the page." in response.text
+    assert dump(engine) == before
+
+
+@pytest.mark.parametrize(
+    ("fields", "field", "message"),
+    [
+        (
+            {"pedro": "²"},
+            "pedro",
+            "PEDro must be a whole number from 0 to 10, written with the digits 0 to 9; “²” is "
+            "not.",
+        ),
+        (
+            {"pedro": "٣"},
+            "pedro",
+            "PEDro must be a whole number from 0 to 10, written with the digits 0 to 9; “٣” is "
+            "not.",
+        ),
+        (
+            {"pedro": "9" * 5_000},
+            "pedro",
+            "PEDro must be a whole number from 0 to 10; 9999999999999999999… is outside that "
+            "range.",
+        ),
+        (
+            {"design": "systematic_review", "amstar_score": "--5"},
+            "amstar_score",
+            "AMSTAR score must be a whole number from 0 to 11, written with the digits 0 to 9; "
+            "“--5” is not.",
+        ),
+    ],
+)
+def test_an_appraisal_score_not_in_the_digits_0_to_9_is_refused_beside_its_field(
+    session, engine, fields, field, message
+):
+    """isdigit() took "²" and "٣": int() crashed on the first (a 500) and read the second as 3."""
+    web = signed_in(session)
+    study_id = new_study(web)
+    evidence_url = f"/console/studies/{study_id}/evidence"
+    before = dump(engine)
+    response = post(
+        web,
+        f"{evidence_url}/sources",
+        evidence_url,
+        **{"citation": "Smith 2019", "design": "rct", **fields},
+    )
+    assert response.status_code == 422
+    text = html.unescape(response.text)
+    assert re.search(rf'id="{field}" name="{field}"[^>]*aria-describedby="{field}-error"', text)
+    assert f'<span class="error" id="{field}-error">{message}</span>' in text
+    assert 'value="Smith 2019"' in text  # what was typed is still there
+    assert dump(engine) == before
+
+
+def test_a_tampered_evidence_tick_is_refused_and_changes_nothing(session, engine):
+    web = signed_in(session)
+    study_id = new_study(web)
+    evidence_url = f"/console/studies/{study_id}/evidence"
+    before = dump(engine)
+    response = post(
+        web,
+        f"{evidence_url}/sources",
+        evidence_url,
+        **{"citation": "Smith 2019", "design": "rct", "for-²": "on"},
+    )
+    assert response.status_code == 422
+    assert "A ticked statement is not in this study; reload the page." in response.text
+    assert dump(engine) == before

@@ -138,9 +138,26 @@ def test_an_order_that_is_not_a_number_or_an_unknown_consensus_is_refused(sessio
     study_id = new_study(web)
     before = dump(engine)
     for fields, message in [
-        ({"row-0-grade": "A", "row-0-order": "nan"}, "Row 1: the order “nan” is not a number."),
+        (
+            {"row-0-grade": "A", "row-0-order": "nan"},
+            "Row 1: the order must be a whole number from 1 to 999, written with the digits 0 to "
+            "9; “nan” is not.",
+        ),
         ({"row-0-grade": "A", "row-0-classification": "maybe"}, "Row 1: choose for, against"),
     ]:
         response = post(web, _grading(study_id), _grading(study_id), **fields)
         assert response.status_code == 422 and message in response.text
+    assert dump(engine) == before
+
+
+def test_an_order_written_with_other_digits_than_0_to_9_is_refused_not_read(session, engine):
+    """float() read "٣" as 3 and "1_0" as 10: a row moved where nobody typed it."""
+    web = signed_in(session)
+    study_id = new_study(web)
+    before = dump(engine)
+    for typed in ("٣", "５", "²", "1_0", "1e2", "2.5", "9" * 5_000):
+        fields = {"row-0-grade": "A", "row-0-order": typed}
+        response = post(web, _grading(study_id), _grading(study_id), **fields)
+        assert response.status_code == 422, typed
+        assert "Row 1: the order must be a whole number from 1 to 999" in response.text, typed
     assert dump(engine) == before

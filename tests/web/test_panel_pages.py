@@ -5,9 +5,10 @@ from datetime import timedelta
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
 from app.main import create_app
-from app.models import Panelist, Round, utcnow
+from app.models import Panelist, Rating, Round, utcnow
 from tests.dbstate import dump
 from tests.factories import start_study
 
@@ -120,6 +121,31 @@ def test_out_of_scale_value_is_shown_beside_its_statement(run, engine):
     assert response.status_code == 422
     assert re.search(rf'id="err-{s1}">12 is not on the scale \(1–9\)', response.text)
     assert dump(engine) == before
+
+
+@pytest.mark.parametrize("typed", ["²", "٣", "５", "--5", "7.0", "9" * 5_000, "-" + "9" * 4_400])
+def test_a_rating_not_in_the_digits_0_to_9_is_refused_beside_its_statement(run, engine, typed):
+    """isdigit() took "²" and "٣": int() crashed on the first (a 500) and read the second as 3."""
+    web = browser(engine)
+    sign_in(web, run, 0)
+    s1 = run.statements[0]["id"]
+    page = web.get("/ballot").text
+    before = dump(engine)
+    response = web.post("/ballot", data=form_for(page, action="save", **{f"rating-{s1}": typed}))
+    assert response.status_code == 422
+    assert re.search(rf'id="err-{s1}">Choose one of the points on the scale\.', response.text)
+    assert dump(engine) == before
+
+
+def test_a_rating_field_named_with_other_scripts_digits_rates_nothing(run, engine, session):
+    """The form's field names were read with \\d, so "rating-١" rated statement 1."""
+    web = browser(engine)
+    sign_in(web, run, 0)
+    s1 = run.statements[0]["id"]
+    arabic = str(s1).translate(str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩"))
+    page = web.get("/ballot").text
+    web.post("/ballot", data=form_for(page, action="save", **{f"rating-{arabic}": "5"}))
+    assert session.scalars(select(Rating)).all() == []
 
 
 def test_overlong_comment_is_refused_and_kept_for_the_panelist(run, engine):

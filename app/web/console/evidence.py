@@ -13,7 +13,7 @@ from app.api.deps import SessionDep
 from app.consensus import grading
 from app.consensus.levels import SCHEME_CODES
 from app.consensus.sources import DESIGNS
-from app.services import evidence, finalization, studies
+from app.services import evidence, finalization, numbers, studies
 from app.services.errors import DomainError, Invalid
 from app.web.console.common import (
     ConsoleUser,
@@ -23,7 +23,7 @@ from app.web.console.common import (
     page,
     refused,
 )
-from app.web.forms import FormValues
+from app.web.forms import FormValues, ticked_ids
 
 router = APIRouter(include_in_schema=False)
 
@@ -50,6 +50,7 @@ def _context(session: Session, study: models.Study) -> dict[str, Any]:
         "finals": finalization.finals(session, study=study) if study.finalized_at else [],
         "typed": {},
         "failed": "",
+        "field_errors": {},
     }
 
 
@@ -62,6 +63,7 @@ def _again(
     form: str,
     values: dict[str, str],
 ) -> Response:
+    beside = {e["field"]: e["message"] for e in exc.errors if e.get("field")}  # by the input
     return refused(
         request,
         session,
@@ -69,7 +71,7 @@ def _again(
         study.id,
         exc,
         template="console/evidence.html",
-        build=_context,
+        build=lambda s, st: {**_context(s, st), "field_errors": beside},
         form=form,
         typed=values,
     )
@@ -83,13 +85,13 @@ def evidence_page(
     return page(request, "console/evidence.html", _context(session, study), coordinator=me)
 
 
-def _int(values: dict[str, str], name: str) -> int | None:
+def _score(values: dict[str, str], name: str) -> int | None:
+    """An appraisal score as typed, None when left empty; Invalid names the field otherwise."""
     raw = values.get(name, "").strip()
     if not raw:
         return None
-    if not raw.isdigit():
-        raise Invalid(f"{name.replace('_', ' ').capitalize()} must be a whole number.")
-    return int(raw)
+    what, high = evidence.SCORES[name]
+    return numbers.read_whole_number(raw, what=what, low=0, high=high, field=name)
 
 
 @router.post("/console/studies/{study_id}/evidence/sources")
@@ -106,13 +108,7 @@ def add_source(
         design = values.get("design", "")
         if design not in DESIGNS:
             raise Invalid("Choose the source's design.")
-        linked = [
-            int(k.split("-", 1)[1])
-            for k in values
-            if k.startswith("for-") and k.split("-", 1)[1].isdigit()
-        ]
-        if any(i > schemas.MAX_ID for i in linked):  # no such id fits the column
-            raise Invalid("A ticked statement is not in this study; reload the page.")
+        linked = ticked_ids(values, "for-")
         evidence.add_source(
             session,
             actor=me.user,
@@ -122,9 +118,9 @@ def add_source(
             statement_ids=linked,
             doi=values.get("doi") or None,
             pmid=values.get("pmid") or None,
-            pedro=_int(values, "pedro"),
+            pedro=_score(values, "pedro"),
             amstar2=values.get("amstar2") or None,
-            amstar_score=_int(values, "amstar_score"),
+            amstar_score=_score(values, "amstar_score"),
             pooled_levels=[
                 c.strip() for c in values.get("pooled_levels", "").split(",") if c.strip()
             ],

@@ -1,6 +1,5 @@
 """The grading table in the console: a preset or rows edited by hand, until round 1 opens."""
 
-import math
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -14,7 +13,7 @@ from app.api.deps import SessionDep
 from app.consensus import grading
 from app.consensus.levels import SCHEME_CODES
 from app.consensus.strength import STRENGTH_WORDS, STRENGTHS
-from app.services import evidence, studies
+from app.services import evidence, numbers, studies
 from app.services.errors import DomainError, Invalid
 from app.web.console.common import ConsoleUser, check_csrf, done, page, refused
 from app.web.forms import FormValues
@@ -23,6 +22,7 @@ router = APIRouter(include_in_schema=False)
 
 BLANK_ROWS = 2
 MAX_ROWS = 40
+MAX_ORDER = 999  # rows are ordered by whole numbers; gaps (10, 20 …) leave room to insert
 CLASSIFICATIONS = {
     "for": ["consensus_for"],
     "against": ["consensus_against"],
@@ -76,18 +76,19 @@ def _codes(study: models.Study) -> tuple[str, ...]:
 
 def table_from_form(study: models.Study, values: dict[str, str]) -> dict[str, Any]:
     """The posted rows as a GradingTable body: blank or removed rows dropped, sorted by order."""
-    rows: list[tuple[float, int, dict[str, Any]]] = []
+    rows: list[tuple[int, int, dict[str, Any]]] = []
     for i in range(MAX_ROWS):
         grade = values.get(f"row-{i}-grade", "").strip()
         if not grade or f"row-{i}-remove" in values:
             continue
         order_text = values.get(f"row-{i}-order", "").strip()
-        try:
-            order = float(order_text) if order_text else float(i + 1)
-        except ValueError:
-            order = math.nan
-        if not math.isfinite(order):
-            raise Invalid(f"Row {i + 1}: the order “{order_text}” is not a number.")
+        order = (
+            numbers.read_whole_number(
+                order_text, what=f"Row {i + 1}: the order", low=1, high=MAX_ORDER
+            )
+            if order_text
+            else i + 1
+        )
         row: dict[str, Any] = {
             "grade": grade,
             "label": values.get(f"row-{i}-label", "").strip() or None,

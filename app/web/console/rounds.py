@@ -21,7 +21,7 @@ from app.services import audit, outbox, results, rounds, studies
 from app.services.errors import DomainError, Invalid
 from app.web.console.common import ConsoleUser, Coordinator, check_csrf, done, page
 from app.web.console.studies import _back
-from app.web.forms import FormValues
+from app.web.forms import FormValues, ticked_ids
 
 router = APIRouter(include_in_schema=False)
 CLASSES = ("consensus_for", "consensus_against", "no_consensus")
@@ -86,14 +86,8 @@ def set_items(
 ) -> Response:
     check_csrf(me, values)
     round_, study = _round(session, me, round_id, write=True)
-    chosen = [
-        int(k.split("-", 1)[1])
-        for k in values
-        if k.startswith("item-") and k.split("-", 1)[1].isdigit()
-    ]
     try:
-        if any(i > schemas.MAX_ID for i in chosen):  # no such id fits the column
-            raise Invalid("A ticked statement is not in this study; reload the page.")
+        chosen = ticked_ids(values, "item-")
         rounds.set_items(session, actor=me.user, study=study, round_=round_, statement_ids=chosen)
     except DomainError as exc:
         return _back(request, session, me, study, exc)
