@@ -67,6 +67,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.load
 	$(BIN)/python -m bench.exports
 	$(BIN)/python -m bench.report_pdf
+	$(BIN)/python -m bench.heavy
 
 # The sample consensus report of the finished demo study (PNG pages need poppler-utils).
 .PHONY: sample-report

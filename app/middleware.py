@@ -1,11 +1,15 @@
-"""ASGI middleware: a hard cap on request bodies, so no request can exhaust memory."""
+"""ASGI middleware: caps on request bodies and on requests in flight, so none exhausts a server."""
 
 import asyncio
 import html
 import json
+import time
 from typing import Any
 
 from starlette.types import ASGIApp, Receive, Scope, Send
+
+from app import heavy
+from app.settings import get_settings
 
 BODY_METHODS = {"POST", "PUT", "PATCH"}
 
@@ -98,19 +102,53 @@ class Admission:
     thread were blocked waiting for a connection or SQLite's write lock, the requests holding
     them could never take their next hop. Admitting fewer requests than there are threads and
     pooled connections rules that out; the rest wait here without holding anything.
+
+    Reports and workbooks (app.heavy) pass a gate of their own, `heavy_slots` wide, and never
+    the general one: a burst of them cannot keep a ballot waiting. They wait in line up to
+    `heavy_wait_seconds` after arriving (the route waits for a render slot until the same
+    moment), then get 429 with Retry-After.
     """
 
-    def __init__(self, app: ASGIApp, limit: int) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        limit: int,
+        heavy_limit: int | None = None,
+        heavy_wait: float | None = None,
+    ) -> None:
+        settings = get_settings()
         self.app = app
         self.limit = limit
+        self.heavy_limit = settings.heavy_slots if heavy_limit is None else heavy_limit
+        self.heavy_wait = settings.heavy_wait_seconds if heavy_wait is None else heavy_wait
         self._gate: asyncio.Semaphore | None = None
+        self._heavy_gate: asyncio.Semaphore | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         # The probes never wait behind the gate (/readyz uses its own connection: app.api.health).
         if scope["type"] != "http" or scope["path"] in ("/healthz", "/readyz"):
             await self.app(scope, receive, send)
             return
+        if heavy.is_heavy(scope["path"]):
+            await self._heavy(scope, receive, send)
+            return
         if self._gate is None:
             self._gate = asyncio.Semaphore(self.limit)
         async with self._gate:
             await self.app(scope, receive, send)
+
+    async def _heavy(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self._heavy_gate is None:
+            self._heavy_gate = asyncio.Semaphore(self.heavy_limit)
+        deadline = time.monotonic() + self.heavy_wait
+        scope.setdefault("state", {})["heavy_deadline"] = deadline
+        try:
+            async with asyncio.timeout(self.heavy_wait):
+                await self._heavy_gate.acquire()
+        except TimeoutError:
+            await heavy.busy_response(scope["path"])(scope, receive, send)
+            return
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self._heavy_gate.release()

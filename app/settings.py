@@ -30,6 +30,15 @@ class Settings(BaseSettings):
     sqlite_busy_timeout_ms: int = 30_000
     # Requests admitted at once per process; the connection pool is sized to match.
     max_inflight_requests: int = 16
+    # Reports (HTML, PDF) and XLSX workbooks made at once, in each process and across the
+    # processes on this machine that serve one database; they never take the requests' slots.
+    # At most 4: each holds a connection beyond the pool's max_inflight_requests (app.db).
+    heavy_slots: int = Field(default=2, ge=1, le=4)
+    # How long a report or workbook request waits in line for a slot before a 429 (Retry-After).
+    heavy_wait_seconds: float = Field(default=30, ge=0)
+    # Finished reports and workbooks, kept until their study changes, and the slots' lock files;
+    # unset: `renders/` beside the SQLite file, or var/renders (app.heavy.directory).
+    renders_dir: Path | None = None
     # Outgoing mail; without smtp_host messages are held in the outbox and shown in the console.
     smtp_host: str | None = None
     smtp_port: int = 587

@@ -2,7 +2,7 @@
 
 from typing import Any, Literal
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 
 from app.api import schemas
 from app.api.deps import SessionDep
@@ -15,6 +15,7 @@ router = APIRouter(include_in_schema=False)
 
 @router.get("/console/studies/{study_id}/export.{kind}")
 def export_file(
+    request: Request,
     kind: Literal["csv", "xlsx", "json"],
     study_id: schemas.PathId,
     session: SessionDep,
@@ -22,11 +23,15 @@ def export_file(
 ) -> Any:
     """The pseudonymised ratings (csv), workbook (xlsx) or whole study (json), audited."""
     study = studies.study_for(session, user=me.user, study_id=study_id)
-    return download(session, actor=me.user, study=study, kind=kind, via="console")
+    return download(session, actor=me.user, study=study, kind=kind, via="console", request=request)
 
 
 @router.get("/console/studies/{study_id}/panel.csv")
-def panel_file(study_id: schemas.PathId, session: SessionDep, me: ConsoleUser) -> Any:
+def panel_file(
+    request: Request, study_id: schemas.PathId, session: SessionDep, me: ConsoleUser
+) -> Any:
     """Names and e-mail addresses behind the codes: coordinators only, audited."""
     study = studies.study_for(session, user=me.user, study_id=study_id)
-    return download(session, actor=me.user, study=study, kind="panel", via="console")
+    return download(
+        session, actor=me.user, study=study, kind="panel", via="console", request=request
+    )
