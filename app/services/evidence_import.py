@@ -1,6 +1,7 @@
 """Importing the evidence library from CSV, XLSX or RIS: the all-or-nothing preview of panels."""
 
 import re
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import PurePath
 
@@ -10,7 +11,7 @@ from sqlalchemy.orm import Session
 from app.consensus.levels import check_pooled_levels
 from app.consensus.sources import DESIGNS, Source
 from app.models import EvidenceSource, Statement, Study, User
-from app.services import evidence, imports, locks, numbers
+from app.services import evidence, imports, locks, numbers, tables
 from app.services.errors import Invalid
 from app.services.imports import Preview, RowError
 from app.services.studies import ensure_writable
@@ -63,7 +64,7 @@ def preview_sources(
             f"{name} is not a CSV, XLSX or RIS file; upload a spreadsheet (.csv, .xlsx) or the "
             "references exported from a reference manager in RIS format (.ris)."
         )
-    rows = imports.read_rows(filename=filename, content=content)
+    rows = tables.read_rows(filename=filename, content=content)
     preview: Preview[NewSource] = Preview()
     keys = dict(
         session.execute(
@@ -89,48 +90,8 @@ def preview_sources(
         def fail(column: str | None, message: str, row: int = number) -> None:
             preview.errors.append(RowError(row, column, message))
 
-        if not cells.get("citation"):
-            fail("citation", "The citation is empty.")
-            continue
-        design = cells.get("design", "").lower().replace(" ", "_").replace("-", "_")
-        if design not in DESIGNS:
-            fail(
-                "design",
-                f"'{cells.get('design', '')}' is not a design; use one of {', '.join(DESIGNS)}.",
-            )
-            continue
-        for column, (what, high) in evidence.SCORES.items():
-            if cells.get(column) and _score(cells, column) is None:
-                fail(column, numbers.refusal(what, cells[column], low=0, high=high))
-        linked = [k for k in re.split(r"[;,\s]+", cells.get("statements", "")) if k]
-        missing = [k for k in linked if k not in keys]
-        if missing:
-            fail("statements", f"Unknown statement key(s) {', '.join(missing)}.")
-        fields = NewSource(
-            citation=cells["citation"],
-            design=design,
-            doi=cells.get("doi") or None,
-            pmid=cells.get("pmid") or None,
-            pedro=_score(cells, "pedro"),
-            amstar2=cells.get("amstar2", "").lower().replace(" ", "_") or None,
-            amstar_score=_score(cells, "amstar_score"),
-            pooled_levels=[c for c in re.split(r"[;,\s]+", cells.get("pooled_levels", "")) if c],
-            illustrative=cells.get("illustrative", "").lower() in ("yes", "true", "1"),
-            statement_ids=[keys[k] for k in linked if k in keys],
-        )
-        try:
-            source = Source(
-                id=number,
-                citation=fields.citation,
-                design=design,
-                pedro=fields.pedro,
-                amstar2=fields.amstar2,  # type: ignore[arg-type]
-                amstar_score=fields.amstar_score,
-                pooled_levels=tuple(fields.pooled_levels),
-            )
-            check_pooled_levels(source, study.evidence_scheme)  # type: ignore[arg-type]
-        except ValueError as exc:
-            fail(None, str(exc))
+        fields = _source(cells, number, keys=keys, study=study, fail=fail)
+        if fields is None:
             continue
         identity = (fields.doi or "").lower() or (fields.pmid or "") or fields.citation.lower()
         if identity in known:
@@ -139,6 +100,61 @@ def preview_sources(
         known.add(identity)
         preview.new.append(fields)
     return preview
+
+
+def _source(
+    cells: dict[str, str],
+    number: int,
+    *,
+    keys: dict[str, int],
+    study: Study,
+    fail: Callable[[str | None, str], None],
+) -> NewSource | None:
+    """The row as a source, or None when it cannot be one; each problem found goes to `fail`."""
+    if not cells.get("citation"):
+        fail("citation", "The citation is empty.")
+        return None
+    design = cells.get("design", "").lower().replace(" ", "_").replace("-", "_")
+    if design not in DESIGNS:
+        fail(
+            "design",
+            f"'{cells.get('design', '')}' is not a design; use one of {', '.join(DESIGNS)}.",
+        )
+        return None
+    for column, (what, high) in evidence.SCORES.items():
+        if cells.get(column) and _score(cells, column) is None:
+            fail(column, numbers.refusal(what, cells[column], low=0, high=high))
+    linked = [k for k in re.split(r"[;,\s]+", cells.get("statements", "")) if k]
+    missing = [k for k in linked if k not in keys]
+    if missing:
+        fail("statements", f"Unknown statement key(s) {', '.join(missing)}.")
+    fields = NewSource(
+        citation=cells["citation"],
+        design=design,
+        doi=cells.get("doi") or None,
+        pmid=cells.get("pmid") or None,
+        pedro=_score(cells, "pedro"),
+        amstar2=cells.get("amstar2", "").lower().replace(" ", "_") or None,
+        amstar_score=_score(cells, "amstar_score"),
+        pooled_levels=[c for c in re.split(r"[;,\s]+", cells.get("pooled_levels", "")) if c],
+        illustrative=cells.get("illustrative", "").lower() in ("yes", "true", "1"),
+        statement_ids=[keys[k] for k in linked if k in keys],
+    )
+    try:
+        source = Source(
+            id=number,
+            citation=fields.citation,
+            design=design,
+            pedro=fields.pedro,
+            amstar2=fields.amstar2,  # type: ignore[arg-type]
+            amstar_score=fields.amstar_score,
+            pooled_levels=tuple(fields.pooled_levels),
+        )
+        check_pooled_levels(source, study.evidence_scheme)  # type: ignore[arg-type]
+    except ValueError as exc:
+        fail(None, str(exc))
+        return None
+    return fields
 
 
 def import_sources(

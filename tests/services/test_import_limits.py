@@ -17,7 +17,13 @@ import pytest
 from babel.support import Translations
 from openpyxl import Workbook
 
-from app.services import evidence_import, import_limits, imports
+from app.services import (
+    evidence_import,
+    import_limits,
+    panelist_import,
+    statement_import,
+    tables,
+)
 from app.services.errors import Invalid
 from tests import dbstate
 from tests.services.builders import build_study
@@ -244,14 +250,14 @@ def test_costly_files_are_refused_within_a_second_and_100_mb(filename, build, sa
     content = build()
     started = time.perf_counter()
     with pytest.raises(Invalid) as refused:
-        imports.read_table(filename=filename, content=content)
+        tables.read_table(filename=filename, content=content)
     took = time.perf_counter() - started
     assert says in refused.value.message
     assert took < 1.0, f"refused after {took:.2f} s"
     tracemalloc.start()
     try:
         with pytest.raises(Invalid):
-            imports.read_table(filename=filename, content=content)
+            tables.read_table(filename=filename, content=content)
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
@@ -263,8 +269,12 @@ def test_a_costly_workbook_is_refused_by_every_import_and_changes_nothing(sessio
     session.commit()
     before = dbstate.dump(engine)
     content = workbook('<row><c r="XFD1"/></row>' * 4_000)
-    previews = (imports.preview_statements, imports.preview_panelists)
-    runs = (imports.import_statements, imports.import_panelists, evidence_import.import_sources)
+    previews = (statement_import.preview_statements, panelist_import.preview_panelists)
+    runs = (
+        statement_import.import_statements,
+        panelist_import.import_panelists,
+        evidence_import.import_sources,
+    )
     for preview in (*previews, evidence_import.preview_sources):
         with pytest.raises(import_limits.Refused, match="more than 50 columns"):
             preview(session, study=b.study, filename="s.xlsx", content=content)
@@ -286,14 +296,14 @@ def test_a_full_workbook_within_the_limits_is_still_read():
     sheet.cell(row=10_000, column=50, value=None).number_format = "0.0"  # formatted, empty
     out = io.BytesIO()
     book.save(out)
-    columns, rows = imports.read_table(filename="s.xlsx", content=out.getvalue())
+    columns, rows = tables.read_table(filename="s.xlsx", content=out.getvalue())
     assert len(columns) == 10 and len(rows) == 5_000
     assert rows[-1]["column 9"] == "Statement 4999, part 9: walking helps."
 
 
 def test_every_refusal_has_its_chinese_sentence():
     chinese = Translations.load(
-        str(Path(imports.__file__).parent.parent / "translations"), ["zh_Hans"]
+        str(Path(import_limits.__file__).parent.parent / "translations"), ["zh_Hans"]
     )
     sentences = [
         value

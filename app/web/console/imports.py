@@ -10,13 +10,23 @@ from starlette.responses import Response
 
 from app.api import schemas
 from app.api.deps import SessionDep
-from app.services import evidence_import, import_limits, imports, studies
+from app.services import evidence_import, import_limits, panelist_import, statement_import, studies
 from app.services.errors import DomainError, Invalid
 from app.web.console.common import ConsoleUser, check_csrf, done, page
 
 router = APIRouter(include_in_schema=False)
 KINDS = {"statements": "Statements", "panelists": "Panelists", "evidence": "Evidence sources"}
 MAX_FILE = import_limits.MAX_FILE_BYTES
+PREVIEWS: dict[str, Any] = {
+    "statements": statement_import.preview_statements,
+    "panelists": panelist_import.preview_panelists,
+    "evidence": evidence_import.preview_sources,
+}
+IMPORTERS: dict[str, Any] = {
+    "statements": statement_import.import_statements,
+    "panelists": panelist_import.import_panelists,
+    "evidence": evidence_import.import_sources,
+}
 
 
 async def upload(request: Request) -> tuple[dict[str, str], str, bytes | None]:
@@ -66,31 +76,16 @@ def import_file(
             status_code=404,
         )
     if content is None or len(content) > MAX_FILE:
-        shown = (
-            {"error": "Choose a file to import."}
-            if content is None
-            else {
-                "refusal": import_limits.Refused(
-                    import_limits.FILE_SIZE, name=filename, limit=f"{MAX_FILE // 1000:,}"
-                )
-            }
-        )
         return page(
-            request, "console/import.html", {**context, **shown}, coordinator=me, status_code=422
+            request,
+            "console/import.html",
+            {**context, **_no_file(filename, content)},
+            coordinator=me,
+            status_code=422,
         )
-    preview_of: Any = {
-        "statements": imports.preview_statements,
-        "panelists": imports.preview_panelists,
-        "evidence": evidence_import.preview_sources,
-    }[kind]
-    importer: Any = {
-        "statements": imports.import_statements,
-        "panelists": imports.import_panelists,
-        "evidence": evidence_import.import_sources,
-    }[kind]
     try:
         if values.get("action") != "import":
-            preview = preview_of(session, study=study, filename=filename, content=content)
+            preview = PREVIEWS[kind](session, study=study, filename=filename, content=content)
             return page(
                 request,
                 "console/import_preview.html",
@@ -102,25 +97,14 @@ def import_file(
                 coordinator=me,
                 status_code=200 if preview.ok else 422,
             )
-        made = importer(session, actor=me.user, study=study, filename=filename, content=content)
-    except Invalid as exc:
-        session.rollback()
-        refused = (  # a limit's sentence is catalogued: the page shows it in its own language
-            {"refusal": exc}
-            if isinstance(exc, import_limits.Refused)
-            else {"error": exc.message, "row_errors": exc.errors}
-        )
-        return page(
-            request, "console/import.html", {**context, **refused}, coordinator=me, status_code=422
+        made = IMPORTERS[kind](
+            session, actor=me.user, study=study, filename=filename, content=content
         )
     except DomainError as exc:
         session.rollback()
+        shown, status = _refused(exc)
         return page(
-            request,
-            "console/import.html",
-            {**context, "error": exc.message},
-            coordinator=me,
-            status_code=exc.status,
+            request, "console/import.html", {**context, **shown}, coordinator=me, status_code=status
         )
     if kind == "panelists" and made:
         return page(
@@ -133,3 +117,23 @@ def import_file(
     return done(
         request, f"/console/studies/{study.id}", f"Imported {len(made)} {kind} from {filename}."
     )
+
+
+def _no_file(filename: str, content: bytes | None) -> dict[str, Any]:
+    """What the page says when no file came, or one larger than any import may read."""
+    if content is None:
+        return {"error": "Choose a file to import."}
+    return {
+        "refusal": import_limits.Refused(
+            import_limits.FILE_SIZE, name=filename, limit=f"{MAX_FILE // 1000:,}"
+        )
+    }
+
+
+def _refused(exc: DomainError) -> tuple[dict[str, Any], int]:
+    """What the page says about a file the import refused, and the status it answers with."""
+    if isinstance(exc, import_limits.Refused):  # catalogued: the page says it in its language
+        return {"refusal": exc}, 422
+    if isinstance(exc, Invalid):
+        return {"error": exc.message, "row_errors": exc.errors}, 422
+    return {"error": exc.message}, exc.status
