@@ -72,7 +72,7 @@ bench: $(STAMP)
 # The sample consensus report of the finished demo study (PNG pages need poppler-utils).
 .PHONY: sample-report
 sample-report: $(STAMP) $(MO)
-	$(BIN)/python -m app.reports.report_demo docs/sample-report
+	$(BIN)/python -m app.tools.report_demo docs/sample-report
 
 clean:
 	rm -rf $(VENV) var/*.sqlite3* .mypy_cache .ruff_cache .hypothesis

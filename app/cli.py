@@ -107,7 +107,7 @@ def create_coordinator(
 @cli.command()
 def demo() -> None:
     """Seed the demo study if it is missing; print the coordinator login, an API token and links."""
-    from app.demo import seed_or_refresh
+    from app.tools.demo import seed_or_refresh
 
     _require_schema()
     with transaction() as session:
@@ -172,7 +172,7 @@ def simulate(
 
     from app.models import User
     from app.services import accounts
-    from app.simulation import simulate as run
+    from app.tools.simulation import simulate as run
 
     with tempfile.TemporaryDirectory() as tmp:
         path = database or Path(tmp) / "simulation.sqlite3"
@@ -217,8 +217,8 @@ def _finalize(session: Any, user: Any, study: Study, seed: int) -> tuple[str, li
     """Invented evidence for every statement, then finalization: the method's last step."""
     import random
 
-    from app.demo import _illustrative_evidence
     from app.services import finalization
+    from app.tools.demo import _illustrative_evidence
 
     _illustrative_evidence(session, user=user, study=study, rng=random.Random(seed))
     digest = finalization.finalize(session, actor=user, study=study)

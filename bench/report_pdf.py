@@ -8,9 +8,9 @@ from pathlib import Path
 from time import perf_counter
 
 from app.db import transaction
-from app.demo import find_demo
 from app.reports import report
-from app.reports.report_demo import build_database
+from app.tools.demo import find_demo
+from app.tools.report_demo import build_database
 
 TARGET_S = 10.0
 RUNS = 3

@@ -11,9 +11,9 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
 
-from app.demo import DEMO_EMAIL, find_demo, seed_or_refresh
 from app.models import Panelist, Round, Study, User, utcnow
 from app.services import ballots, finalization, panel, results, rounds, stability, statements
+from app.tools.demo import DEMO_EMAIL, find_demo, seed_or_refresh
 
 NEW_STATEMENT = (
     "SUPERVISION",

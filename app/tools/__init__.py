@@ -1,0 +1,1 @@
+"""What the command line runs beside the app: the demo study, a simulated run, the sample report."""
