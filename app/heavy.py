@@ -213,7 +213,7 @@ def _render_process_starts() -> None:
 
 @lru_cache
 def _catalogue(language: str) -> NullTranslations:
-    from app.web.templating import TRANSLATIONS
+    from app.templating import TRANSLATIONS
 
     return Translations.load(str(TRANSLATIONS), [language])
 
@@ -224,7 +224,7 @@ def busy_response(path: str, retry_after: int = RETRY_AFTER_SECONDS) -> Response
     if not path.startswith("/console"):
         detail = BUSY_DETAIL % {"seconds": retry_after}
         return JSONResponse({"detail": detail}, status_code=429, headers=headers)
-    from app.web.templating import render
+    from app.templating import render
 
     said = [
         (tag, _catalogue(catalogue).gettext(BUSY_TITLE), _catalogue(catalogue).gettext(BUSY_TEXT))

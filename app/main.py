@@ -22,6 +22,7 @@ from app.middleware import Admission, BodyLimit
 from app.scheduler import tick_forever
 from app.services.errors import DomainError, Unauthorized
 from app.settings import get_settings
+from app.templating import render
 from app.web import panel
 from app.web.console import auth as console_auth
 from app.web.console import evidence as console_evidence
@@ -34,7 +35,6 @@ from app.web.console import rounds as console_rounds
 from app.web.console import studies as console_studies
 from app.web.console.common import CsrfFailed, LoginRequired
 from app.web.headers import SecurityHeaders
-from app.web.templating import render
 from app.web.unavailable import answer_outages
 
 STATIC = Path(__file__).resolve().parent / "web" / "static"

@@ -15,17 +15,11 @@ from sqlalchemy.orm import Session
 
 from app.models import Study, User
 from app.reports import report_data, report_stability
-from app.reports.report_methods import (
-    N_,
-    STRENGTH,
-    Words,
-    accord_items,
-    band,
-    methods,
-)
+from app.reports.report_methods import accord_items, band, methods
+from app.reports.words import N_, STRENGTH, Words
 from app.services import audit, evidence
 from app.services.errors import Invalid
-from app.web.templating import environment
+from app.templating import environment
 
 LANGUAGES = {"en": "en", "zh_Hans": "zh-Hans", "zh-Hans": "zh-Hans", "zh": "zh-Hans"}
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from app.consensus import strength
 from app.consensus.disclosure import GROUP_FEEDBACK_MIN
-from app.reports.report_methods import N_, STRENGTH, Words
+from app.reports.words import N_, STRENGTH, Words
 from app.services import stability
 
 

@@ -34,6 +34,22 @@ SCORES = {
 }
 
 
+@dataclass(slots=True)
+class NewSource:
+    """A source as an import file gives it (CSV, XLSX or RIS), checked, before it is added."""
+
+    citation: str
+    design: str
+    doi: str | None
+    pmid: str | None
+    pedro: int | None
+    amstar2: str | None
+    amstar_score: int | None
+    pooled_levels: list[str]
+    illustrative: bool
+    statement_ids: list[int]
+
+
 def table_of(study: Study) -> grading.GradingTable:
     """The study's grading table, or the preset that goes with its evidence scheme."""
     if study.grading_table:

@@ -2,7 +2,7 @@
 
 import re
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import PurePath
 
 from sqlalchemy import select
@@ -11,8 +11,9 @@ from sqlalchemy.orm import Session
 from app.consensus.levels import check_pooled_levels
 from app.consensus.sources import DESIGNS, Source
 from app.models import EvidenceSource, Statement, Study, User
-from app.services import evidence, imports, locks, numbers, tables
+from app.services import evidence, evidence_ris, imports, locks, numbers, tables
 from app.services.errors import Invalid
+from app.services.evidence import NewSource
 from app.services.imports import Preview, RowError
 from app.services.studies import ensure_writable
 
@@ -30,20 +31,6 @@ COLUMNS = (
 )
 
 
-@dataclass(slots=True)
-class NewSource:
-    citation: str
-    design: str
-    doi: str | None
-    pmid: str | None
-    pedro: int | None
-    amstar2: str | None
-    amstar_score: int | None
-    pooled_levels: list[str]
-    illustrative: bool
-    statement_ids: list[int]
-
-
 def _score(cells: dict[str, str], column: str) -> int | None:
     """The score in its column if it is one; an empty or refused cell reads as none."""
     return numbers.whole_number(cells.get(column, ""), low=0, high=evidence.SCORES[column][1])
@@ -52,8 +39,6 @@ def _score(cells: dict[str, str], column: str) -> int | None:
 def preview_sources(
     session: Session, *, study: Study, filename: str, content: bytes
 ) -> Preview[NewSource]:
-    from app.services import evidence_ris  # it builds on NewSource: imported here, not on top
-
     if evidence_ris.is_ris(filename=filename, content=content):
         return evidence_ris.preview_sources(
             session, study=study, filename=filename, content=content

@@ -22,7 +22,7 @@ from app.consensus.levels import check_pooled_levels
 from app.consensus.sources import AMSTAR_MAX, DESIGNS, PEDRO_MAX, Design, Source
 from app.models import EvidenceSource, Statement, Study
 from app.services.errors import Invalid
-from app.services.evidence_import import NewSource
+from app.services.evidence import NewSource
 from app.services.imports import MAX_ROWS, Preview, RowError
 from app.services.numbers import whole_number
 

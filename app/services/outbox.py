@@ -46,7 +46,7 @@ from app.models import (
 )
 from app.services import audit, panel
 from app.services.errors import Conflict, Invalid, NotFound
-from app.web.templating import environment, supported
+from app.templating import environment, supported
 
 KINDS = ("invitation", "round_opened", "reminder", "closing_soon")
 

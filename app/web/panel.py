@@ -14,9 +14,9 @@ from app.models import Panelist
 from app.security import token_hash
 from app.services import ballots, logins, panel
 from app.services.errors import Conflict, Forbidden, Invalid, Throttled, Unauthorized
+from app.templating import LANGUAGES, render, supported
 from app.web import session as cookies
 from app.web.forms import BallotForm, FormValues, parse_ballot_form
-from app.web.templating import LANGUAGES, render, supported
 
 router = APIRouter(include_in_schema=False)
 

@@ -6,7 +6,8 @@ from app.consensus import RULE_ADAPTER, describe
 from app.consensus.grading import describe_table, grade_table, oxford_2009_table
 from app.consensus.levels import LEVEL_LABELS
 from app.reports import report_methods
-from app.reports.report_methods import Words, grading_lines, rule_sentence
+from app.reports.report_methods import grading_lines, rule_sentence
+from app.reports.words import Words
 
 RULES = [
     {"rule": "comet_70_15"},

@@ -13,12 +13,12 @@ from sqlalchemy.orm import Session
 from app.consensus import grading, strength
 from app.consensus import stability as method
 from app.models import Panelist, Round, Study
-from app.reports.report_methods import Words
 from app.reports.report_stability import (
     stability_rule_sentence,
     vote_in_words,
     wilcoxon_note,
 )
+from app.reports.words import Words
 from app.services import panel, stability
 from tests.factories import StudyRun, coordinator, start_study
 from tests.reports.test_report import f1, f2, parse, pdf_text

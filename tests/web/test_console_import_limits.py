@@ -5,8 +5,8 @@ import html
 from types import SimpleNamespace
 
 from app.services import import_limits
+from app.templating import render
 from app.web.console.imports import KINDS
-from app.web.templating import render
 from tests.dbstate import dump
 from tests.services.test_import_limits import workbook
 from tests.web.test_console import csrf, new_study, signed_in

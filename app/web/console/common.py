@@ -14,8 +14,8 @@ from app.models import Role, User, UserSession
 from app.security import same_secret
 from app.services import logins
 from app.services.errors import DomainError
+from app.templating import render
 from app.web import session as cookies
-from app.web.templating import render
 
 COOKIE = "delphi_console"
 

@@ -1,4 +1,8 @@
-"""Jinja2 rendering with autoescaping, Babel translations and locale-aware dates and numbers."""
+"""Jinja2 rendering with autoescaping, Babel translations and locale-aware dates and numbers.
+
+Shared by the pages (web), the mail (services.outbox), the report and the heavy-work refusal,
+so it sits below them all and imports none of them.
+"""
 
 from datetime import datetime, timedelta
 from functools import lru_cache
@@ -16,7 +20,7 @@ from starlette.responses import HTMLResponse
 from app.settings import ROOT
 
 TEMPLATES = ROOT / "templates"
-TRANSLATIONS = Path(__file__).resolve().parent.parent / "translations"
+TRANSLATIONS = Path(__file__).resolve().parent / "translations"
 LANGUAGES = {"en": "English", "zh-Hans": "简体中文"}
 DEFAULT_LANGUAGE = "en"
 
