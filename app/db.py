@@ -121,8 +121,11 @@ def write_now(session: Session, work: Callable[[Session], T]) -> T:
 
 
 def _refuse_writes_on_read(session: Session, _flush: UOWTransaction, _instances: Any) -> None:
-    if session.info.get(READ_ONLY) and (session.new or session.dirty or session.deleted):
-        changed = [type(o).__name__ for o in (*session.new, *session.dirty, *session.deleted)]
+    if not session.info.get(READ_ONLY):
+        return
+    dirty = [o for o in session.dirty if session.is_modified(o)]  # set to the same value: no write
+    if session.new or dirty or session.deleted:
+        changed = [type(o).__name__ for o in (*session.new, *dirty, *session.deleted)]
         raise ReadRequestWrote(
             f"A read request changed {', '.join(sorted(set(changed)))} in its read transaction; "
             "write through app.db.write_now()."

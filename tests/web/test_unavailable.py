@@ -109,3 +109,15 @@ def test_a_sqlite_file_held_locked_answers_503_then_saves_again(
     holder.close()
     with engine.connect() as conn:
         assert conn.scalar(select(Rating.value)) == 5
+
+
+@pytest.mark.skipif(bool(PG), reason="a table dropped from the shared PostgreSQL test database")
+def test_a_missing_table_is_a_logged_500_not_an_outage(client, engine, caplog):
+    """A deployment fault (no migration run) must not hide behind "try again in a moment"."""
+    with engine.begin() as conn:
+        conn.exec_driver_sql("DROP TABLE login_attempts")
+    with caplog.at_level("ERROR", logger="delphi.errors"):
+        response = client.get("/p/dp_no_such_link", follow_redirects=False)
+    assert response.status_code == 500
+    assert "retry-after" not in response.headers
+    assert any("no such table" in str(r.exc_info[1]) for r in caplog.records if r.exc_info)
