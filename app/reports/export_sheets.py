@@ -21,6 +21,7 @@ from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 
 from app.consensus.strength import STRENGTHS
 from app.reports.exports import SCHEMA_VERSION, StudyExport, inert
+from app.services.numbers import whole_number
 
 MAX_CHARS = 32_767  # Excel's characters per cell
 CUT = " … [cut at Excel's cell limit; the JSON export has the whole text]"
@@ -148,7 +149,8 @@ def _pairs(export: StudyExport) -> list[tuple[str, Any]]:
 
 
 def _point(item: tuple[str, Any]) -> int:
-    return int(item[0]) if item[0].lstrip("-").isdigit() else 0
+    value = whole_number(item[0], low=-(10**6), high=10**6)
+    return value if value is not None else 0
 
 
 def _quantiles(method: str) -> str:

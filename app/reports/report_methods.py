@@ -24,6 +24,7 @@ from app.consensus.grading import GradingRow, GradingTable
 from app.consensus.rules import DASH
 from app.reports.report_stability import StabilityMethods
 from app.reports.words import N_, STRENGTH, Words
+from app.services.numbers import whole_number
 
 # Labels stored or computed in English elsewhere (app.consensus.grading); shown translated.
 LEVEL_LABELS = [
@@ -399,7 +400,8 @@ def methods(
 
 def _point(item: tuple[str, str]) -> tuple[int, str]:
     point = item[0]
-    return (int(point), point) if point.lstrip("-").isdigit() else (0, point)
+    value = whole_number(point, low=-(10**6), high=10**6)
+    return (value if value is not None else 0, point)
 
 
 @dataclass(frozen=True, slots=True)

@@ -64,12 +64,21 @@ def _validated_rule(rule: dict[str, Any], scale_min: int, scale_max: int) -> dic
 
 def _check_translations(fields: dict[str, Any]) -> None:
     languages = fields.get("languages") or ["en"]
-    stray = sorted(set(fields.get("translations") or {}) - set(languages))
+    translations = fields.get("translations") or {}
+    stray = sorted(set(translations) - set(languages))
     if stray:
         raise Invalid(
             f"Texts are given in {', '.join(stray)}, which is not among the study's languages "
             f"({', '.join(languages)}); add the language or drop the texts."
         )
+    points = {str(p) for p in range(fields["scale_min"], fields["scale_max"] + 1)}
+    for language, texts in sorted(translations.items()):
+        off_scale = sorted(set((texts or {}).get("labels") or {}) - points)
+        if off_scale:
+            raise Invalid(
+                f"The {language} labels name {', '.join(off_scale)}, which is not a point of the "
+                f"scale {fields['scale_min']}–{fields['scale_max']}; label the scale's points only."
+            )
 
 
 def _check_grading(scheme: str, table: dict[str, Any] | None, strength_vote: bool) -> None:
@@ -145,6 +154,8 @@ def update_study(session: Session, *, actor: User, study: Study, changes: dict[s
             {
                 "languages": changes.get("languages", study.languages),
                 "translations": changes.get("translations", study.translations),
+                "scale_min": merged["scale_min"],
+                "scale_max": merged["scale_max"],
             }
         )
     normalise_stability(changes)

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from tests.dbstate import dump
-from tests.factories import coordinator, start_study
+from tests.factories import coordinator, start_study, study_body
 
 
 @pytest.fixture
@@ -287,4 +287,37 @@ def test_rule_outside_the_scale_is_refused_at_creation(client, coordinator_token
         "RAND",
         headers=run.auth,
         json={"title": "x", "scale": {"min": 1, "max": 5}, "consensus": {"rule": "rand_ucla"}},
+    )
+
+
+@pytest.mark.parametrize("point", ["²", "10", "--5", "0"])
+def test_a_translated_label_off_the_scale_is_refused(client, coordinator_token, engine, point):
+    """A Chinese label for "²" once reached the report, whose sorting of labels then failed."""
+    before = dump(engine)
+    response = client.post(
+        "/api/v1/studies",
+        headers={"Authorization": f"Bearer {coordinator_token}"},
+        json=study_body(
+            languages=["en", "zh-Hans"],
+            translations={"zh-Hans": {"labels": {"1": "非常不同意", point: "x"}}},
+        ),
+    )
+    assert response.status_code == 422, response.text
+    assert f"The zh-Hans labels name {point}" in response.json()["detail"]
+    assert dump(engine) == before
+
+
+def test_a_translated_label_off_the_scale_is_refused_on_change(run, engine):
+    refused(
+        run,
+        engine,
+        422,
+        "PATCH",
+        f"/api/v1/studies/{run.study['id']}",
+        "not a point of the scale",
+        json={
+            "languages": ["en", "zh-Hans"],
+            "translations": {"zh-Hans": {"labels": {"²": "x"}}},
+        },
+        headers=run.auth,
     )
