@@ -20,6 +20,8 @@ per machine, which is what a render uses up (CPU and memory); another machine ha
 A render runs in a process of its own (`run_apart`), never in the serving process: a PDF or a
 workbook is minutes of pure Python for a large study, and in a serving thread it would hold the
 interpreter lock the ballots' threads and the event loop need. The serving thread only waits.
+A render process ends with its server, however the server ends (a SIGKILL included), and holds
+a database connection only while it renders (app.reports.cache.make_copy).
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ HEAVY_PATH = re.compile(
 RETRY_AFTER_SECONDS = 15  # about one report's render on a busy machine
 POLL_SECONDS = 0.05
 RENDER_NICENESS = 10  # when the CPUs are busy, the requests come first
+ORPHAN_CHECK_SECONDS = 0.5  # how soon a render process notices its server is gone
 TURNS = 64  # lock files for "the same copy": keys share one when their hashes meet
 
 
@@ -197,18 +200,43 @@ def _render_processes() -> ProcessPoolExecutor:
                 max_workers=size,
                 mp_context=multiprocessing.get_context("spawn"),
                 initializer=_render_process_starts,
+                initargs=(os.getpid(),),
             )
             _apart_size = size
         return _apart
 
 
-def _render_process_starts() -> None:
+def stop_render_processes() -> None:
+    """At the server's shutdown: its render processes end now, a render under way included."""
+    global _apart
+    with _apart_lock:
+        pool, _apart = _apart, None
+    if pool is not None:
+        processes = list((pool._processes or {}).values())  # Python 3.14: pool.kill_workers()
+        pool.shutdown(wait=False, cancel_futures=True)
+        for process in processes:
+            process.kill()
+
+
+def _render_process_starts(server: int) -> None:
     """Renders yield the CPU to the server's requests; Ctrl+C is for the server, not for them."""
     from app.logs import configure_logging
 
     os.nice(RENDER_NICENESS)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # a render process ends when its server does
     configure_logging(get_settings().log_level)
+    threading.Thread(target=_end_with, args=(server,), name="end-with-server", daemon=True).start()
+
+
+def _end_with(server: int) -> None:
+    """Exit once the server is gone, killed or not, rather than live on holding its connection.
+
+    Not prctl(PR_SET_PDEATHSIG): that fires when the *thread* that started this process ends,
+    and the server's threadpool threads come and go.
+    """
+    while os.getppid() == server:
+        time.sleep(ORPHAN_CHECK_SECONDS)
+    os._exit(1)
 
 
 @lru_cache

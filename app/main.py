@@ -14,6 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from starlette.responses import Response
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
+from app import heavy
 from app.api import ballot, evidence, health, rounds, studies
 from app.api import exports as api_exports
 from app.api import reports as api_reports
@@ -47,6 +48,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     yield
     if ticker is not None:
         ticker.cancel()
+    heavy.stop_render_processes()
 
 
 def create_app() -> FastAPI:

@@ -1,12 +1,16 @@
 """Heavy work cannot starve the panel: reports and workbooks take turns in slots of their own."""
 
 import logging
+import multiprocessing
+import os
 import re
+import signal
 import time
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
+from pathlib import Path
 
 import httpx
 import pytest
@@ -17,6 +21,7 @@ from app import heavy
 from app.db import new_session
 from app.models import AuditEntry
 from app.settings import get_settings
+from bench.load import Server, start_server
 from tests.factories import StudyRun, start_study
 
 PASSWORD = "correct horse battery"  # tests.factories.coordinator
@@ -136,3 +141,88 @@ def test_sixteen_report_pdfs_at_once_are_made_once_and_each_taken_is_audited(
     made = [r for r in caplog.records if r.name == "delphi.renders"]
     assert len(made) == 1, [r.getMessage() for r in made]
     assert taken() == Counter({"export.report": statuses[200]})
+
+
+@pytest.fixture
+def servers() -> Iterator[list[Server]]:
+    started: list[Server] = []
+    yield started
+    for server in started:
+        server.kill()  # the whole process group: nothing the test started may outlive it
+
+
+def in_group(leader: int) -> set[int]:
+    """The live processes of a process group (a zombie holds nothing: it is left out)."""
+    members = set()
+    for entry in Path("/proc").iterdir():
+        try:
+            stat = (entry / "stat").read_text() if entry.name.isdigit() else ""
+        except OSError:  # it ended while we looked
+            continue
+        fields = stat.rsplit(")", 1)[-1].split()
+        if len(fields) > 2 and int(fields[2]) == leader and fields[0] != "Z":
+            members.add(int(entry.name))
+    return members
+
+
+def test_render_processes_end_when_their_server_is_killed(
+    client, coordinator_token, engine, servers
+):
+    """A worker killed outright (the OOM killer, SIGKILL) leaves no render process behind."""
+    run = in_second_round(client, coordinator_token)
+    engine.dispose()  # the server process owns the database from here
+    server = start_server(
+        engine.url.render_as_string(hide_password=False), workers=1, factory="app.main:create_app"
+    )
+    servers.append(server)
+    made = httpx.get(
+        f"{server.url}/api/v1/studies/{run.study['id']}/report.html", headers=run.auth, timeout=120
+    )
+    assert made.status_code == 200, made.text
+    leader = server.process.pid
+    assert in_group(leader) - {leader}, "the report was made in a process of the server's"
+
+    os.kill(leader, signal.SIGKILL)  # the server alone, not its process group
+    server.process.wait(timeout=20)
+    ends = time.monotonic() + 10
+    while (left := in_group(leader)) and time.monotonic() < ends:
+        time.sleep(0.1)
+    assert not left, f"processes outlived their server: {left}"
+
+
+def held_open(pid: int, database: str | None, port: int | None) -> list[str]:
+    """What process `pid` holds open of the database: the SQLite file, or TCP to the server."""
+    fds = Path(f"/proc/{pid}/fd")
+    targets = set()
+    for fd in fds.iterdir():
+        try:
+            targets.add(os.readlink(fd))
+        except OSError:
+            continue
+    held = [t for t in targets if database and t.startswith(database)]
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            remote_port = int(fields[2].rsplit(":", 1)[1], 16)
+            if port and remote_port == port and f"socket:[{fields[9]}]" in targets:
+                held.append(f"tcp to port {port}")
+    return held
+
+
+def test_an_idle_render_process_holds_no_database_connection(
+    client, coordinator_token, live_server, engine
+):
+    """Connections are PostgreSQL's scarcest resource: a render process gives its back."""
+    run = in_second_round(client, coordinator_token)
+    made = httpx.get(
+        f"{live_server}/api/v1/studies/{run.study['id']}/report.html", headers=run.auth, timeout=120
+    )
+    assert made.status_code == 200, made.text
+    renderers = multiprocessing.active_children()
+    assert renderers, "the report was made in a render process"
+    sqlite = engine.url.get_backend_name() == "sqlite"
+    database = engine.url.database if sqlite else None
+    port = None if sqlite else engine.url.port or 5432
+    assert {p.pid: held_open(p.pid, database, port) for p in renderers} == {
+        p.pid: [] for p in renderers
+    }

@@ -278,19 +278,26 @@ def make_copy(
 ) -> tuple[str, float | None]:
     """In a render process: the copy of the state it reads now, made unless it is there already.
 
-    Returns the copy's path and the seconds it took to make (None: it was there).
+    Returns the copy's path and the seconds it took to make (None: it was there). The database
+    connection is closed after each render, so an idle render process holds none.
     """
+    from app.db import get_engine
+
     _use_database(database_url)
-    with reading() as session:
-        study = session.get_one(Study, study_id)
-        path = Path(shelf) / _name(kind, language, state_of(session, study_id=study_id, kind=kind))
-        there = _open(path)
-        if there is not None:
-            there.file.close()
-            return str(path), None
-        started = time.perf_counter()
-        _store(path, lambda out: MAKERS[kind](session, study, language, out))
-        return str(path), time.perf_counter() - started
+    try:
+        with reading() as session:
+            study = session.get_one(Study, study_id)
+            state = state_of(session, study_id=study_id, kind=kind)
+            path = Path(shelf) / _name(kind, language, state)
+            there = _open(path)
+            if there is not None:
+                there.file.close()
+                return str(path), None
+            started = time.perf_counter()
+            _store(path, lambda out: MAKERS[kind](session, study, language, out))
+            return str(path), time.perf_counter() - started
+    finally:
+        get_engine().dispose()
 
 
 def _name(kind: str, language: str, state: str) -> str:
