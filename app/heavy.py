@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import logging
 import multiprocessing
 import os
 import re
@@ -52,6 +53,7 @@ HEAVY_PATH = re.compile(
     r"^/(?:api/v1|console)/studies/[^/]+/(?:report\.(?:html|pdf)|export\.xlsx)$"
 )
 RETRY_AFTER_SECONDS = 15  # about one report's render on a busy machine
+RETRY_AFTER_STOPPED_SECONDS = 60  # after a render ran past its time: give the machine a minute
 POLL_SECONDS = 0.05
 RENDER_NICENESS = 10  # when the CPUs are busy, the requests come first
 ORPHAN_CHECK_SECONDS = 0.5  # how soon a render process notices its server is gone
@@ -72,6 +74,17 @@ BUSY_DETAIL = (
     "Reports and workbooks are made a few at a time and every slot is taken; nothing was "
     "recorded. Try again in %(seconds)d seconds (Retry-After)."
 )
+STOPPED_TITLE = N_("This report took too long")
+STOPPED_TEXT = N_(
+    "Making this report or spreadsheet took too long, so it was stopped. Nothing was recorded. "
+    "Try again in a few minutes; if it happens again, tell your administrator."
+)
+STOPPED_DETAIL = (
+    "Making this report or workbook took longer than %(limit)g seconds, so it was stopped; "
+    "nothing was recorded. Try again in a few minutes (Retry-After); if it happens again, tell "
+    "your administrator."
+)
+log = logging.getLogger("delphi.renders")
 
 
 def is_heavy(path: str) -> bool:
@@ -84,6 +97,14 @@ class Busy(Exception):
     def __init__(self, retry_after: int = RETRY_AFTER_SECONDS) -> None:
         super().__init__(f"every heavy slot is taken; retry after {retry_after} s")
         self.retry_after = retry_after
+
+
+class Stopped(Exception):
+    """A render ran past `heavy_render_timeout_seconds` and was killed; the answer is a 503."""
+
+    def __init__(self, limit: float) -> None:
+        super().__init__(f"a render ran past its {limit:g} s and was stopped")
+        self.limit = limit
 
 
 def deadline_of(state: Any) -> float:
@@ -173,19 +194,30 @@ def run_apart(work: Callable[..., T], /, *args: Any) -> T:
 
     They start on first use (spawned: a fresh interpreter, never a fork of a threaded server).
     If one dies under a render (killed for its memory, say), the processes start afresh and the
-    render is tried once more.
+    render is tried once more. A render still running after `heavy_render_timeout_seconds` is
+    stopped with its processes, which start afresh for the next one (Stopped): a hung render
+    must not hold its turn and slot forever.
     """
     global _apart
+    limit = get_settings().heavy_render_timeout_seconds
+    ends = time.monotonic() + limit
     for attempt in (1, 2):
         pool = _render_processes()
         try:
-            return pool.submit(work, *args).result()
+            return pool.submit(work, *args).result(timeout=max(0.0, ends - time.monotonic()))
         except BrokenProcessPool:
             with _apart_lock:
                 if _apart is pool:
                     _apart = None
             if attempt == 2:
                 raise
+        except TimeoutError:
+            log.warning("a render ran past %g s and was stopped with its processes", limit)
+            with _apart_lock:
+                if _apart is pool:
+                    _apart = None
+            _kill(pool)
+            raise Stopped(limit) from None
     raise AssertionError("unreachable")
 
 
@@ -212,10 +244,14 @@ def stop_render_processes() -> None:
     with _apart_lock:
         pool, _apart = _apart, None
     if pool is not None:
-        processes = list((pool._processes or {}).values())  # Python 3.14: pool.kill_workers()
-        pool.shutdown(wait=False, cancel_futures=True)
-        for process in processes:
-            process.kill()
+        _kill(pool)
+
+
+def _kill(pool: ProcessPoolExecutor) -> None:
+    processes = list((pool._processes or {}).values())  # Python 3.14: pool.kill_workers()
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        process.kill()
 
 
 def _render_process_starts(server: int) -> None:
@@ -248,20 +284,39 @@ def _catalogue(language: str) -> NullTranslations:
 
 def busy_response(path: str, retry_after: int = RETRY_AFTER_SECONDS) -> Response:
     """429 with Retry-After: a page in English and Chinese for the console, JSON for the API."""
+    said = {"seconds": retry_after}
+    return _refusal(path, 429, retry_after, BUSY_DETAIL % said, BUSY_TITLE, BUSY_TEXT, said)
+
+
+def stopped_response(path: str, stopped: Stopped) -> Response:
+    """503 with Retry-After for a render stopped at its time limit, worded like busy_response."""
+    detail = STOPPED_DETAIL % {"limit": stopped.limit}
+    wait = RETRY_AFTER_STOPPED_SECONDS
+    return _refusal(path, 503, wait, detail, STOPPED_TITLE, STOPPED_TEXT, {})
+
+
+def _refusal(
+    path: str,
+    status: int,
+    retry_after: int,
+    detail: str,
+    title: str,
+    text: str,
+    values: dict[str, int],
+) -> Response:
     headers = {"Retry-After": str(retry_after), "Cache-Control": "no-store"}
     if not path.startswith("/console"):
-        detail = BUSY_DETAIL % {"seconds": retry_after}
-        return JSONResponse({"detail": detail}, status_code=429, headers=headers)
+        return JSONResponse({"detail": detail}, status_code=status, headers=headers)
     from app.templating import render
 
     said = [
-        (tag, _catalogue(catalogue).gettext(BUSY_TITLE), _catalogue(catalogue).gettext(BUSY_TEXT))
+        (tag, _catalogue(catalogue).gettext(title), _catalogue(catalogue).gettext(text))
         for tag, catalogue in (("en", "en"), ("zh-Hans", "zh_Hans"))
     ]
     context = {
-        "said": [(tag, title, text % {"seconds": retry_after}) for tag, title, text in said],
+        "said": [(tag, title, text % values if values else text) for tag, title, text in said],
         "me": None,
     }
-    response: HTMLResponse = render("console/busy.html", context, language="en", status_code=429)
+    response: HTMLResponse = render("console/busy.html", context, language="en", status_code=status)
     response.headers.update(headers)
     return response

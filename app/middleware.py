@@ -106,7 +106,7 @@ class Admission:
     Reports and workbooks (app.heavy) pass a gate of their own, `heavy_slots` wide, and never
     the general one: a burst of them cannot keep a ballot waiting. They wait in line up to
     `heavy_wait_seconds` after arriving (the route waits for a render slot until the same
-    moment), then get 429 with Retry-After.
+    moment), then get 429 with Retry-After; a render stopped at its time limit gets 503.
     """
 
     def __init__(
@@ -150,5 +150,7 @@ class Admission:
             return
         try:
             await self.app(scope, receive, send)
+        except heavy.Stopped as stopped:
+            await heavy.stopped_response(scope["path"], stopped)(scope, receive, send)
         finally:
             self._heavy_gate.release()

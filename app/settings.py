@@ -36,6 +36,9 @@ class Settings(BaseSettings):
     heavy_slots: int = Field(default=2, ge=1, le=4)
     # How long a report or workbook request waits in line for a slot before a 429 (Retry-After).
     heavy_wait_seconds: float = Field(default=30, ge=0)
+    # A render still running after this is stopped, its process with it, and the request gets a
+    # 503: a hung render must not hold its slot forever.
+    heavy_render_timeout_seconds: float = Field(default=600, gt=0)
     # Finished reports and workbooks, kept until their study changes, and the slots' lock files;
     # unset: `renders/` beside the SQLite file, or var/renders (app.heavy.directory).
     renders_dir: Path | None = None

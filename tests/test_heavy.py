@@ -226,3 +226,44 @@ def test_an_idle_render_process_holds_no_database_connection(
     assert {p.pid: held_open(p.pid, database, port) for p in renderers} == {
         p.pid: [] for p in renderers
     }
+
+
+@pytest.fixture
+def renders_stopped_after_a_tenth_of_a_second() -> Iterator[None]:
+    """A render limit far shorter than any real render: every render runs past it."""
+    os.environ["DELPHI_HEAVY_RENDER_TIMEOUT_SECONDS"] = "0.1"
+    get_settings.cache_clear()
+    yield
+    os.environ.pop("DELPHI_HEAVY_RENDER_TIMEOUT_SECONDS", None)
+    get_settings.cache_clear()
+
+
+def test_a_render_past_its_time_is_stopped_and_answered_503(
+    renders_stopped_after_a_tenth_of_a_second, client, coordinator_token, live_server
+):
+    """A hung render gives its turn and slot back: 503 with a sentence, its process ended."""
+    run = in_second_round(client, coordinator_token)
+    study = run.study["id"]
+    stopped = httpx.get(
+        f"{live_server}/api/v1/studies/{study}/report.pdf", headers=run.auth, timeout=60
+    )
+    assert stopped.status_code == 503, stopped.text
+    assert int(stopped.headers["Retry-After"]) > 0
+    assert "was stopped" in stopped.json()["detail"]
+    ends = time.monotonic() + 10
+    while (running := multiprocessing.active_children()) and time.monotonic() < ends:
+        time.sleep(0.1)
+    assert running == [], "the render process that ran past its time was stopped"
+    web = console(live_server)
+    page = web.get(f"/console/studies/{study}/report.pdf")
+    assert page.status_code == 503
+    assert "took too long" in page.text and "用时过长" in page.text, page.text
+    web.close()
+    assert taken() == Counter(), "a stopped render is not recorded as taken"
+
+    os.environ.pop("DELPHI_HEAVY_RENDER_TIMEOUT_SECONDS")
+    get_settings.cache_clear()
+    made = httpx.get(
+        f"{live_server}/api/v1/studies/{study}/report.pdf", headers=run.auth, timeout=120
+    )
+    assert made.status_code == 200 and made.content.startswith(b"%PDF")
