@@ -25,13 +25,14 @@ from bench.load import Server, start_server
 from tests.factories import StudyRun, start_study
 
 PASSWORD = "correct horse battery"  # tests.factories.coordinator
+WAIT = 6  # seconds a heavy request waits in line here (DELPHI_HEAVY_WAIT_SECONDS)
 
 
 @pytest.fixture
-def two_slots_three_seconds(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Two heavy slots, three seconds in line, and only four request slots per process."""
+def two_slots_short_wait(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Two heavy slots, WAIT seconds in line, and only four request slots per process."""
     monkeypatch.setenv("DELPHI_HEAVY_SLOTS", "2")
-    monkeypatch.setenv("DELPHI_HEAVY_WAIT_SECONDS", "3")
+    monkeypatch.setenv("DELPHI_HEAVY_WAIT_SECONDS", str(WAIT))
     monkeypatch.setenv("DELPHI_MAX_INFLIGHT_REQUESTS", "4")
     get_settings.cache_clear()
     yield
@@ -69,7 +70,7 @@ def taken() -> Counter[str]:
 
 
 def test_a_ballot_is_answered_while_every_report_slot_is_busy(
-    two_slots_three_seconds, client, coordinator_token, live_server
+    two_slots_short_wait, client, coordinator_token, live_server
 ):
     """Other processes hold both slots; reports wait in line, the panel does not; then 429."""
     run = in_second_round(client, coordinator_token)
@@ -103,7 +104,8 @@ def test_a_ballot_is_answered_while_every_report_slot_is_busy(
         answers = [future.result() for future in waiting]
 
     assert ballot.status_code == 200 and saved.status_code == 200, (ballot.text, saved.text)
-    assert fetched < 2 and saving < 2, (fetched, saving)
+    # Not a benchmark (bench/heavy.py is): only that the ballot never waited in the heavy line.
+    assert fetched < WAIT / 2 and saving < WAIT / 2, (fetched, saving)
     assert [a.status_code for a in answers] == [429] * 6, [a.text[:200] for a in answers]
     for answer in answers:
         assert int(answer.headers["Retry-After"]) > 0
