@@ -33,7 +33,9 @@ def test_evidence_grading_table_strength_vote_and_finalization(
     desk.click("button:has-text('Add statement')")
     desk.fill("#p-name", "Dr Wang")
     desk.click("button:has-text('Add panelist')")
-    link = re.search(r"/p/dp_[\w-]+", desk.locator(".flash").inner_text()).group(0)
+    expect(desk.locator("h1")).to_contain_text("P01 added")  # the link, on its own page
+    link = re.search(r"/p/dp_[\w-]+", desk.locator("code.token").inner_text()).group(0)
+    desk.click("text=Back to the study")
 
     # evidence: two good trials, then the grading table from the preset that uses the vote
     desk.click("text=Evidence and grades")
