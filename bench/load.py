@@ -31,7 +31,7 @@ from sqlalchemy import create_engine
 from sqlalchemy.engine import make_url
 
 from app import db
-from app.api.schemas import BallotPut
+from app.contract.schemas import BallotPut
 from app.main import create_app
 from app.services import accounts, panel, rounds, statements, studies
 from app.settings import ROOT, normalise_database_url

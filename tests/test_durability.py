@@ -1,7 +1,7 @@
 """A real server killed mid-burst loses nothing it acknowledged; two servers close a round once.
 
 SQLite runs in WAL mode with synchronous=FULL (app/db.py), so a 200 means the rating is on disk
-before the answer leaves; PostgreSQL commits before the response is sent (app/api/deps.py).
+before the answer leaves; PostgreSQL commits before the response is sent (app/http/deps.py).
 """
 
 import threading

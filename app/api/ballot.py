@@ -2,9 +2,9 @@
 
 from fastapi import APIRouter
 
-from app.api import present, schemas
-from app.api.deps import CurrentPanelist, SessionDep
 from app.api.responses import ERRORS
+from app.contract import present, schemas
+from app.http.deps import CurrentPanelist, SessionDep
 from app.services import ballots
 
 router = APIRouter(prefix="/api/v1", tags=["panelist"], responses=ERRORS)

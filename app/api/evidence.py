@@ -4,13 +4,13 @@ from typing import Any
 
 from fastapi import APIRouter, status
 
-from app.api import schemas
-from app.api.deps import CurrentCoordinator, SessionDep
-from app.api.evidence_schemas import FinalContent, FinalizedStudy, GradingTableView
 from app.api.responses import ERRORS
-from app.api.schemas import PathId
 from app.consensus import grading
 from app.consensus.levels import Level
+from app.contract import schemas
+from app.contract.evidence_schemas import FinalContent, FinalizedStudy, GradingTableView
+from app.http.deps import CurrentCoordinator, SessionDep
+from app.http.paths import PathId
 from app.models import EvidenceSource, Statement
 from app.services import evidence, finalization, studies
 from app.services.errors import Conflict

@@ -5,10 +5,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, BackgroundTasks, Query, status
 from sqlalchemy.orm import Session
 
-from app.api import present, schemas
-from app.api.deps import CurrentCoordinator, SessionDep
 from app.api.responses import ERRORS
-from app.api.schemas import PathId
+from app.contract import present, schemas
+from app.http.deps import CurrentCoordinator, SessionDep
+from app.http.paths import PathId
 from app.models import Round, Study, User
 from app.scheduler import freeze_statistics
 from app.services import outbox, results, rounds, studies

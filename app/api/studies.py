@@ -7,29 +7,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from app import models
-from app.api import present, schemas
-from app.api.deps import CurrentCoordinator, SessionDep
 from app.api.responses import ERRORS
-from app.api.schemas import PathId
+from app.contract import present, schemas
+from app.contract.fields import new_study_fields, study_fields
+from app.http.deps import CurrentCoordinator, SessionDep
+from app.http.paths import PathId
 from app.services import panel, statements, studies
 
 router = APIRouter(prefix="/api/v1", tags=["coordinator: studies"], responses=ERRORS)
-
-
-def study_fields(body: schemas.StudyCreate | schemas.StudyPatch) -> dict[str, Any]:
-    """The service's keyword arguments for what the body sets (shared with the console)."""
-    given = body.model_dump(exclude_unset=True, mode="json")
-    fields: dict[str, Any] = {}
-    for key, value in given.items():
-        if key == "scale":
-            scale = body.scale
-            assert scale is not None
-            fields |= {"scale_min": scale.min, "scale_max": scale.max, "scale_labels": scale.labels}
-        elif key == "consensus":
-            fields["rule"] = value
-        else:
-            fields[key] = value
-    return fields
 
 
 @router.post("/studies", status_code=status.HTTP_201_CREATED, response_model=schemas.Study)
@@ -38,20 +23,6 @@ def create_study(
 ) -> schemas.Study:
     study = studies.create_study(session, actor=user, **new_study_fields(body))
     return present.study(study)
-
-
-def new_study_fields(body: schemas.StudyCreate) -> dict[str, Any]:
-    """Every field of a new study, with the default rule chosen by the scale."""
-    fields = study_fields(body)
-    fields |= {
-        "scale_min": body.scale.min,
-        "scale_max": body.scale.max,
-        "scale_labels": body.scale.labels,
-    }
-    if body.consensus is None:
-        nine_points = (body.scale.min, body.scale.max) == (1, 9)
-        fields["rule"] = {"rule": "comet_70_15" if nine_points else "percent_agreement"}
-    return fields
 
 
 @router.get("/studies", response_model=list[schemas.Study])

@@ -11,8 +11,8 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from app.api.present import study as present_study
-from app.api.schemas import RoundResults
+from app.contract.present import study as present_study
+from app.contract.schemas import RoundResults
 from app.models import Study
 from app.reports.exports import (
     RATING_COLUMNS,

@@ -105,6 +105,12 @@ def normalise_stability(fields: dict[str, Any]) -> None:
         fields["stability_rule"] = rule.model_dump(mode="json")
 
 
+def default_rule(scale_min: int, scale_max: int) -> dict[str, Any]:
+    """The rule a new study gets when none is chosen: COMET's on 1..9, 75 % agreement otherwise."""
+    nine_points = (scale_min, scale_max) == (1, 9)
+    return {"rule": "comet_70_15" if nine_points else "percent_agreement"}
+
+
 def create_study(session: Session, *, actor: User, **fields: Any) -> Study:
     if actor.role == Role.observer:
         raise Forbidden("Observers can read results but cannot create studies.")

@@ -7,13 +7,13 @@ from typing import Annotated, Literal
 from fastapi import Depends, Request
 from pydantic import BaseModel, ValidationError
 
-from app.api.schemas import MAX_ID, Id
+from app.contract.schemas import MAX_ID, Id
 from app.services.ballots import UNSET, RatingInput
 from app.services.errors import Invalid
 from app.services.numbers import whole_number
 
 FIELD = re.compile(r"^(rating|comment|strength)-([0-9]{1,12})$")  # not \d: it takes "٣" too
-# Wider than any study's scale (app.api.schemas.Scale); the study's own scale is checked on saving.
+# Wider than any study's scale (app.contract.schemas.Scale); its own scale is checked on saving.
 RATING_BOUND = 100
 
 

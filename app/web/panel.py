@@ -8,8 +8,8 @@ from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
 
-from app.api.deps import SessionDep
 from app.db import write_now
+from app.http.deps import SessionDep
 from app.models import Panelist
 from app.security import token_hash
 from app.services import ballots, logins, panel

@@ -8,7 +8,7 @@ from itsdangerous import BadData, URLSafeTimedSerializer
 from pydantic import BaseModel, Field, ValidationError
 from starlette.responses import Response
 
-from app.api.deps import SessionDep
+from app.http.deps import SessionDep
 from app.models import Role
 from app.security import same_secret
 from app.services import accounts, logins

@@ -8,8 +8,8 @@ from fastapi import Depends, Request
 from fastapi.responses import RedirectResponse
 from starlette.responses import Response
 
-from app.api.deps import SessionDep
 from app.db import write_now
+from app.http.deps import SessionDep
 from app.models import Role, User, UserSession
 from app.security import same_secret
 from app.services import logins

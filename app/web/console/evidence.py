@@ -8,11 +8,11 @@ from sqlalchemy.orm import Session
 from starlette.responses import Response
 
 from app import models
-from app.api import schemas
-from app.api.deps import SessionDep
 from app.consensus import grading
 from app.consensus.levels import SCHEME_CODES
 from app.consensus.sources import DESIGNS
+from app.http.deps import SessionDep
+from app.http.paths import PathId
 from app.services import evidence, finalization, numbers, studies
 from app.services.errors import DomainError, Invalid
 from app.web.console.common import (
@@ -79,7 +79,7 @@ def _again(
 
 @router.get("/console/studies/{study_id}/evidence")
 def evidence_page(
-    study_id: schemas.PathId, request: Request, session: SessionDep, me: ConsoleUser
+    study_id: PathId, request: Request, session: SessionDep, me: ConsoleUser
 ) -> Response:
     study = studies.study_for(session, user=me.user, study_id=study_id)
     return page(request, "console/evidence.html", _context(session, study), coordinator=me)
@@ -96,7 +96,7 @@ def _score(values: dict[str, str], name: str) -> int | None:
 
 @router.post("/console/studies/{study_id}/evidence/sources")
 def add_source(
-    study_id: schemas.PathId,
+    study_id: PathId,
     request: Request,
     values: FormValues,
     session: SessionDep,
@@ -132,7 +132,7 @@ def add_source(
 
 @router.post("/console/statements/{statement_id}/level")
 def override(
-    statement_id: schemas.PathId,
+    statement_id: PathId,
     request: Request,
     values: FormValues,
     session: SessionDep,
@@ -164,7 +164,7 @@ def override(
 
 @router.post("/console/studies/{study_id}/finalize")
 def finalize(
-    study_id: schemas.PathId,
+    study_id: PathId,
     request: Request,
     values: FormValues,
     session: SessionDep,

@@ -4,9 +4,9 @@ from typing import Any, Literal
 
 from fastapi import APIRouter, Request
 
-from app.api import schemas
-from app.api.deps import SessionDep
-from app.api.exports import download
+from app.http.deps import SessionDep
+from app.http.downloads import download
+from app.http.paths import PathId
 from app.services import studies
 from app.web.console.common import ConsoleUser
 
@@ -17,7 +17,7 @@ router = APIRouter(include_in_schema=False)
 def export_file(
     request: Request,
     kind: Literal["csv", "xlsx", "json"],
-    study_id: schemas.PathId,
+    study_id: PathId,
     session: SessionDep,
     me: ConsoleUser,
 ) -> Any:
@@ -27,9 +27,7 @@ def export_file(
 
 
 @router.get("/console/studies/{study_id}/panel.csv")
-def panel_file(
-    request: Request, study_id: schemas.PathId, session: SessionDep, me: ConsoleUser
-) -> Any:
+def panel_file(request: Request, study_id: PathId, session: SessionDep, me: ConsoleUser) -> Any:
     """Names and e-mail addresses behind the codes: coordinators only, audited."""
     study = studies.study_for(session, user=me.user, study_id=study_id)
     return download(

@@ -8,11 +8,11 @@ from sqlalchemy.orm import Session
 from starlette.responses import Response
 
 from app import models
-from app.api import schemas
-from app.api.deps import SessionDep
 from app.consensus import grading
 from app.consensus.levels import SCHEME_CODES
 from app.consensus.strength import STRENGTH_WORDS, STRENGTHS
+from app.http.deps import SessionDep
+from app.http.paths import PathId
 from app.services import evidence, numbers, studies
 from app.services.errors import DomainError, Invalid
 from app.web.console.common import ConsoleUser, check_csrf, done, page, refused
@@ -155,7 +155,7 @@ def _context(session: Session, study: models.Study) -> dict[str, Any]:
 
 @router.get("/console/studies/{study_id}/grading")
 def grading_page(
-    study_id: schemas.PathId, request: Request, session: SessionDep, me: ConsoleUser
+    study_id: PathId, request: Request, session: SessionDep, me: ConsoleUser
 ) -> Response:
     study = studies.study_for(session, user=me.user, study_id=study_id)
     return page(request, "console/grading.html", _context(session, study), coordinator=me)
@@ -167,7 +167,7 @@ def _save(session: Session, me: Any, study: models.Study, table: dict[str, Any] 
 
 @router.post("/console/studies/{study_id}/grading")
 def save_grading(
-    study_id: schemas.PathId,
+    study_id: PathId,
     request: Request,
     values: FormValues,
     session: SessionDep,

@@ -8,8 +8,8 @@ from fastapi import APIRouter, Depends, Request
 from starlette.datastructures import UploadFile
 from starlette.responses import Response
 
-from app.api import schemas
-from app.api.deps import SessionDep
+from app.http.deps import SessionDep
+from app.http.paths import PathId
 from app.services import evidence_import, import_limits, panelist_import, statement_import, studies
 from app.services.errors import DomainError, Invalid
 from app.web.console.common import ConsoleUser, check_csrf, done, page
@@ -48,7 +48,7 @@ Upload = Annotated[tuple[dict[str, str], str, bytes | None], Depends(upload)]
 
 @router.get("/console/studies/{study_id}/import")
 def import_page(
-    study_id: schemas.PathId, request: Request, session: SessionDep, me: ConsoleUser
+    study_id: PathId, request: Request, session: SessionDep, me: ConsoleUser
 ) -> Response:
     study = studies.study_for(session, user=me.user, study_id=study_id, write=True)
     return page(request, "console/import.html", {"study": study, "kinds": KINDS}, coordinator=me)
@@ -56,7 +56,7 @@ def import_page(
 
 @router.post("/console/studies/{study_id}/import/{kind}")
 def import_file(
-    study_id: schemas.PathId,
+    study_id: PathId,
     kind: str,
     request: Request,
     sent: Upload,

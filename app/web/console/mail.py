@@ -5,8 +5,8 @@ from sqlalchemy import select
 from starlette.responses import Response
 
 from app import models
-from app.api import schemas
-from app.api.deps import SessionDep
+from app.http.deps import SessionDep
+from app.http.paths import PathId
 from app.services import audit, outbox, studies
 from app.services.errors import DomainError
 from app.settings import get_settings
@@ -19,7 +19,7 @@ router = APIRouter(include_in_schema=False)
 
 @router.get("/console/studies/{study_id}/outbox")
 def outbox_page(
-    study_id: schemas.PathId, request: Request, session: SessionDep, me: ConsoleUser
+    study_id: PathId, request: Request, session: SessionDep, me: ConsoleUser
 ) -> Response:
     # Held messages carry personal links: coordinators only, never observers.
     study = studies.study_for(session, user=me.user, study_id=study_id, write=True)
@@ -37,7 +37,7 @@ def outbox_page(
 
 @router.post("/console/studies/{study_id}/outbox/invite")
 def invite(
-    study_id: schemas.PathId,
+    study_id: PathId,
     request: Request,
     values: FormValues,
     session: SessionDep,
@@ -69,7 +69,7 @@ def invite(
 
 @router.post("/console/studies/{study_id}/outbox/closing-soon")
 def closing_soon(
-    study_id: schemas.PathId,
+    study_id: PathId,
     request: Request,
     values: FormValues,
     session: SessionDep,
@@ -102,7 +102,7 @@ def closing_soon(
 
 @router.post("/console/studies/{study_id}/outbox/requeue")
 def requeue_held(
-    study_id: schemas.PathId,
+    study_id: PathId,
     request: Request,
     values: FormValues,
     session: SessionDep,

@@ -3,9 +3,9 @@
 from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
-from app.api.deps import SessionDep
-from app.api.reports import report_response
-from app.api.schemas import PathId
+from app.http.deps import SessionDep
+from app.http.downloads import report_response
+from app.http.paths import PathId
 from app.web.console.common import ConsoleUser
 
 router = APIRouter(include_in_schema=False)

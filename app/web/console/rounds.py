@@ -12,10 +12,10 @@ from sqlalchemy.orm import Session
 from starlette.responses import Response, StreamingResponse
 
 from app import models
-from app.api import schemas
-from app.api.deps import SessionDep
 from app.consensus import strength
 from app.db import write_now
+from app.http.deps import SessionDep
+from app.http.paths import PathId
 from app.scheduler import freeze_statistics
 from app.services import audit, outbox, results, rounds, studies
 from app.services.errors import DomainError, Invalid
@@ -57,7 +57,7 @@ def _deadline(values: dict[str, str]) -> datetime | None:
 
 @router.post("/console/studies/{study_id}/rounds")
 def create_round(
-    study_id: schemas.PathId,
+    study_id: PathId,
     request: Request,
     values: FormValues,
     session: SessionDep,
@@ -78,7 +78,7 @@ def create_round(
 
 @router.post("/console/rounds/{round_id}/items")
 def set_items(
-    round_id: schemas.PathId,
+    round_id: PathId,
     request: Request,
     values: FormValues,
     session: SessionDep,
@@ -100,7 +100,7 @@ def set_items(
 
 @router.post("/console/rounds/{round_id}/strength")
 def ask_strength(
-    round_id: schemas.PathId,
+    round_id: PathId,
     request: Request,
     values: FormValues,
     session: SessionDep,
@@ -123,7 +123,7 @@ def ask_strength(
 
 @router.post("/console/rounds/{round_id}/delete")
 def delete_round(
-    round_id: schemas.PathId,
+    round_id: PathId,
     request: Request,
     values: FormValues,
     session: SessionDep,
@@ -140,7 +140,7 @@ def delete_round(
 
 @router.post("/console/rounds/{round_id}/open")
 def open_round(
-    round_id: schemas.PathId,
+    round_id: PathId,
     request: Request,
     values: FormValues,
     session: SessionDep,
@@ -164,7 +164,7 @@ def open_round(
 
 @router.post("/console/rounds/{round_id}/extend")
 def extend(
-    round_id: schemas.PathId,
+    round_id: PathId,
     request: Request,
     values: FormValues,
     session: SessionDep,
@@ -186,7 +186,7 @@ def extend(
 
 @router.get("/console/rounds/{round_id}/close")
 def confirm_close(
-    round_id: schemas.PathId, request: Request, session: SessionDep, me: ConsoleUser
+    round_id: PathId, request: Request, session: SessionDep, me: ConsoleUser
 ) -> Response:
     round_, study = _round(session, me, round_id)
     live = (
@@ -204,7 +204,7 @@ def confirm_close(
 
 @router.post("/console/rounds/{round_id}/close")
 def close(
-    round_id: schemas.PathId,
+    round_id: PathId,
     request: Request,
     values: FormValues,
     session: SessionDep,
@@ -227,7 +227,7 @@ def close(
 
 @router.get("/console/rounds/{round_id}/results")
 def results_page(
-    round_id: schemas.PathId, request: Request, session: SessionDep, me: ConsoleUser
+    round_id: PathId, request: Request, session: SessionDep, me: ConsoleUser
 ) -> Response:
     round_, study = _round(session, me, round_id)
     try:
@@ -294,7 +294,7 @@ def _audit_rows(session: Session, study: models.Study) -> list[models.AuditEntry
 
 @router.get("/console/studies/{study_id}/audit")
 def audit_page(
-    study_id: schemas.PathId, request: Request, session: SessionDep, me: ConsoleUser
+    study_id: PathId, request: Request, session: SessionDep, me: ConsoleUser
 ) -> Response:
     study = studies.study_for(session, user=me.user, study_id=study_id)
     return page(
@@ -306,7 +306,7 @@ def audit_page(
 
 
 @router.get("/console/studies/{study_id}/audit.csv")
-def audit_csv(study_id: schemas.PathId, session: SessionDep, me: ConsoleUser) -> Response:
+def audit_csv(study_id: PathId, session: SessionDep, me: ConsoleUser) -> Response:
     import json
 
     study = studies.study_for(session, user=me.user, study_id=study_id)

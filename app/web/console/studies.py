@@ -10,10 +10,11 @@ from sqlalchemy.orm import Session, selectinload
 from starlette.responses import Response
 
 from app import models
-from app.api import schemas
-from app.api.deps import SessionDep
-from app.api.studies import new_study_fields
 from app.consensus import RULE_ADAPTER, describe
+from app.contract import schemas
+from app.contract.fields import new_study_fields
+from app.http.deps import SessionDep
+from app.http.paths import PathId
 from app.services import (
     accounts,
     advice,
@@ -238,7 +239,7 @@ def _typed_from(study: models.Study) -> dict[str, str]:
 
 @router.get("/console/studies/{study_id}/edit")
 def edit_study_page(
-    study_id: schemas.PathId, request: Request, session: SessionDep, me: ConsoleUser
+    study_id: PathId, request: Request, session: SessionDep, me: ConsoleUser
 ) -> Response:
     study = studies.study_for(session, user=me.user, study_id=study_id, write=True)
     return page(
@@ -251,7 +252,7 @@ def edit_study_page(
 
 @router.post("/console/studies/{study_id}/edit")
 def edit_study(
-    study_id: schemas.PathId,
+    study_id: PathId,
     request: Request,
     values: FormValues,
     session: SessionDep,
@@ -370,7 +371,7 @@ def _overview(session: Session, study: models.Study) -> dict[str, Any]:
 
 @router.get("/console/studies/{study_id}")
 def study_page(
-    study_id: schemas.PathId, request: Request, session: SessionDep, me: ConsoleUser
+    study_id: PathId, request: Request, session: SessionDep, me: ConsoleUser
 ) -> Response:
     study = studies.study_for(session, user=me.user, study_id=study_id)
     return page(request, "console/study.html", _overview(session, study), coordinator=me)
@@ -402,7 +403,7 @@ def _back(
 
 @router.post("/console/studies/{study_id}/statements")
 def add_statement(
-    study_id: schemas.PathId,
+    study_id: PathId,
     request: Request,
     values: FormValues,
     session: SessionDep,
@@ -432,7 +433,7 @@ def add_statement(
 
 @router.post("/console/statements/{statement_id}/revise")
 def revise_statement(
-    statement_id: schemas.PathId,
+    statement_id: PathId,
     request: Request,
     values: FormValues,
     session: SessionDep,
@@ -465,7 +466,7 @@ def revise_statement(
 
 @router.post("/console/studies/{study_id}/panelists")
 def add_panelist(
-    study_id: schemas.PathId,
+    study_id: PathId,
     request: Request,
     values: FormValues,
     session: SessionDep,
@@ -495,7 +496,7 @@ def add_panelist(
 
 @router.post("/console/studies/{study_id}/members")
 def add_member(
-    study_id: schemas.PathId,
+    study_id: PathId,
     request: Request,
     values: FormValues,
     session: SessionDep,
@@ -514,7 +515,7 @@ def add_member(
 
 @router.get("/console/statements/{statement_id}")
 def statement_page(
-    statement_id: schemas.PathId, request: Request, session: SessionDep, me: ConsoleUser
+    statement_id: PathId, request: Request, session: SessionDep, me: ConsoleUser
 ) -> Response:
     """One statement's lineage: every wording with its rationale, and its figures per round."""
     from app.services.results import statement_history
@@ -550,7 +551,7 @@ def _panelist(
 
 @router.post("/console/panelists/{panelist_id}/link")
 def new_link(
-    panelist_id: schemas.PathId,
+    panelist_id: PathId,
     request: Request,
     values: FormValues,
     session: SessionDep,
@@ -593,7 +594,7 @@ def _links_page(
 
 @router.post("/console/panelists/{panelist_id}/withdraw")
 def withdraw(
-    panelist_id: schemas.PathId,
+    panelist_id: PathId,
     request: Request,
     values: FormValues,
     session: SessionDep,

@@ -1,8 +1,11 @@
-"""Turning loaded records into the API's schemas (no queries here: everything is preloaded)."""
+"""Turning loaded records into the API's schemas (no queries here: everything is preloaded).
+
+Shared by the API's answers and the JSON export, which writes the study as the API shows it.
+"""
 
 from app import models
-from app.api import schemas
 from app.consensus import RULE_ADAPTER, describe
+from app.contract import schemas
 from app.services.ballots import BallotView
 from app.services.panel import Invitation
 from app.services.studies import rules_fingerprint

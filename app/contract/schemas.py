@@ -1,9 +1,12 @@
-"""The public JSON contract of API.md: names here are relied on by outside scripts."""
+"""The public JSON contract of API.md: names here are relied on by outside scripts.
+
+The API answers with these documents, the console validates its forms with them and the JSON
+export writes a round's results and the study as they are, so all three say the same thing.
+"""
 
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import Path
 from pydantic import (
     AfterValidator,
     AwareDatetime,
@@ -15,13 +18,13 @@ from pydantic import (
     model_validator,
 )
 
-from app.api.stability_schemas import Attrition, Stability
 from app.consensus import ConsensusRule
 from app.consensus.disclosure import GROUP_FEEDBACK_MIN
 from app.consensus.grading import GradingTable
 from app.consensus.levels import Scheme
 from app.consensus.sources import Amstar2, Design
 from app.consensus.stability import StabilityRule
+from app.contract.stability_schemas import Attrition, Stability
 
 MAX_ID = 2**31 - 1  # ids are INTEGER columns (int4 on PostgreSQL)
 
@@ -39,7 +42,6 @@ def _clean(value: str) -> str:
 
 Str = Annotated[str, AfterValidator(_clean)]
 Id = Annotated[int, Field(ge=1, le=MAX_ID)]
-PathId = Annotated[int, Path(ge=1, le=MAX_ID)]
 Text = Annotated[Str, Field(min_length=1, max_length=5_000)]
 Language = Annotated[str, Field(pattern=r"^[a-z]{2,3}(-[A-Za-z]{2,4})?$", max_length=10)]
 # API.md writes times with an explicit offset (+00:00), not the "Z" shorthand.

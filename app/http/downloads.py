@@ -1,0 +1,123 @@
+"""Exports and the consensus report as HTTP answers, shared by the API and the console.
+
+Each export is recorded in the audit log in the request's transaction, which commits before the
+body starts; the body then streams from a read transaction of its own (app.reports.exports).
+The workbook and the report are heavy work: made once per state of the study (and language) in
+one of a few slots, then served from that copy until the study changes (app.reports.cache), or
+429 with Retry-After when the slots stay taken (app.heavy); each is audited once it is ready,
+also when it was found ready.
+"""
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from fastapi import Request
+from fastapi.responses import StreamingResponse
+from sqlalchemy.orm import Session
+from starlette.responses import Response
+
+from app import heavy
+from app.db import write_now
+from app.models import Study, User, utcnow
+from app.reports import cache, export_csv, export_json, export_xlsx, exports, report
+from app.services import studies
+
+
+@dataclass(frozen=True, slots=True)
+class Export:
+    what: str  # in the file name
+    extension: str
+    media_type: str
+    body: Callable[..., Iterator[bytes]]
+
+
+EXPORTS = {
+    "csv": Export("ratings", "csv", "text/csv; charset=utf-8", export_csv.ratings_csv),
+    "xlsx": Export(
+        "data",
+        "xlsx",
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        export_xlsx.xlsx,
+    ),
+    "json": Export("data", "json", "application/json", export_json.json_document),
+    "panel": Export("panel-identities", "csv", "text/csv; charset=utf-8", export_csv.panel_csv),
+}
+
+
+def download(
+    session: Session, *, actor: User, study: Study, kind: str, via: str, request: Request
+) -> Response:
+    """Audit the export, then stream it as an attachment (shared with the console)."""
+    export = EXPORTS[kind]
+    name = exports.filename(study, export.what, export.extension, on=utcnow())
+    headers = {
+        "Content-Disposition": f'attachment; filename="{name}"',
+        "Cache-Control": "no-store",
+    }
+    if kind != "xlsx":
+        write_now(
+            session,
+            lambda s: exports.record_export(s, actor=actor, study=study, kind=kind, via=via),
+        )
+        return StreamingResponse(
+            export.body(study_id=study.id), media_type=export.media_type, headers=headers
+        )
+    session.commit()  # nothing to commit: its connection goes back to the pool meanwhile
+    try:
+        copy = cache.copy_of(
+            study_id=study.id,
+            kind="export.xlsx",
+            language="any",
+            deadline=heavy.deadline_of(request.state),
+        )
+    except heavy.Busy as busy:
+        return heavy.busy_response(request.url.path, busy.retry_after)
+    try:
+        write_now(
+            session,
+            lambda s: exports.record_export(s, actor=actor, study=study, kind=kind, via=via),
+        )
+    except BaseException:
+        copy.file.close()
+        raise
+    headers["Content-Length"] = str(copy.size)
+    return StreamingResponse(copy.chunks(), media_type=export.media_type, headers=headers)
+
+
+def report_response(
+    request: Request, session: Session, *, user: User, study_id: int, lang: str, kind: str
+) -> Response:
+    """Check access (404 for others' studies), find or make the copy, audit it, answer with it."""
+    language = report.language_of(lang)
+    study = studies.study_for(session, user=user, study_id=study_id)
+    session.commit()  # nothing to commit: its connection goes back to the pool meanwhile
+    try:
+        copy = cache.copy_of(
+            study_id=study.id,
+            kind=f"report.{kind}",
+            language=language,
+            deadline=heavy.deadline_of(request.state),
+        )
+    except heavy.Busy as busy:
+        return heavy.busy_response(request.url.path, busy.retry_after)
+    try:
+        write_now(
+            session,
+            lambda s: report.record(s, actor=user, study=study, language=language, kind=kind),
+        )
+    except BaseException:
+        copy.file.close()
+        raise
+    if kind == "html":
+        csp = report.RenderedReport(html="", style_hash=copy.meta["style_hash"]).csp
+        return Response(
+            copy.read(),
+            media_type="text/html; charset=utf-8",
+            headers={"Content-Security-Policy": csp},
+        )
+    name = f"delphi-report-study-{study.id}-{language}.pdf"
+    return Response(
+        copy.read(),
+        media_type="application/pdf",
+        headers={"Content-Disposition": f'inline; filename="{name}"'},
+    )
