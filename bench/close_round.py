@@ -1,4 +1,4 @@
-"""Closing a round must cost about one GROUP BY whatever the panel size (DESIGN.md §2.1)."""
+"""Closing a round must cost about one GROUP BY whatever the panel size (docs/method.md §1)."""
 
 from __future__ import annotations
 

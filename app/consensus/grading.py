@@ -1,4 +1,4 @@
-"""Grading tables of DESIGN.md §2.5: ordered rows turning a level and the verdict into a grade.
+"""Grading tables of docs/method.md §8: ordered rows turning a level and the verdict into a grade.
 
 A table is validated on parsing (GradingTable), applied row by row (grade_for), said in words
 (describe_table), and comes in two presets (OCEBM 2009 A-D, GRADE strong/conditional). The
@@ -68,7 +68,7 @@ class GradingRow(BaseModel):
 
 
 class GradingTable(BaseModel):
-    """The study's ordered grading table (DESIGN.md §2.5): the first matching row wins."""
+    """The study's ordered grading table (docs/method.md §8): the first matching row wins."""
 
     model_config = ConfigDict(extra="forbid")
 

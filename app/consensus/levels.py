@@ -1,4 +1,4 @@
-"""Evidence levels of DESIGN.md §2.5: a statement's level from its sources, with the reasons.
+"""Evidence levels of docs/method.md §8: a statement's level from its sources, with the reasons.
 
 Three schemes (pedro_scire, oxford_2009, grade), the best supported level winning, and the
 coordinator's override with its justification. The sources themselves are
@@ -387,7 +387,7 @@ def grade(sources: Sequence[Source]) -> Level:
 
 
 def evidence_level(scheme: Scheme, sources: Sequence[Source]) -> Level:
-    """The statement's level under the study's chosen scheme (DESIGN.md §2.5)."""
+    """The statement's level under the study's chosen scheme (docs/method.md §8)."""
     if scheme == "pedro_scire":
         return pedro_scire(sources)
     if scheme == "oxford_2009":
@@ -398,7 +398,7 @@ def evidence_level(scheme: Scheme, sources: Sequence[Source]) -> Level:
 
 
 def override(level: Level, code: str, justification: str) -> Level:
-    """The coordinator's level, its justification recorded, as DESIGN.md §2.5 demands."""
+    """The coordinator's level, its justification recorded, as docs/method.md §8 demands."""
     reason = justification.strip()
     if not reason:
         raise ValueError(

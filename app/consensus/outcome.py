@@ -31,7 +31,7 @@ class GroupOutcome:
 
 @dataclass(frozen=True, slots=True)
 class StatementOutcome:
-    """The result snapshot of one statement (DESIGN.md §2.3, API.md ``RoundResults``)."""
+    """The result snapshot of one statement (docs/method.md §3, API.md ``RoundResults``)."""
 
     figures: Figures
     classification: Classification

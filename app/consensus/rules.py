@@ -1,4 +1,4 @@
-"""The pre-registered consensus rules of DESIGN.md §2.3, as data and as one classify function."""
+"""The pre-registered consensus rules of docs/method.md §3, as data and as one classify function."""
 
 from __future__ import annotations
 
@@ -326,7 +326,7 @@ def _count(fig: Figures, *, at_least: int | None = None, at_most: int | None = N
 def classify(
     rule: ConsensusRule, fig: Figures, *, apply_min_responses: bool = True
 ) -> Classification:
-    """Classify one statement's figures under the rule (DESIGN.md §2.3).
+    """Classify one statement's figures under the rule (docs/method.md §3).
 
     Percent conditions are decided on integers (count · 100 against threshold · n), never on
     rounded or floating shares; quantile conditions allow EPSILON. Band counts are taken from

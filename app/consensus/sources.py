@@ -1,4 +1,4 @@
-"""Evidence sources of DESIGN.md §2.5: a study design and its appraisal (PEDro, AMSTAR), checked.
+"""Evidence sources of docs/method.md §8: a study design and its appraisal (PEDro, AMSTAR), checked.
 
 What a source is and whether its appraisal fits its design; the levels a set of sources earns
 under a scheme are app.consensus.levels. Pure, no I/O.

@@ -1,6 +1,6 @@
 """Stability between rounds (paired change, Wilcoxon) and Kendall's W, from histograms and ranks.
 
-DESIGN.md §2.4: per statement, the share of panelists who changed their rating and the Wilcoxon
+docs/method.md §7: per statement, the share of panelists who changed their rating and the Wilcoxon
 signed-rank test on the paired ratings; per round, Kendall's W with the tie correction and its
 chi-square p-value. Decisions (is the statement stable?) are made on integers.
 """

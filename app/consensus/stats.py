@@ -93,7 +93,7 @@ def quantile(histogram: Histogram, p: float, method: QuantileMethod = "type7") -
 
 @dataclass(frozen=True, slots=True)
 class Figures:
-    """What DESIGN.md §2.2 reports for one statement (or one group) in one round."""
+    """What docs/method.md §2 reports for one statement (or one group) in one round."""
 
     n: int
     abstained: int
@@ -144,7 +144,7 @@ def compute_figures(
     agree_min: int,
     disagree_max: int,
 ) -> Figures:
-    """All figures of DESIGN.md §2.2 from one histogram on the scale ``scale_min..scale_max``.
+    """All figures of docs/method.md §2 from one histogram on the scale ``scale_min..scale_max``.
 
     ``agree_min``/``disagree_max`` are the cut-offs behind ``pct_agree``/``pct_disagree``
     (see ``rules.agreement_bounds``). Mean and SD use exact integer sums, so there is no

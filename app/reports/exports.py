@@ -244,7 +244,7 @@ class Flow:
     """Participant flow of one stakeholder group in one round (a CONSORT-style diagram's box).
 
     invited = the previous round's invited + joined − withdrew; responded = saved at least one
-    rating or abstention in the round (DESIGN.md §2.4).
+    rating or abstention in the round (docs/method.md §5).
     """
 
     round: int
@@ -387,7 +387,7 @@ def gather(session: Session, *, study: Study) -> StudyExport:
 
 
 def record_export(session: Session, *, actor: User, study: Study, kind: str, via: str) -> None:
-    """Audit an export before it leaves (DESIGN.md §2.6); identities go to coordinators only."""
+    """Audit an export before it leaves (docs/method.md §10); identities go to coordinators only."""
     if kind == "panel" and actor.role == Role.observer:
         raise Forbidden(
             "Observers cannot export panelists' names and e-mail addresses; the data exports "

@@ -239,7 +239,7 @@ def _datetime(value: datetime | None, words: Words) -> str:
 
 
 def _figure_rows(words: Words) -> list[tuple[str, str, str]]:
-    """The figures of DESIGN.md §2.2 in the statement blocks: (row name, result key, format)."""
+    """The figures of docs/method.md §2 in the statement blocks: (row name, result key, format)."""
     _ = words
     return [
         ("n", "n", "int"),

@@ -12,7 +12,7 @@ from app.models import Role, Round, RoundStatus, Study, StudyMember, User, utcno
 from app.services import audit, locks
 from app.services.errors import Conflict, Forbidden, Invalid, NotFound
 
-# Fields that define the method: frozen when round 1 opens (DESIGN.md §2).
+# Fields that define the method: frozen when round 1 opens (docs/method.md §4).
 PREREGISTERED = {
     "scale_min",
     "scale_max",

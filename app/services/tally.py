@@ -98,7 +98,7 @@ def compute(session: Session, *, study: Study, round_: Round, at: datetime) -> T
     abstained: dict[int, int] = defaultdict(int)
     by_group: dict[int, dict[str, dict[int, int]]] = defaultdict(lambda: defaultdict(dict))
     group_abstained: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    # The one aggregate of DESIGN.md §2.1. A NULL value here is an abstention: the WHERE keeps
+    # The one aggregate of docs/method.md §1. A NULL value here is an abstention: the WHERE keeps
     # only rated or abstained rows, and a CHECK forbids a value with an abstention.
     rows = session.execute(
         select(Rating.statement_id, Panelist.group, Rating.value, func.count())

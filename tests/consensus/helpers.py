@@ -34,9 +34,9 @@ def figures_of(
     )
 
 
-# 21 ratings on 1..5: five 3s, six 4s, ten 5s (DESIGN.md §2.2 worked example).
+# 21 ratings on 1..5: five 3s, six 4s, ten 5s (docs/method.md §2.3 worked example).
 SEED_21 = {3: 5, 4: 6, 5: 10}
-# 15 ratings {4, 5, 6, 7x5, 8x5, 9x2} on 1..9 (DESIGN.md §2.3 RAND/UCLA worked check).
+# 15 ratings {4, 5, 6, 7x5, 8x5, 9x2} on 1..9 (docs/method.md §3.5 worked check).
 RAND_15 = {4: 1, 5: 1, 6: 1, 7: 5, 8: 5, 9: 2}
 
 

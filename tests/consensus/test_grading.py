@@ -1,4 +1,4 @@
-"""Grades follow DESIGN.md §2.5 and the rules stated in app/consensus/grading.py."""
+"""Grades follow docs/method.md §8 and the rules stated in app/consensus/grading.py."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Evidence levels follow DESIGN.md §2.5 and the rules stated in app/consensus/levels.py."""
+"""Evidence levels follow docs/method.md §8 and the rules stated in app/consensus/levels.py."""
 
 from __future__ import annotations
 

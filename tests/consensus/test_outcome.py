@@ -1,4 +1,4 @@
-"""A statement's outcome combines overall and per-group figures as DESIGN.md §2.3 requires."""
+"""A statement's outcome combines overall and per-group figures as docs/method.md §3 requires."""
 
 from __future__ import annotations
 

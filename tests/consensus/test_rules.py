@@ -1,4 +1,4 @@
-"""Consensus rules classify exactly as DESIGN.md §2.3 says, deciding percentages on integers."""
+"""Consensus rules classify exactly as docs/method.md §3 says, deciding percentages on integers."""
 
 from __future__ import annotations
 

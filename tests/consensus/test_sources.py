@@ -1,4 +1,4 @@
-"""Evidence sources are checked as DESIGN.md §2.5 and app/consensus/sources.py say."""
+"""Evidence sources are checked as docs/method.md §8 and app/consensus/sources.py say."""
 
 from __future__ import annotations
 
