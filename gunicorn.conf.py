@@ -14,9 +14,9 @@ _settings = get_settings()
 wsgi_app = "app.main:create_app()"
 worker_class = "uvicorn_worker.UvicornWorker"
 bind = [f"0.0.0.0:{os.environ.get('PORT', '8000')}"]
-# Each worker pools DELPHI_MAX_INFLIGHT_REQUESTS + 4 connections, and each render under way in
-# its DELPHI_HEAVY_SLOTS render processes holds one more: keep the total under PostgreSQL's
-# max_connections (100 by default).
+# Each worker pools DELPHI_MAX_INFLIGHT_REQUESTS + 2 × DELPHI_HEAVY_SLOTS connections (+ 4 by
+# default), and each render under way in its DELPHI_HEAVY_SLOTS render processes holds one more:
+# keep the total under PostgreSQL's max_connections (100 by default).
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 timeout = 120  # a large study's PDF report takes a while to render
 graceful_timeout = 30

@@ -20,7 +20,8 @@ def make_engine(url: str | None = None, **kwargs: Any) -> Engine:
     url = normalise_database_url(url or settings.database_url)
     # Never fewer pooled connections than admitted requests (see app.middleware.Admission).
     kwargs.setdefault("pool_size", settings.max_inflight_requests)
-    kwargs.setdefault("max_overflow", 4)
+    # Beyond them, one for each heavy request let in to look for its copy or to make it.
+    kwargs.setdefault("max_overflow", 2 * settings.heavy_slots)
     kwargs.setdefault("pool_timeout", 60)
     if url.startswith("sqlite"):
         path = url.split("///", 1)[1] if "///" in url else ""

@@ -3,9 +3,11 @@
 Sixteen PDF requests once took every request slot of a process, and a panelist's ballot waited
 behind them. Now there are two limits, both `heavy_slots` wide:
 
-- In each process a heavy request passes its own gate (`app.middleware.Admission`), never the
-  general one, so ballots always find their slots. The rest wait in line there, holding neither a
-  thread nor a database connection, until `heavy_wait_seconds` after they arrived; then 429.
+- In each process a heavy request passes gates of its own (`app.middleware.Admission`), never
+  the general one, so ballots always find their slots: one to look for its copy (served at once
+  if it is there), then, only if it must be made, one to make it. So a copy that is ready never
+  waits behind renders. The rest wait in line there, holding neither a thread nor a database
+  connection, until `heavy_wait_seconds` after they arrived; then 429.
 - Across the processes serving one database on this machine, a render holds one of `heavy_slots`
   lock files (`Slots`), and requests for the same copy take turns, so the second one finds the
   copy the first has just made (`app.reports.cache`).
@@ -99,6 +101,10 @@ class Busy(Exception):
         self.retry_after = retry_after
 
 
+class NotMade(Exception):
+    """The copy is not there and this pass may only look: the gate lets it in again to make it."""
+
+
 class Stopped(Exception):
     """A render ran past `heavy_render_timeout_seconds` and was killed; the answer is a 503."""
 
@@ -113,6 +119,11 @@ def deadline_of(state: Any) -> float:
     if isinstance(deadline, float):
         return deadline
     return time.monotonic() + get_settings().heavy_wait_seconds
+
+
+def may_make(state: Any) -> bool:
+    """False on a heavy request's first pass through its gates, which only serves a ready copy."""
+    return getattr(state, "heavy_may_make", True) is not False
 
 
 def directory() -> Path:

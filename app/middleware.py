@@ -103,10 +103,13 @@ class Admission:
     them could never take their next hop. Admitting fewer requests than there are threads and
     pooled connections rules that out; the rest wait here without holding anything.
 
-    Reports and workbooks (app.heavy) pass a gate of their own, `heavy_slots` wide, and never
-    the general one: a burst of them cannot keep a ballot waiting. They wait in line up to
-    `heavy_wait_seconds` after arriving (the route waits for a render slot until the same
-    moment), then get 429 with Retry-After; a render stopped at its time limit gets 503.
+    Reports and workbooks (app.heavy) pass gates of their own, each `heavy_slots` wide, and
+    never the general one: a burst of them cannot keep a ballot waiting. The first pass, through
+    the lookup gate, serves a copy that is ready; a copy that must be made (NotMade) sends the
+    request round again through the making gate, so a ready copy never waits behind renders.
+    They wait in line up to `heavy_wait_seconds` after arriving (the route waits for a render
+    slot until the same moment), then get 429 with Retry-After; a render stopped at its time
+    limit gets 503.
     """
 
     def __init__(
@@ -122,7 +125,8 @@ class Admission:
         self.heavy_limit = settings.heavy_slots if heavy_limit is None else heavy_limit
         self.heavy_wait = settings.heavy_wait_seconds if heavy_wait is None else heavy_wait
         self._gate: asyncio.Semaphore | None = None
-        self._heavy_gate: asyncio.Semaphore | None = None
+        self._looking: asyncio.Semaphore | None = None
+        self._making: asyncio.Semaphore | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         # The probes never wait behind the gate (/readyz uses its own connection: app.api.health).
@@ -138,19 +142,34 @@ class Admission:
             await self.app(scope, receive, send)
 
     async def _heavy(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if self._heavy_gate is None:
-            self._heavy_gate = asyncio.Semaphore(self.heavy_limit)
+        if self._looking is None or self._making is None:
+            self._looking = asyncio.Semaphore(self.heavy_limit)
+            self._making = asyncio.Semaphore(self.heavy_limit)
         deadline = time.monotonic() + self.heavy_wait
-        scope.setdefault("state", {})["heavy_deadline"] = deadline
+        state = scope.setdefault("state", {})
+        state["heavy_deadline"] = deadline
+        state["heavy_may_make"] = False
         try:
-            async with asyncio.timeout(self.heavy_wait):
-                await self._heavy_gate.acquire()
+            await self._through(self._looking, deadline, scope, receive, send)
+            return
+        except heavy.NotMade:  # answered nothing, read no body (GET): it goes round again
+            pass
+        state["heavy_may_make"] = True
+        await self._through(self._making, deadline, scope, receive, send)
+
+    async def _through(
+        self, gate: asyncio.Semaphore, deadline: float, scope: Scope, receive: Receive, send: Send
+    ) -> None:
+        """The app, once `gate` lets the request in before `deadline` (else 429)."""
+        try:
+            async with asyncio.timeout(max(0.0, deadline - time.monotonic())):
+                await gate.acquire()
         except TimeoutError:
             await heavy.busy_response(scope["path"])(scope, receive, send)
             return
         try:
-            await self.app(scope, receive, send)
+            await self.app(dict(scope), receive, send)  # the router writes into its scope
         except heavy.Stopped as stopped:
             await heavy.stopped_response(scope["path"], stopped)(scope, receive, send)
         finally:
-            self._heavy_gate.release()
+            gate.release()

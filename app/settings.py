@@ -32,7 +32,8 @@ class Settings(BaseSettings):
     max_inflight_requests: int = 16
     # Reports (HTML, PDF) and XLSX workbooks made at once, in each process and across the
     # processes on this machine that serve one database; they never take the requests' slots.
-    # At most 4: each holds a connection beyond the pool's max_inflight_requests (app.db).
+    # At most 4: a heavy request looking for its copy and one making it each hold a connection
+    # beyond the pool's max_inflight_requests (app.db: 2 × heavy_slots more).
     heavy_slots: int = Field(default=2, ge=1, le=4)
     # How long a report or workbook request waits in line for a slot before a 429 (Retry-After).
     heavy_wait_seconds: float = Field(default=30, ge=0)

@@ -145,6 +145,35 @@ def test_sixteen_report_pdfs_at_once_are_made_once_and_each_taken_is_audited(
     assert taken() == Counter({"export.report": statuses[200]})
 
 
+def test_a_report_ready_to_serve_does_not_wait_behind_renders(
+    two_slots_short_wait, client, coordinator_token, live_server
+):
+    """Two PDF requests fill the process's heavy slots; a report made before is still served."""
+    run = in_second_round(client, coordinator_token)
+    study = run.study["id"]
+
+    def api(path: str) -> httpx.Response:
+        return httpx.get(live_server + path, headers=run.auth, timeout=60)
+
+    ready = api(f"/api/v1/studies/{study}/report.html")
+    assert ready.status_code == 200, ready.text
+    slots = heavy.Slots.here()
+    with ExitStack() as rendering_elsewhere, ThreadPoolExecutor(2) as pool:
+        for _ in range(2):  # the PDF can only wait: other workers hold the machine's slots
+            rendering_elsewhere.enter_context(slots.render(deadline=time.monotonic()))
+        making = [pool.submit(api, f"/api/v1/studies/{study}/report.pdf") for _ in range(2)]
+        time.sleep(0.5)  # one waits for a render slot, the other for its turn at the same PDF
+        again = api(f"/api/v1/studies/{study}/report.html")
+        still_waiting = not any(future.done() for future in making)
+        refused = [future.result() for future in making]
+
+    assert again.status_code == 200, again.text
+    assert again.content == ready.content
+    assert still_waiting, "the report was served only once the PDF requests gave up"
+    assert [answer.status_code for answer in refused] == [429, 429]
+    assert taken() == Counter({"export.report": 2})
+
+
 @pytest.fixture
 def servers() -> Iterator[list[Server]]:
     started: list[Server] = []

@@ -69,6 +69,7 @@ def download(
             kind="export.xlsx",
             language="any",
             deadline=heavy.deadline_of(request.state),
+            may_make=heavy.may_make(request.state),
         )
     except heavy.Busy as busy:
         return heavy.busy_response(request.url.path, busy.retry_after)
@@ -97,6 +98,7 @@ def report_response(
             kind=f"report.{kind}",
             language=language,
             deadline=heavy.deadline_of(request.state),
+            may_make=heavy.may_make(request.state),
         )
     except heavy.Busy as busy:
         return heavy.busy_response(request.url.path, busy.retry_after)

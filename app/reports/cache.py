@@ -234,12 +234,15 @@ MAKERS: dict[str, Maker] = {
 }
 
 
-def copy_of(*, study_id: int, kind: str, language: str, deadline: float) -> Copy:
+def copy_of(
+    *, study_id: int, kind: str, language: str, deadline: float, may_make: bool = True
+) -> Copy:
     """The copy of the study's current state: found, or made in a heavy slot (else Busy).
 
     Requests for the same copy take turns, so only the first makes it and the next ones find
     it; the wait for a turn and for a slot ends at `deadline` (app.heavy.deadline_of). The copy
-    is made in a render process (app.heavy.run_apart); this thread only waits for it.
+    is made in a render process (app.heavy.run_apart); this thread only waits for it. Unless
+    `may_make`, a copy that is not there raises NotMade before any wait (app.heavy.may_make).
     """
     folder = heavy.directory()
     shelf = folder / "copies" / f"study-{study_id}"
@@ -248,6 +251,8 @@ def copy_of(*, study_id: int, kind: str, language: str, deadline: float) -> Copy
     found = _open(shelf / _name(kind, language, state))
     if found is not None:
         return found
+    if not may_make:
+        raise heavy.NotMade()
     slots = heavy.Slots.here()
     with slots.turn(f"{study_id}/{kind}.{language}", deadline=deadline):
         found = _open(shelf / _name(kind, language, state))  # made by the one this waited for
