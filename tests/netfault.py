@@ -3,13 +3,19 @@
 import contextlib
 import socket
 import threading
+from collections.abc import Callable
 
 
 class TcpProxy:
-    """Forwards 127.0.0.1:port to the target; cut() drops every connection and refuses new ones."""
+    """Forwards 127.0.0.1:port to the target; cut() drops every connection and refuses new ones.
 
-    def __init__(self, target: tuple[str, int]) -> None:
+    With `cut_on`, the line is cut the moment the client sends those bytes (which never arrive):
+    an outage at one precise step of a request.
+    """
+
+    def __init__(self, target: tuple[str, int], cut_on: bytes | None = None) -> None:
         self.target = target
+        self.cut_on = cut_on
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             self.port: int = probe.getsockname()[1]
@@ -51,13 +57,24 @@ class TcpProxy:
                 upstream = socket.create_connection(self.target)
                 with self._guard:
                     self._open += [client, upstream]
-                for a, b in ((client, upstream), (upstream, client)):
-                    threading.Thread(target=_pump, args=(a, b), daemon=True).start()
+                ways = ((client, upstream, self._tripped), (upstream, client, _never))
+                for a, b, tripped in ways:
+                    threading.Thread(target=_pump, args=(a, b, tripped), daemon=True).start()
+
+    def _tripped(self, chunk: bytes) -> bool:
+        if self.cut_on is None or self.cut_on not in chunk:
+            return False
+        self.cut()
+        return True
 
 
-def _pump(source: socket.socket, sink: socket.socket) -> None:
+def _never(_chunk: bytes) -> bool:
+    return False
+
+
+def _pump(source: socket.socket, sink: socket.socket, tripped: Callable[[bytes], bool]) -> None:
     try:
-        while chunk := source.recv(65536):
+        while (chunk := source.recv(65536)) and not tripped(chunk):
             sink.sendall(chunk)
     except OSError:
         pass

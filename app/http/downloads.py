@@ -1,20 +1,28 @@
 """Exports and the consensus report as HTTP answers, shared by the API and the console.
 
 Each export is recorded in the audit log in the request's transaction, which commits before the
-body starts; the body then streams from a read transaction of its own (app.reports.exports).
+body starts; the body then streams from a read transaction of its own (app.reports.exports),
+whose first piece is read before the answer starts, so a database that does not answer then is
+a 503 (app.web.unavailable), not a 200 cut off. A download's source (that transaction, or a
+copy's file) is closed when the answer ends, also when the client left before it began.
 The workbook and the report are heavy work: made once per state of the study (and language) in
 one of a few slots, then served from that copy until the study changes (app.reports.cache), or
 429 with Retry-After when the slots stay taken (app.heavy); each is audited once it is ready,
 also when it was found ready.
 """
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
+from itertools import chain
+from typing import Any
 
+import anyio
 from fastapi import Request
 from fastapi.responses import StreamingResponse
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
 
 from app import heavy
 from app.db import write_now
@@ -44,6 +52,21 @@ EXPORTS = {
 }
 
 
+class Download(StreamingResponse):
+    """A streamed attachment whose source is closed when the answer ends, however it ends."""
+
+    def __init__(self, content: Iterator[bytes], *, close: Callable[[], Any], **kwargs: Any):
+        super().__init__(content, **kwargs)
+        self._close = close
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            with anyio.CancelScope(shield=True):
+                await run_in_threadpool(self._close)
+
+
 def download(
     session: Session, *, actor: User, study: Study, kind: str, via: str, request: Request
 ) -> Response:
@@ -59,8 +82,11 @@ def download(
             session,
             lambda s: exports.record_export(s, actor=actor, study=study, kind=kind, via=via),
         )
-        return StreamingResponse(
-            export.body(study_id=study.id), media_type=export.media_type, headers=headers
+        body = export.body(study_id=study.id)
+        first = next(body, b"")  # its read transaction answers now: else a 503, not a cut 200
+        close = body.close if isinstance(body, Generator) else lambda: None  # ends the reading
+        return Download(
+            chain((first,), body), close=close, media_type=export.media_type, headers=headers
         )
     session.commit()  # nothing to commit: its connection goes back to the pool meanwhile
     try:
@@ -82,7 +108,9 @@ def download(
         copy.file.close()
         raise
     headers["Content-Length"] = str(copy.size)
-    return StreamingResponse(copy.chunks(), media_type=export.media_type, headers=headers)
+    return Download(
+        copy.chunks(), close=copy.file.close, media_type=export.media_type, headers=headers
+    )
 
 
 def report_response(

@@ -2,13 +2,22 @@
 
 import csv
 import io
+import os
+import socket
+import time
+from pathlib import Path
+from urllib.parse import urlsplit
 
+import httpx
 import pytest
 from sqlalchemy import select
+from sqlalchemy.engine import make_url
 
+from app import db, heavy
 from app.models import AuditEntry, Role, Study
 from app.services import accounts
 from tests.factories import coordinator
+from tests.netfault import TcpProxy
 from tests.reports.study import two_rounds
 
 PATHS = ("export.csv", "export.xlsx", "export.json", "panel.csv")
@@ -143,3 +152,64 @@ def test_export_query_counts_do_not_grow_with_the_panel(client, session, queries
     small = _export_queries(client, session, queries, extra=0, email="small@example.org")
     large = _export_queries(client, session, queries, extra=14, email="large@example.org")
     assert small == large
+
+
+@pytest.mark.skipif(not os.environ.get("TEST_DATABASE_URL"), reason="a network cut: PostgreSQL")
+def test_an_outage_as_a_streamed_export_begins_is_a_503_not_a_cut_off_file(
+    built, live_server, engine
+):
+    """The line to PostgreSQL drops just as the export's own read transaction begins."""
+    url = make_url(engine.url.render_as_string(hide_password=False))
+    proxy = TcpProxy((url.host or "127.0.0.1", url.port or 5432), cut_on=b"REPEATABLE READ")
+    through = db.make_engine(url.set(host="127.0.0.1", port=proxy.port).render_as_string(False))
+    db.set_engine(through)
+    try:
+        for path in ("export.csv", "export.json", "panel.csv"):
+            with httpx.Client(base_url=live_server, headers=built.run.auth, timeout=30) as http:
+                try:
+                    response = http.get(f"/api/v1/studies/{built.study_id}/{path}")
+                except httpx.RemoteProtocolError as cut_off:
+                    pytest.fail(f"{path} began as a 200 and was cut off: {cut_off}")
+            assert response.status_code == 503, (path, response.status_code, response.text[:200])
+            assert int(response.headers["retry-after"]) > 0
+            assert "database is not answering" in response.json()["detail"]
+            proxy.mend()
+    finally:
+        proxy.close()
+        through.dispose()
+        db.set_engine(engine)
+
+
+def open_copies() -> list[str]:
+    """The report and workbook copies this process holds open (the server runs in it)."""
+    folder = str(heavy.directory() / "copies")
+    held = []
+    for fd in Path("/proc/self/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:  # closed while we looked
+            continue
+        if target.startswith(folder):
+            held.append(target)
+    return held
+
+
+def test_a_workbook_whose_client_left_before_it_began_is_closed(built, live_server, session):
+    """A client gone before the download starts leaves no copy open on the server."""
+    path = f"/api/v1/studies/{built.study_id}/export.xlsx"
+    made = httpx.get(live_server + path, headers=built.run.auth, timeout=60)
+    assert made.status_code == 200 and open_copies() == []
+    where = urlsplit(live_server)
+    asked = f"GET {path} HTTP/1.1\r\nHost: x\r\nAuthorization: {built.run.auth['Authorization']}"
+    for _ in range(3):
+        with socket.create_connection((where.hostname, where.port)) as gone:
+            gone.sendall(f"{asked}\r\n\r\n".encode())
+            gone.shutdown(socket.SHUT_WR)  # asked, and left without waiting for the answer
+    ends = time.monotonic() + 30
+    while len(audited(session, built.study_id)) < 4 and time.monotonic() < ends:
+        time.sleep(0.1)  # each was served (and audited) after its client had gone
+    assert len(audited(session, built.study_id)) == 4
+    ends = time.monotonic() + 10
+    while (held := open_copies()) and time.monotonic() < ends:
+        time.sleep(0.1)
+    assert held == []
