@@ -171,7 +171,7 @@ def simulate(
         raise typer.Exit(2)
 
     from app.models import User
-    from app.services import accounts
+    from app.services import accounts, rules
     from app.tools.simulation import simulate as run
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -198,7 +198,7 @@ def simulate(
             )
             digest, grades = _finalize(session, user, study, seed) if finalize else ("", [])
         typer.echo(study.title)
-        typer.echo(f"Rule: {_rule_words(study)}")
+        typer.echo(f"Rule: {rules.rule_words(study)}")
         for summary in summaries:
             typer.echo(summary.line())
         left = summaries[-1].no_consensus if summaries else statements
@@ -229,12 +229,6 @@ def _finalize(session: Any, user: Any, study: Study, seed: int) -> tuple[str, li
         for f in finalization.finals(session, study=study)
     ]
     return digest, lines
-
-
-def _rule_words(study: "Study") -> str:
-    from app.consensus import RULE_ADAPTER, describe
-
-    return describe(RULE_ADAPTER.validate_python(study.rule), study.scale_min, study.scale_max)
 
 
 @cli.command()

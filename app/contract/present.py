@@ -4,10 +4,10 @@ Shared by the API's answers and the JSON export, which writes the study as the A
 """
 
 from app import models
-from app.consensus import RULE_ADAPTER, describe
 from app.contract import schemas
 from app.services.ballots import BallotView
 from app.services.panel import Invitation
+from app.services.rules import rule_words
 from app.services.studies import rules_fingerprint
 
 
@@ -18,7 +18,7 @@ def study(s: models.Study) -> schemas.Study:
         instructions=s.instructions,
         scale=schemas.Scale(min=s.scale_min, max=s.scale_max, labels=s.scale_labels),
         consensus=s.rule,
-        consensus_in_words=describe(RULE_ADAPTER.validate_python(s.rule), s.scale_min, s.scale_max),
+        consensus_in_words=rule_words(s),
         quantile_method=s.quantile_method,
         max_rounds=s.max_rounds,
         allow_abstain=s.allow_abstain,

@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import String, exists, func, or_, select, type_coerce
 from sqlalchemy.orm import Session, selectinload
 
-from app.consensus import RULE_ADAPTER, describe, grading
+from app.consensus import grading
 from app.consensus.levels import Level
 from app.db import new_session
 from app.models import (
@@ -38,7 +38,7 @@ from app.models import (
     User,
     utcnow,
 )
-from app.services import audit, evidence, finalization, results, stability, studies, tally
+from app.services import audit, evidence, finalization, results, rules, stability, studies, tally
 from app.services.errors import Forbidden
 
 SCHEMA_VERSION = "1.0"
@@ -363,9 +363,7 @@ def gather(session: Session, *, study: Study) -> StudyExport:
     return StudyExport(
         study=study,
         exported_at=now,
-        rule_words=describe(
-            RULE_ADAPTER.validate_python(study.rule), study.scale_min, study.scale_max
-        ),
+        rule_words=rules.rule_words(study),
         stopping_words=stability.rule_in_words(study),
         fingerprint=studies.rules_fingerprint(study),
         grading_table=table.model_dump(mode="json"),

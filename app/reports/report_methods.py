@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.consensus import (
-    RULE_ADAPTER,
     Comet7015,
     ConsensusRule,
     MedianIqr,
@@ -24,6 +23,7 @@ from app.consensus.grading import GradingRow, GradingTable
 from app.consensus.rules import DASH
 from app.reports.report_stability import StabilityMethods
 from app.reports.words import N_, STRENGTH, Words
+from app.services import rules
 from app.services.numbers import whole_number
 
 # Labels stored or computed in English elsewhere (app.consensus.grading); shown translated.
@@ -248,7 +248,7 @@ def methods(
 ) -> Methods:
     """The methods section, generated from the study's pre-registered rules."""
     _, ngettext = words, words.plural
-    rule = RULE_ADAPTER.validate_python(study.rule)
+    rule = rules.consensus_rule(study)
     labels = study.labels_in(words.language)
     scale = (
         _("Each statement was rated on an integer scale from %(min)s to %(max)s.")

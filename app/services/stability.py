@@ -6,9 +6,10 @@ from typing import Any
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
-from app.consensus import RULE_ADAPTER, agreement_bounds, compute_figures
+from app.consensus import agreement_bounds, compute_figures
 from app.consensus import stability as method
 from app.models import Panelist, Rating, ResultSnapshot, Round, RoundStatus, Study
+from app.services import rules
 
 # Attrition bias is flagged when those who left differ from those who stayed by at least this
 # much on the previous round's ratings (and at least LEAVERS_MIN left): a difference a reader of
@@ -210,7 +211,7 @@ def _bias(
     session: Session, *, study: Study, round_: Round, previous: Round
 ) -> list[dict[str, Any]]:
     """Per statement of the previous round: leavers' and stayers' figures there, and the gap."""
-    rule = RULE_ADAPTER.validate_python(study.rule)
+    rule = rules.consensus_rule(study)
     agree_min, disagree_max = agreement_bounds(rule, study.scale_min, study.scale_max)
     now = aliased(Rating)
     stayed = (

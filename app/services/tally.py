@@ -8,8 +8,9 @@ from typing import Any
 from sqlalchemy import exists, func, or_, select
 from sqlalchemy.orm import Session
 
-from app.consensus import RULE_ADAPTER, StatementOutcome, agreement_bounds, evaluate, strength
+from app.consensus import StatementOutcome, agreement_bounds, evaluate, strength
 from app.models import Panelist, Rating, Round, RoundItem, Study
+from app.services import rules
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,7 +39,7 @@ class Tally:
 
 def rule_as_applied(study: Study) -> dict[str, Any]:
     """The frozen rule with everything needed to reproduce a classification from a histogram."""
-    rule = RULE_ADAPTER.validate_python(study.rule)
+    rule = rules.consensus_rule(study)
     agree_min, disagree_max = agreement_bounds(rule, study.scale_min, study.scale_max)
     return {
         **study.rule,
@@ -115,7 +116,7 @@ def compute(session: Session, *, study: Study, round_: Round, at: datetime) -> T
         overall[statement_id][value] = overall[statement_id].get(value, 0) + count
         if group is not None:
             by_group[statement_id][group][value] = count
-    rule = RULE_ADAPTER.validate_python(study.rule)
+    rule = rules.consensus_rule(study)
     votes = _strength_votes(session, round_=round_) if round_.asks_strength else None
     statements = []
     for statement_id, version_id in items:

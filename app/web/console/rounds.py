@@ -259,19 +259,6 @@ def results_page(
     )
 
 
-def _rule_words(rule: dict[str, Any], study: models.Study) -> str:
-    from app.consensus import RULE_ADAPTER, describe
-
-    applied = {
-        k: v
-        for k, v in rule.items()
-        if k not in ("quantile_method", "scale", "agree_min_applied", "disagree_max_applied")
-    }
-    return describe(
-        RULE_ADAPTER.validate_python(applied or study.rule), study.scale_min, study.scale_max
-    )
-
-
 def _texts(session: Session, res: dict[str, Any]) -> dict[int, str]:
     ids = [s["version_id"] for s in res["statements"]]
     rows = session.execute(

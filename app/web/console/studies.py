@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session, selectinload
 from starlette.responses import Response
 
 from app import models
-from app.consensus import RULE_ADAPTER, describe
+from app.consensus import RULE_ADAPTER
 from app.contract import schemas
 from app.contract.fields import new_study_fields
 from app.http.deps import SessionDep
@@ -21,6 +21,7 @@ from app.services import (
     dashboard,
     panel,
     rounds,
+    rules,
     stability,
     statements,
     studies,
@@ -332,9 +333,7 @@ def _overview(session: Session, study: models.Study) -> dict[str, Any]:
     last_closed = next((r for r in reversed(all_rounds) if r.status.value == "closed"), None)
     context: dict[str, Any] = {
         "study": study,
-        "rule_words": describe(
-            RULE_ADAPTER.validate_python(study.rule), study.scale_min, study.scale_max
-        ),
+        "rule_words": rules.rule_words(study),
         "fingerprint": studies.rules_fingerprint(study),
         "statements": statement_rows,
         "panelists": panelists,
