@@ -112,6 +112,7 @@ def round_results(
     tie_correction: Annotated[
         bool, Query(description="Kendall's W with the correction for tied ranks (default).")
     ] = True,
-) -> Any:
+) -> schemas.RoundResults:
     round_, study = _round_and_study(session, user=user, round_id=round_id)
-    return results.round_results(session, study=study, round_=round_, tie_correction=tie_correction)
+    res = results.round_results(session, study=study, round_=round_, tie_correction=tie_correction)
+    return schemas.RoundResults.model_validate(res, from_attributes=True)

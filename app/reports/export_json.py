@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from app.consensus import results
 from app.contract.present import study as present_study
 from app.contract.schemas import RoundResults
 from app.models import Study
@@ -73,14 +74,14 @@ def _rounds(export: StudyExport) -> list[dict[str, Any]]:
 COUNTS = ("agree_count", "disagree_count")
 
 
-def _as_api(results: dict[str, Any]) -> dict[str, Any]:
+def _as_api(res: results.RoundResults) -> dict[str, Any]:
     """A round's results exactly as GET /api/v1/rounds/{id}/results shows them, plus the counts
     behind pct_agree and pct_disagree."""
-    shown = RoundResults.model_validate(results).model_dump(mode="json")
-    for out, given in zip(shown["statements"], results["statements"], strict=True):
-        out |= {key: given.get(key) for key in COUNTS}
+    shown = RoundResults.model_validate(res, from_attributes=True).model_dump(mode="json")
+    for out, given in zip(shown["statements"], res.statements, strict=True):
+        out |= {key: getattr(given, key) for key in COUNTS}
         for name, group in out["groups"].items():
-            group |= {key: given["groups"][name].get(key) for key in COUNTS}
+            group |= {key: getattr(given.groups[name], key) for key in COUNTS}
     return shown
 
 

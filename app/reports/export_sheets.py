@@ -19,6 +19,7 @@ from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 
+from app.consensus.results import GroupResult, StatementResult
 from app.consensus.strength import STRENGTHS
 from app.reports.exports import SCHEMA_VERSION, StudyExport, inert
 from app.services.numbers import whole_number
@@ -194,11 +195,11 @@ def _rounds_sheet(workbook: Workbook, export: StudyExport) -> None:
                 round_.opens_at,
                 round_.closes_at,
                 round_.closed_at,
-                len(result["statements"]) if result else None,
-                result["invited"] if result else None,
-                result["responded"] if result else None,
-                result["response_rate"] if result else None,
-                result["rule"] if result else None,
+                len(result.statements) if result else None,
+                result.invited if result else None,
+                result.responded if result else None,
+                result.response_rate if result else None,
+                result.rule if result else None,
             ]
         )
     sheet.finish()
@@ -269,27 +270,29 @@ def _figure_columns(scale: range, *, rand: bool, strength: bool) -> list[Col]:
     return columns
 
 
-def _figures(result: dict[str, Any], scale: range, *, rand: bool, strength: bool) -> list[Any]:
-    values: list[Any] = [result["classification"], result["n"], result["abstained"]]
-    values += [result[name] for name in FIGURES]
-    values += [result.get("agree_count"), result.get("disagree_count")]
-    values += [result["pct_agree"], result["pct_disagree"], result["cv"]]
-    values += [result["histogram"].get(str(point), 0) for point in scale]
+def _figures(result: GroupResult, scale: range, *, rand: bool, strength: bool) -> list[Any]:
+    """One row's figures; `rand` and `strength` only for a statement's (a StatementResult)."""
+    values: list[Any] = [result.classification, result.n, result.abstained]
+    values += [getattr(result, name) for name in FIGURES]
+    values += [result.agree_count, result.disagree_count]
+    values += [result.pct_agree, result.pct_disagree, result.cv]
+    values += [result.histogram.get(str(point), 0) for point in scale]
     if rand:
-        figures = result.get("rand") or {}
-        values += [figures.get(name) for name in RAND]
+        assert isinstance(result, StatementResult)
+        values += [getattr(result.rand, name) if result.rand else None for name in RAND]
     if strength:
-        votes = result.get("strength_votes") or {}
-        values += [votes.get(s) for s in STRENGTHS] + [result.get("panel_strength")]
+        assert isinstance(result, StatementResult)
+        votes = result.strength_votes or {}
+        values += [votes.get(s) for s in STRENGTHS] + [result.panel_strength]
     return values
 
 
 def _results_sheets(workbook: Workbook, export: StudyExport) -> None:
     study = export.study
     scale = range(study.scale_min, study.scale_max + 1)
-    everything = [s for r in export.results.values() for s in r["statements"]]
-    rand = any("rand" in s for s in everything)
-    strength = any("strength_votes" in s for s in everything)
+    everything = [s for r in export.results.values() for s in r.statements]
+    rand = any(s.rand is not None for s in everything)
+    strength = any(s.strength_votes is not None for s in everything)
     texts = {v.id: v.text for s in export.statements for v in s.versions}
     numbers = export.version_numbers
     overall = Sheet(
@@ -320,17 +323,17 @@ def _results_sheets(workbook: Workbook, export: StudyExport) -> None:
         result = export.results.get(round_.id)
         if result is None:
             continue
-        status = "provisional" if result["provisional"] else "closed"
-        for s in result["statements"]:
-            head = [round_.number, status, s["key"], s["statement_id"], numbers[s["version_id"]]]
+        status = "provisional" if result.provisional else "closed"
+        for s in result.statements:
+            head = [round_.number, status, s.key, s.statement_id, numbers[s.version_id]]
             figures = _figures(s, scale, rand=rand, strength=strength)
-            overall.add([*head, *figures, texts[s["version_id"]]])
-            for group, g in s.get("groups", {}).items():
+            overall.add([*head, *figures, texts[s.version_id]])
+            for group, g in s.groups.items():
                 by_group.add(
                     [
                         round_.number,
-                        s["key"],
-                        s["statement_id"],
+                        s.key,
+                        s.statement_id,
                         group,
                         *_figures(g, scale, rand=False, strength=False),
                     ]
@@ -394,8 +397,9 @@ def _recommendations_sheet(workbook: Workbook, export: StudyExport) -> None:
 def _lineage_sheet(workbook: Workbook, export: StudyExport) -> None:
     asked: dict[int, list[int]] = defaultdict(list)  # version id -> round numbers
     for round_ in export.rounds:
-        for s in (export.results.get(round_.id) or {}).get("statements", []):
-            asked[s["version_id"]].append(round_.number)
+        result = export.results.get(round_.id)
+        for s in result.statements if result else ():
+            asked[s.version_id].append(round_.number)
     sheet = Sheet(
         workbook,
         "Statements",

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from app.consensus import grading
 from app.consensus.levels import Level
+from app.consensus.results import RoundResults
 from app.db import new_session
 from app.models import (
     AuditEntry,
@@ -310,7 +311,7 @@ class StudyExport:
     grading_table: dict[str, Any]
     grading_words: list[str]
     rounds: list[Round]
-    results: dict[int, dict[str, Any]]  # round id -> app.services.results.round_results
+    results: dict[int, RoundResults]  # round id -> app.services.results.round_results
     statements: list[Statement]  # with every version, newest first
     panel: list[Member]
     flow: list[Flow]

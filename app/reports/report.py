@@ -212,7 +212,7 @@ class Outcomes:
 
 def _outcomes(data: report_data.ReportData) -> Outcomes:
     """How the statements ended: their classification in the last round that rated them."""
-    last = [(s.rounds[-1].result["classification"] if s.rounds else None) for s in data.statements]
+    last = [(s.rounds[-1].result.classification if s.rounds else None) for s in data.statements]
     return Outcomes(
         total=len(last),
         consensus_for=last.count("consensus_for"),

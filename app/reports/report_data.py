@@ -4,6 +4,7 @@ grow with the panel or the statements (one handful per round, a fixed handful fo
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -11,6 +12,7 @@ from typing import Any
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
+from app.consensus.results import RoundResults, StatementChange, StatementResult
 from app.models import (
     EvidenceSource,
     Panelist,
@@ -90,9 +92,9 @@ class StatementRound:
 
     number: int
     version: int
-    result: dict[str, Any]
+    result: StatementResult
     comments: list[str]
-    stability: dict[str, Any] | None = None  # the results' change since the previous round
+    stability: StatementChange | None = None  # the results' change since the previous round
 
 
 @dataclass(slots=True)
@@ -118,7 +120,7 @@ class StatementReport:
 @dataclass(frozen=True, slots=True)
 class RoundView:
     round: Round
-    results: dict[str, Any]  # results.round_results: the API's numbers
+    results: RoundResults  # results.round_results: the API's numbers
     texts: dict[int, str]  # version id -> wording in the report's language
 
 
@@ -183,11 +185,10 @@ def _participants(
                 invited[name] += 1
             if withdrawn_at is not None and withdrawn_at <= at:
                 withdrew[name] += previous is None or withdrawn_at > previous
-        attrition = view.results["attrition"]
-        since = attrition["previous_round"]
+        attrition = view.results.attrition
+        since = attrition.previous_round
         left = {
-            report_stability.group_key(name): int(g["left"])
-            for name, g in attrition["by_group"].items()
+            report_stability.group_key(name): int(g.left) for name, g in attrition.by_group.items()
         }
         groups = [
             GroupFlow(
@@ -208,12 +209,12 @@ def _participants(
                 number=view.round.number,
                 opens_at=view.round.opens_at,
                 closed_at=view.round.closed_at,
-                invited=int(view.results["invited"]),
-                responded=int(view.results["responded"]),
+                invited=int(view.results.invited),
+                responded=int(view.results.responded),
                 withdrew=sum(withdrew.values()),
                 groups=groups,
-                left=None if since is None else int(attrition["left"]),
-                joined=None if since is None else int(attrition["joined"]),
+                left=None if since is None else int(attrition.left),
+                joined=None if since is None else int(attrition.joined),
                 previous_round=since,
             )
         )
@@ -230,10 +231,10 @@ def _statement_flow(
     flows = []
     seen: set[int] = set()
     for view in closed:
-        rows = view.results["statements"]
-        rated = {row["statement_id"]: row for row in rows}
-        classes = [row["classification"] for row in rows]
-        pending = {sid for sid, row in rated.items() if row["classification"] == "no_consensus"}
+        rows = view.results.statements
+        rated = {row.statement_id: row for row in rows}
+        classes = [row.classification for row in rows]
+        pending = {sid for sid, row in rated.items() if row.classification == "no_consensus"}
         later = [r for r in all_rounds if r.number == view.round.number + 1]
         carried = revised = dropped = None
         if later:
@@ -244,7 +245,7 @@ def _statement_flow(
             }
             carried_ids = pending & versions.keys()
             carried = len(carried_ids)
-            revised = sum(versions[sid] != rated[sid]["version_id"] for sid in carried_ids)
+            revised = sum(versions[sid] != rated[sid].version_id for sid in carried_ids)
             dropped = len(pending - versions.keys())
         added = len(rated.keys() - seen) if seen else 0
         seen |= rated.keys()
@@ -302,8 +303,7 @@ def load(session: Session, *, study: Study, language: str) -> ReportData:
             continue
         res = results.round_results(session, study=study, round_=round_)
         texts = {
-            row["version_id"]: version_rows[row["version_id"]].text_in(language)
-            for row in res["statements"]
+            row.version_id: version_rows[row.version_id].text_in(language) for row in res.statements
         }
         closed.append(RoundView(round_, res, texts))
         comments[round_.id] = results.comments(session, round_id=round_.id)
@@ -315,7 +315,7 @@ def load(session: Session, *, study: Study, language: str) -> ReportData:
     for source, statement_ids in sources:
         for statement_id in statement_ids:
             by_id[statement_id].sources.append(source)
-    rule = closed[-1].results["rule"] if closed else {}
+    rule = closed[-1].results.rule if closed else {}
     participants, panel_size = _participants(session, study, closed)
     return ReportData(
         study=study,
@@ -337,7 +337,7 @@ def load(session: Session, *, study: Study, language: str) -> ReportData:
     )
 
 
-def _band(study: Study, rule: dict[str, Any]) -> tuple[int, int]:
+def _band(study: Study, rule: Mapping[str, Any]) -> tuple[int, int]:
     if "agree_min_applied" in rule:
         return int(rule["agree_min_applied"]), int(rule["disagree_max_applied"])
     from app.services.tally import rule_as_applied
@@ -354,10 +354,9 @@ def _statement_reports(
     hashes: dict[int, str],
     language: str,
 ) -> list[StatementReport]:
-    rows = [{row["statement_id"]: row for row in view.results["statements"]} for view in closed]
+    rows = [{row.statement_id: row for row in view.results.statements} for view in closed]
     changes = [
-        {row["statement_id"]: row for row in view.results["stability"]["statements"]}
-        for view in closed
+        {row.statement_id: row for row in view.results.stability.statements} for view in closed
     ]
     reports = []
     for statement in statements:
@@ -365,7 +364,7 @@ def _statement_reports(
         history = [
             StatementRound(
                 number=view.round.number,
-                version=numbers[by_statement[statement.id]["version_id"]],
+                version=numbers[by_statement[statement.id].version_id],
                 result=by_statement[statement.id],
                 comments=comments[view.round.id].get(statement.id, []),
                 stability=changed.get(statement.id),

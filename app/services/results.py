@@ -6,6 +6,18 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app.consensus.results import (
+    Attrition,
+    AttritionBias,
+    GroupAttrition,
+    RoundHeader,
+    RoundResults,
+    Stability,
+    StatementChange,
+    StatementResult,
+    stored,
+)
+from app.consensus.stability import KendallW
 from app.models import (
     Rating,
     ResultSnapshot,
@@ -22,11 +34,10 @@ from app.services.errors import Conflict
 
 def round_results(
     session: Session, *, study: Study, round_: Round, tie_correction: bool = True
-) -> dict[str, Any]:
+) -> RoundResults:
     """Figures per statement, plus stability and attrition (frozen at close, live while open)."""
     if round_.status == RoundStatus.draft:
         raise Conflict(f"Round {round_.number} has not opened yet, so it has no results.")
-    header = {"id": round_.id, "number": round_.number, "status": round_.status.value}
     keys = dict(  # every statement of the study: attrition looks back at the previous round's
         session.execute(
             select(Statement.id, Statement.key).where(Statement.study_id == study.id)
@@ -43,73 +54,91 @@ def round_results(
             .where(ResultSnapshot.round_id == round_.id)
             .order_by(RoundItem.position)
         ).scalars()
-        statements = [
-            {
-                "statement_id": s.statement_id,
-                "version_id": s.version_id,
-                "key": keys.get(s.statement_id),
-                **s.figures,
-            }
+        statements = tuple(
+            StatementResult.from_snapshot(
+                s.figures,
+                statement_id=s.statement_id,
+                version_id=s.version_id,
+                key=keys.get(s.statement_id),
+            )
             for s in snapshots
-        ]
+        )
         invited, responded = round_.invited or 0, round_.responded or 0
         rule = round_.rule_snapshot or {}
         provisional = False
     else:
         live = tally.compute(session, study=study, round_=round_, at=utcnow())
-        statements = [
-            {
-                "statement_id": s.statement_id,
-                "version_id": s.version_id,
-                "key": keys.get(s.statement_id),
-                **s.figures(),
-            }
+        statements = tuple(
+            StatementResult.from_snapshot(
+                s.figures(),
+                statement_id=s.statement_id,
+                version_id=s.version_id,
+                key=keys.get(s.statement_id),
+            )
             for s in live.statements
-        ]
+        )
         invited, responded, rule, provisional = live.invited, live.responded, live.rule, True
     statistics = stability.statistics_of(  # frozen after close; counted live while open
         session,
         study=study,
         round_=round_,
-        current_cv={s["statement_id"]: s.get("cv") for s in statements},
+        current_cv={s.statement_id: s.cv for s in statements},
     )
-    return {
-        "round": header,
-        "provisional": provisional,
-        "invited": invited,
-        "responded": responded,
-        "response_rate": round(responded / invited, 4) if invited else 0.0,
-        "rule": rule,
-        "statements": statements,
-        "stability": _stability(study, statistics, keys, tie_correction=tie_correction),
-        "attrition": _attrition(statistics["attrition"], keys),
-    }
+    return RoundResults(
+        round=RoundHeader(id=round_.id, number=round_.number, status=round_.status.value),
+        provisional=provisional,
+        invited=invited,
+        responded=responded,
+        response_rate=round(responded / invited, 4) if invited else 0.0,
+        rule=rule,
+        statements=statements,
+        stability=_stability(study, statistics, keys, tie_correction=tie_correction),
+        attrition=_attrition(statistics["attrition"], keys),
+    )
 
 
 def _stability(
     study: Study, statistics: dict[str, Any], keys: dict[int, str], *, tie_correction: bool
-) -> dict[str, Any]:
+) -> Stability:
+    """Stability as `stability.round_statistics` counts (or froze) it, read into its type."""
     rule = stability.rule_of(study)
     kendall = statistics["kendall_w"]
-    return {
-        "previous_round": statistics["previous_round"],
-        "rule": rule.model_dump(mode="json") if rule else None,
-        "rule_in_words": stability.rule_in_words(study),
-        "kendall_w": kendall["tie_corrected" if tie_correction else "uncorrected"],
-        "kendall_raters": kendall["raters"],
-        "kendall_items": kendall["items"],
-        "statements": [
-            {"statement_id": int(statement_id), "key": keys.get(int(statement_id)), **change}
+    chosen = kendall["tie_corrected" if tie_correction else "uncorrected"]
+    return Stability(
+        previous_round=statistics["previous_round"],
+        rule=rule.model_dump(mode="json") if rule else None,
+        rule_in_words=stability.rule_in_words(study),
+        kendall_w=None if chosen is None else KendallW(**stored(KendallW, chosen)),
+        kendall_raters=kendall["raters"],
+        kendall_items=kendall["items"],
+        statements=tuple(
+            StatementChange(
+                statement_id=int(statement_id),
+                key=keys.get(int(statement_id)),
+                **stored(StatementChange, change),
+            )
             for statement_id, change in statistics["statements"].items()
-        ],
-    }
+        ),
+    )
 
 
-def _attrition(attrition: dict[str, Any], keys: dict[int, str]) -> dict[str, Any]:
-    return {
-        **attrition,
-        "bias": [{**row, "key": keys.get(row["statement_id"])} for row in attrition["bias"]],
-    }
+def _attrition(attrition: dict[str, Any], keys: dict[int, str]) -> Attrition:
+    """Attrition as `stability.attrition` counts (or froze) it, read into its type."""
+    return Attrition(
+        previous_round=attrition["previous_round"],
+        responded_before=attrition.get("responded_before", 0),
+        responded_now=attrition.get("responded_now", 0),
+        left=attrition["left"],
+        joined=attrition["joined"],
+        by_group={
+            name: GroupAttrition(**stored(GroupAttrition, group))
+            for name, group in attrition["by_group"].items()
+        },
+        bias=tuple(
+            AttritionBias(**stored(AttritionBias, row), key=keys.get(row["statement_id"]))
+            for row in attrition["bias"]
+        ),
+    )
 
 
 def statement_history(session: Session, *, statement_id: int) -> list[tuple[int, ResultSnapshot]]:

@@ -78,12 +78,8 @@ def finish_demo(session: Session, *, seed: int = 2021) -> Study:
     all_rounds = rounds.rounds_of(session, study=study)
     second = rounds.get_round(session, round_id=all_rounds[-1].id)
     first_results = results.round_results(session, study=study, round_=all_rounds[0])
-    ranked = sorted(
-        (s["statement_id"] for s in first_results["statements"]),
-        key=lambda sid: (
-            -next(s["median"] for s in first_results["statements"] if s["statement_id"] == sid)
-        ),
-    )
+    medians = {s.statement_id: s.median for s in first_results.statements}
+    ranked = sorted(medians, key=lambda sid: -(medians[sid] or 0.0))  # every one was rated
     # After the feedback the panel converges: the best-rated third toward agreement, the
     # lowest-rated statement toward rejection, the rest part of the way.
     third_of = max(1, len(ranked) // 3)
@@ -95,9 +91,9 @@ def finish_demo(session: Session, *, seed: int = 2021) -> Study:
     stability.freeze(session, round_id=second.id)  # as the API does once a close commits
 
     pending = [
-        s["statement_id"]
-        for s in results.round_results(session, study=study, round_=second)["statements"]
-        if s["classification"] == "no_consensus"
+        s.statement_id
+        for s in results.round_results(session, study=study, round_=second).statements
+        if s.classification == "no_consensus"
     ]
     revised = statements.get_statement(session, statement_id=pending[0])
     statements.revise_statement(

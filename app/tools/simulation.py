@@ -171,13 +171,13 @@ def _summarise(
     session: Session, *, study: Study, round_: Round
 ) -> tuple[RoundSummary, dict[int, float]]:
     res = results.round_results(session, study=study, round_=round_)
-    classes = [s["classification"] for s in res["statements"]]
-    medians = {s["statement_id"]: s["median"] for s in res["statements"] if s["median"] is not None}
+    classes = [s.classification for s in res.statements]
+    medians = {s.statement_id: s.median for s in res.statements if s.median is not None}
     summary = RoundSummary(
         number=round_.number,
         rated=len(classes),
-        responded=res["responded"],
-        invited=res["invited"],
+        responded=res.responded,
+        invited=res.invited,
         consensus_for=classes.count("consensus_for"),
         consensus_against=classes.count("consensus_against"),
         no_consensus=classes.count("no_consensus"),

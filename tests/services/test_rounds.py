@@ -121,15 +121,15 @@ def test_results_count_abstentions_apart_and_report_response_rate(session):
         session, panelist=b.panelists[3], entries=[ballots.RatingInput(sid, abstain=True)]
     )
     live = round_results(session, study=b.study, round_=r1)
-    assert live["provisional"] is True
+    assert live.provisional is True
     rounds.close_round(session, round_id=r1.id, actor=b.user)
     final = round_results(session, study=b.study, round_=session.get(Round, r1.id))
-    (row,) = final["statements"]
-    assert (row["n"], row["abstained"], row["median"]) == (3, 1, 8.0)
-    assert row["classification"] == "consensus_for"
-    assert (final["invited"], final["responded"], final["response_rate"]) == (5, 4, 0.8)
-    assert final["provisional"] is False
-    assert final["rule"]["rule"] == "comet_70_15" and final["rule"]["quantile_method"] == "type7"
+    (row,) = final.statements
+    assert (row.n, row.abstained, row.median) == (3, 1, 8.0)
+    assert row.classification == "consensus_for"
+    assert (final.invited, final.responded, final.response_rate) == (5, 4, 0.8)
+    assert final.provisional is False
+    assert final.rule["rule"] == "comet_70_15" and final.rule["quantile_method"] == "type7"
 
 
 def test_require_all_groups_blocks_consensus_when_one_group_dissents(session):
@@ -146,11 +146,11 @@ def test_require_all_groups_blocks_consensus_when_one_group_dissents(session):
     # clinicians (panelists 0, 2, 4) agree; patients (1, 3, 5) do not
     vote(session, b, {b.statements[0].id: [9, 2, 9, 5, 9, 8]})
     rounds.close_round(session, round_id=r1.id, actor=b.user)
-    (row,) = round_results(session, study=b.study, round_=r1)["statements"]
-    assert row["pct_agree"] == pytest.approx(400 / 6)
-    assert row["groups"]["clinicians"]["classification"] == "consensus_for"
-    assert row["groups"]["patients"]["classification"] == "no_consensus"
-    assert row["classification"] == "no_consensus"
+    (row,) = round_results(session, study=b.study, round_=r1).statements
+    assert row.pct_agree == pytest.approx(400 / 6)
+    assert row.groups["clinicians"].classification == "consensus_for"
+    assert row.groups["patients"].classification == "no_consensus"
+    assert row.classification == "no_consensus"
 
 
 def test_a_revision_identical_to_the_current_wording_is_refused(session):

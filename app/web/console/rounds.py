@@ -2,6 +2,7 @@
 
 import csv
 import io
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -13,6 +14,7 @@ from starlette.responses import Response, StreamingResponse
 
 from app import models
 from app.consensus import strength
+from app.consensus.results import RoundResults, StatementResult
 from app.db import write_now
 from app.http.deps import SessionDep
 from app.http.paths import PathId
@@ -25,11 +27,11 @@ from app.web.forms import FormValues, ticked_ids
 
 router = APIRouter(include_in_schema=False)
 CLASSES = ("consensus_for", "consensus_against", "no_consensus")
-SORTS = {
-    "key": lambda s: s["key"] or "",
-    "median": lambda s: -(s["median"] or 0),
-    "agree": lambda s: -(s["pct_agree"] or 0),
-    "iqr": lambda s: s["iqr"] if s["iqr"] is not None else 1e9,
+SORTS: dict[str, Callable[[StatementResult], Any]] = {
+    "key": lambda s: s.key or "",
+    "median": lambda s: -(s.median or 0),
+    "agree": lambda s: -(s.pct_agree or 0),
+    "iqr": lambda s: s.iqr if s.iqr is not None else 1e9,
 }
 
 
@@ -234,10 +236,10 @@ def results_page(
         res = results.round_results(session, study=study, round_=round_)
     except DomainError as exc:
         return _back(request, session, me, study, exc)
-    shown = res["statements"]
+    shown = list(res.statements)
     wanted = request.query_params.get("classification", "")
     if wanted in CLASSES:
-        shown = [s for s in shown if s["classification"] == wanted]
+        shown = [s for s in shown if s.classification == wanted]
     sort = request.query_params.get("sort", "key")
     shown = sorted(shown, key=SORTS.get(sort, SORTS["key"]))
     return page(
@@ -259,8 +261,8 @@ def results_page(
     )
 
 
-def _texts(session: Session, res: dict[str, Any]) -> dict[int, str]:
-    ids = [s["version_id"] for s in res["statements"]]
+def _texts(session: Session, res: RoundResults) -> dict[int, str]:
+    ids = [s.version_id for s in res.statements]
     rows = session.execute(
         select(models.StatementVersion.id, models.StatementVersion.text).where(
             models.StatementVersion.id.in_(ids)
