@@ -88,25 +88,16 @@ def download(
         return Download(
             chain((first,), body), close=close, media_type=export.media_type, headers=headers
         )
-    session.commit()  # nothing to commit: its connection goes back to the pool meanwhile
-    try:
-        copy = cache.copy_of(
-            study_id=study.id,
-            kind="export.xlsx",
-            language="any",
-            deadline=heavy.deadline_of(request.state),
-            may_make=heavy.may_make(request.state),
-        )
-    except heavy.Busy as busy:
-        return heavy.busy_response(request.url.path, busy.retry_after)
-    try:
-        write_now(
-            session,
-            lambda s: exports.record_export(s, actor=actor, study=study, kind=kind, via=via),
-        )
-    except BaseException:
-        copy.file.close()
-        raise
+    copy = _audited_copy(
+        request,
+        session,
+        study=study,
+        kind="export.xlsx",
+        language="any",
+        record=lambda s: exports.record_export(s, actor=actor, study=study, kind=kind, via=via),
+    )
+    if isinstance(copy, Response):
+        return copy
     headers["Content-Length"] = str(copy.size)
     return Download(
         copy.chunks(), close=copy.file.close, media_type=export.media_type, headers=headers
@@ -119,25 +110,16 @@ def report_response(
     """Check access (404 for others' studies), find or make the copy, audit it, answer with it."""
     language = report.language_of(lang)
     study = studies.study_for(session, user=user, study_id=study_id)
-    session.commit()  # nothing to commit: its connection goes back to the pool meanwhile
-    try:
-        copy = cache.copy_of(
-            study_id=study.id,
-            kind=f"report.{kind}",
-            language=language,
-            deadline=heavy.deadline_of(request.state),
-            may_make=heavy.may_make(request.state),
-        )
-    except heavy.Busy as busy:
-        return heavy.busy_response(request.url.path, busy.retry_after)
-    try:
-        write_now(
-            session,
-            lambda s: report.record(s, actor=user, study=study, language=language, kind=kind),
-        )
-    except BaseException:
-        copy.file.close()
-        raise
+    copy = _audited_copy(
+        request,
+        session,
+        study=study,
+        kind=f"report.{kind}",
+        language=language,
+        record=lambda s: report.record(s, actor=user, study=study, language=language, kind=kind),
+    )
+    if isinstance(copy, Response):
+        return copy
     if kind == "html":
         csp = report.RenderedReport(html="", style_hash=copy.meta["style_hash"]).csp
         return Response(
@@ -151,3 +133,32 @@ def report_response(
         media_type="application/pdf",
         headers={"Content-Disposition": f'inline; filename="{name}"'},
     )
+
+
+def _audited_copy(
+    request: Request,
+    session: Session,
+    *,
+    study: Study,
+    kind: str,
+    language: str,
+    record: Callable[[Session], None],
+) -> cache.Copy | Response:
+    """The ready or newly made copy, audited once; or the 429 when every heavy slot is taken."""
+    session.commit()  # nothing to commit: its connection goes back to the pool meanwhile
+    try:
+        copy = cache.copy_of(
+            study_id=study.id,
+            kind=kind,
+            language=language,
+            deadline=heavy.deadline_of(request.state),
+            may_make=heavy.may_make(request.state),
+        )
+    except heavy.Busy as busy:
+        return heavy.busy_response(request.url.path, busy.retry_after)
+    try:
+        write_now(session, record)
+    except BaseException:
+        copy.file.close()
+        raise
+    return copy
