@@ -151,6 +151,11 @@ def begin_write(session: Session) -> None:
     session.connection(execution_options=WRITE)
 
 
+def discard(session: Session) -> None:
+    """Throw away what this request did so far, so a refused form is shown from what is stored."""
+    session.rollback()
+
+
 def needs_begin_write(session: Session) -> bool:
     """Only SQLite needs a writer's transaction started up front; elsewhere it starts lazily."""
     bind = session.get_bind()
