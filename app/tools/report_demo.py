@@ -41,16 +41,17 @@ def _vote(
     spread: float,
 ) -> None:
     """Every tenth panelist stays silent; the others rate around the given centres."""
+    statement_ids = [item.statement_id for item in round_.items]  # saving expires the round
     for index, member in enumerate(members):
         if member.withdrawn_at is not None or index % 10 == 9:
             continue
         entries = [
             ballots.RatingInput(
-                statement_id=item.statement_id,
-                value=max(1, min(9, round(rng.gauss(centre[item.statement_id], spread)))),
+                statement_id=statement_id,
+                value=max(1, min(9, round(rng.gauss(centre[statement_id], spread)))),
                 comment=rng.choice(REMARKS) if rng.random() < 0.07 else None,
             )
-            for item in round_.items
+            for statement_id in statement_ids
         ]
         ballots.save_ballot(session, panelist=member, entries=entries, submit=True)
 
