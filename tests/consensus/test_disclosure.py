@@ -9,21 +9,21 @@ from hypothesis import strategies as st
 from app.consensus.disclosure import publishable_groups
 
 
-def test_the_one_patient_representative_is_not_left_over_by_subtraction():
+def test_the_one_patient_representative_is_not_left_over_by_subtraction() -> None:
     # Showing both groups of 3 would leave the panel's 7 minus 6: the representative's rating.
     panel = {"physiotherapists": 3, "researchers": 3, "patient representative": 1}
     assert publishable_groups(7, panel) == {"researchers"}
 
 
-def test_a_panelist_without_a_group_is_protected_like_a_hidden_group():
+def test_a_panelist_without_a_group_is_protected_like_a_hidden_group() -> None:
     assert publishable_groups(7, {"physiotherapists": 3, "researchers": 3}) == {"researchers"}
 
 
-def test_when_the_only_group_shown_must_be_held_back_no_group_is_shown():
+def test_when_the_only_group_shown_must_be_held_back_no_group_is_shown() -> None:
     assert publishable_groups(4, {"physiotherapists": 3, "patient representative": 1}) == set()
 
 
-def test_groups_that_leave_nothing_or_enough_over_are_all_shown():
+def test_groups_that_leave_nothing_or_enough_over_are_all_shown() -> None:
     assert publishable_groups(6, {"physiotherapists": 3, "researchers": 3}) == {
         "physiotherapists",
         "researchers",
@@ -31,11 +31,11 @@ def test_groups_that_leave_nothing_or_enough_over_are_all_shown():
     assert publishable_groups(9, {"a": 3, "b": 3, "c": 2, "d": 1}) == {"a", "b"}
 
 
-def test_groups_holding_more_ratings_than_the_panel_show_nothing():
+def test_groups_holding_more_ratings_than_the_panel_show_nothing() -> None:
     assert publishable_groups(3, {"physiotherapists": 3, "researchers": 3}) == set()
 
 
-def test_a_negative_count_or_a_minimum_below_one_is_refused():
+def test_a_negative_count_or_a_minimum_below_one_is_refused() -> None:
     with pytest.raises(ValueError, match="negative number of ratings"):
         publishable_groups(3, {"physiotherapists": -1})
     with pytest.raises(ValueError, match="at least 1"):
@@ -47,7 +47,9 @@ def test_a_negative_count_or_a_minimum_below_one_is_refused():
     st.integers(0, 8),
     st.integers(1, 5),
 )
-def test_no_subtraction_of_shown_groups_leaves_fewer_than_the_minimum(groups, ungrouped, minimum):
+def test_no_subtraction_of_shown_groups_leaves_fewer_than_the_minimum(
+    groups: dict[str, int], ungrouped: int, minimum: int
+) -> None:
     overall = sum(groups.values()) + ungrouped
     shown = publishable_groups(overall, groups, minimum=minimum)
     assert all(groups[name] >= minimum for name in shown)

@@ -34,11 +34,13 @@ def test_a_snapshot_reads_back_with_every_figure_group_and_rand_figure_it_froze(
     assert (result.n, result.abstained, result.median) == (15, 2, stored["median"])
     assert list(result.histogram.items()) == [(str(p), RAND_15.get(p, 0)) for p in range(1, 10)]
     assert result.classification == stored["classification"] == "consensus_for"
-    assert result.rand is not None and result.rand.category == "appropriate"
+    assert result.rand is not None
+    assert result.rand.category == "appropriate"
     assert list(result.groups) == ["nurses", "patients"]
     assert result.groups["nurses"] == GroupResult.from_figures(stored["groups"]["nurses"])  # type: ignore[index]
     assert (result.groups["nurses"].n, result.groups["nurses"].abstained) == (4, 1)
-    assert result.strength_votes is None and result.panel_strength is None
+    assert result.strength_votes is None
+    assert result.panel_strength is None
 
 
 def test_a_snapshot_written_with_entries_this_version_does_not_know_still_reads() -> None:
@@ -46,7 +48,8 @@ def test_a_snapshot_written_with_entries_this_version_does_not_know_still_reads(
     stored["ranked_first_by"] = 3
     stored["rand"]["iprcp_rounded"] = 7  # type: ignore[index]
     result = StatementResult.from_snapshot(stored, statement_id=1, version_id=1, key=None)
-    assert result.n == 15 and result.rand is not None
+    assert result.n == 15
+    assert result.rand is not None
 
 
 def test_results_once_read_cannot_be_changed() -> None:

@@ -275,7 +275,8 @@ def test_rand_median_6_5_is_uncertain() -> None:
     fig = figures_of({6: 5, 7: 5})
     assert fig.median == 6.5
     rand = rand_figures(fig)
-    assert rand is not None and not rand.disagreement
+    assert rand is not None
+    assert not rand.disagreement
     assert rand.category == "uncertain"
     assert classify(RandUcla(), fig) == "no_consensus"
 
@@ -321,7 +322,8 @@ def test_rand_ipr_equal_to_ipras_is_not_disagreement() -> None:
     # The same with P70 set so that IPR and IPRAS are the same float, and with a wider spread.
     equal = rand_figures(dataclasses.replace(fig, p70=7.4))
     wider = rand_figures(dataclasses.replace(fig, p70=7.5))
-    assert equal is not None and wider is not None
+    assert equal is not None
+    assert wider is not None
     assert equal.ipr == equal.ipras
     assert equal.disagreement is False
     assert wider.disagreement is True

@@ -83,7 +83,8 @@ def test_hand_worked_change_with_wilcoxons_zero_method() -> None:
     assert change.wilcoxon_statistic == 2.5
     assert change.wilcoxon_p == pytest.approx(0.3125, abs=1e-12)
     assert change.zero_method == "wilcox"
-    assert change.note is not None and "cannot give p below 0.0625" in change.note
+    assert change.note is not None
+    assert "cannot give p below 0.0625" in change.note
 
 
 def test_hand_worked_change_with_zero_split() -> None:
@@ -108,7 +109,8 @@ def test_unchanged_panel_gets_no_test_and_says_why() -> None:
         change = paired_change({0: 20}, zero_method=zero_method)
         assert (change.pairs, change.changed, change.pct_changed) == (20, 0, 0.0)
         assert change.mean_abs_change == 0.0
-        assert change.wilcoxon_statistic is None and change.wilcoxon_p is None
+        assert change.wilcoxon_statistic is None
+        assert change.wilcoxon_p is None
         assert change.note == "every panelist gave the same rating again: no test"
         json.dumps(change.as_dict(), allow_nan=False)
 
@@ -116,11 +118,12 @@ def test_unchanged_panel_gets_no_test_and_says_why() -> None:
 def test_no_pairs_gives_no_figures_and_no_test() -> None:
     change = paired_change({0: 0, 1: 0})
     assert change.pairs == 0
-    assert change.pct_changed is None and change.mean_abs_change is None
-    assert change.mean_change is None and change.wilcoxon_p is None
-    assert change.note is not None and "no panelist rated this statement in both rounds" in (
-        change.note
-    )
+    assert change.pct_changed is None
+    assert change.mean_abs_change is None
+    assert change.mean_change is None
+    assert change.wilcoxon_p is None
+    assert change.note is not None
+    assert "no panelist rated this statement in both rounds" in change.note
     json.dumps(change.as_dict(), allow_nan=False)
 
 
@@ -150,7 +153,7 @@ def test_difference_histogram_subtracts_previous_from_current() -> None:
     [{1.5: 2}, {1: -1}, {1: 2.0}, {True: 3}],
 )
 def test_malformed_difference_histogram_is_refused(differences: dict[object, object]) -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="scale point"):
         paired_change(differences)  # type: ignore[arg-type]
 
 
@@ -173,13 +176,15 @@ def test_paired_change_equals_numpy_and_scipy_on_raw_differences(
     assert change.mean_change == pytest.approx(float(np.mean(raw)), abs=1e-9)
     json.dumps(change.as_dict(), allow_nan=False)
     if not np.any(raw):
-        assert change.wilcoxon_p is None and change.wilcoxon_statistic is None
+        assert change.wilcoxon_p is None
+        assert change.wilcoxon_statistic is None
         return
     # The statistic does not depend on how p is found; "asymptotic" avoids the slow permutation.
     on_raw = stats.wilcoxon(raw, zero_method=zero_method, method="asymptotic")
     assert change.wilcoxon_statistic == pytest.approx(float(on_raw.statistic), abs=1e-9)
     sample = sample_under_test(raw, zero_method)
-    assert change.wilcoxon_p is not None and 0.0 <= change.wilcoxon_p <= 1.0
+    assert change.wilcoxon_p is not None
+    assert 0.0 <= change.wilcoxon_p <= 1.0
     if needs_permutation(sample):
         expected = brute_force_p(sample, zero_method)
     else:
@@ -274,7 +279,8 @@ def test_stability_rule_reads_as_one_methods_sentence() -> None:
             max_pct_changed=20, min_pairs=8, zero_method="zsplit", stop_carry_forward=False
         )
     )
-    assert "fewer than 20 %" in other and "fewer than 8 such panelists" in other
+    assert "fewer than 20 %" in other
+    assert "fewer than 8 such panelists" in other
     assert "does not stop a statement from being carried forward" in other
     assert "zero-split" in other
 
@@ -300,7 +306,8 @@ def test_hand_worked_kendall_w_with_and_without_tie_correction() -> None:
     # With it: W = 450 / (540 - 3 x 6) = 450 / 522 = 25/29; chi2 = 9 x 25/29 = 225/29 = 7.7586.
     corrected = kendall_w(HAND_RATINGS)
     plain = kendall_w(HAND_RATINGS, tie_correction=False)
-    assert corrected is not None and plain is not None
+    assert corrected is not None
+    assert plain is not None
     assert corrected.w == float(Fraction(25, 29))
     assert corrected.chi2 == float(Fraction(225, 29))
     assert plain.w == float(Fraction(5, 6))
@@ -322,9 +329,12 @@ def test_hand_worked_case_equals_friedman_chi_square() -> None:
 
 def test_identical_rankings_give_w_one_and_reversed_pair_gives_zero() -> None:
     same = kendall_w([[1, 5, 3], [2, 9, 4], [0, 7, 6]])
-    assert same is not None and same.w == 1.0
+    assert same is not None
+    assert same.w == 1.0
     reversed_pair = kendall_w([[1, 2, 3, 4], [4, 3, 2, 1]])
-    assert reversed_pair is not None and reversed_pair.w == 0.0 and reversed_pair.p == 1.0
+    assert reversed_pair is not None
+    assert reversed_pair.w == 0.0
+    assert reversed_pair.p == 1.0
 
 
 @pytest.mark.parametrize(
@@ -421,4 +431,5 @@ def test_tie_corrected_chi_square_equals_scipy_friedman(ratings: list[list[int]]
     assert result.chi2 == pytest.approx(float(friedman.statistic), rel=1e-9, abs=1e-9)
     assert result.p == pytest.approx(float(friedman.pvalue), abs=1e-9)
     uncorrected = kendall_w(ratings, tie_correction=False)
-    assert uncorrected is not None and uncorrected.w <= result.w + 1e-12
+    assert uncorrected is not None
+    assert uncorrected.w <= result.w + 1e-12
