@@ -16,6 +16,60 @@ DEMO_EMAIL = "coordinator@demo.example"
 DEMO_PASSWORD = "delphi-demo-2026"
 DEMO_TITLE = "Exercise for neuropathic pain (demo)"
 
+# Round 1's synthetic comments: each statement its own, none repeated (panelists read them all).
+REMARKS = {
+    "SCI": [
+        "Arm-crank ergometers are rare outside rehabilitation centres; hand weights would do.",
+        "Shoulder overuse is a real risk with three sessions a week in wheelchair users.",
+        "上肢训练对截瘫患者可行，但四肢瘫患者需要调整方案。",
+    ],
+    "STROKE": [
+        "Gait training helps function, but the trials measured pain only as a secondary outcome.",
+        "Stretching alone did little in my patients; the task practice is what they keep doing.",
+        "中枢性卒中后疼痛的运动研究很少，建议措辞更谨慎。",
+    ],
+    "MS": [
+        "Warm water can worsen fatigue in heat-sensitive patients; say 'warm, not hot'.",
+        "Most of my patients have no access to a pool in winter.",
+        "水中运动依从性较好，但应说明水温范围。",
+    ],
+    "PD": [
+        "Pain in Parkinson's disease is often musculoskeletal; the scope is unclear.",
+        "Rhythmic cueing with music made walking programmes much easier to keep up.",
+        "建议注明在“开”期进行训练，以降低跌倒风险。",
+    ],
+    "CR": [
+        "Neural mobilisation should be gentle at first; some flare after the first session.",
+        "The deep neck flexor evidence is for neck pain in general, less for radiculopathy.",
+        "同意，但应排除存在进行性神经功能缺损的患者。",
+    ],
+    "SCIATICA": [
+        "'Over bed rest' is outdated; nobody prescribes bed rest any more.",
+        "Walking is cheap and well accepted; core training needs a therapist to start.",
+        "急性期疼痛剧烈时应允许短期减少活动量。",
+    ],
+    "DPN": [
+        "Foot inspection before and after exercise should be part of the recommendation.",
+        "150 minutes is the general guideline; the pain trials used less.",
+        "合并足部溃疡风险的患者应以非负重运动为主。",
+    ],
+    "CIPN": [
+        "Balance training during chemotherapy is hard when patients are nauseated; offer it after.",
+        "Falls are the main worry here; sensorimotor training addresses them directly.",
+        "化疗期间的运动强度应根据血象调整。",
+    ],
+    "HIV": [
+        "The trials are small and old; evidence beyond twelve weeks is missing.",
+        "Resistance training also helps with the weight loss many patients have.",
+        "应关注抗逆转录病毒药物与运动耐量的相互作用。",
+    ],
+    "POSTSURG": [
+        "The timing after surgery matters more than the exercise type; state when to start.",
+        "Graded exposure works when pain catastrophising is addressed at the same time.",
+        "术后早期活动应与外科医生沟通后开始。",
+    ],
+}
+
 # (key, condition, English text, Simplified Chinese text)
 STATEMENTS = [
     (
@@ -207,7 +261,7 @@ def _seed(session: Session, *, seed: int) -> Study:
             }
         },
     )
-    statements.add_statements(
+    added = statements.add_statements(
         session,
         actor=user,
         study=study,
@@ -237,17 +291,14 @@ def _seed(session: Session, *, seed: int) -> Study:
         session, actor=user, study=study, round_=first, closes_at=utcnow() + timedelta(days=1)
     )
     leaning = {item.statement_id: rng.uniform(4.5, 8.5) for item in first.items}
-    remarks = [
-        "Evidence is mostly from small trials.",
-        "Supervision matters for safety in this group.",
-        "Dose should be individualised.",
-        "Agree, but access to pools is limited.",
-    ]
+    unsaid = {s.id: list(REMARKS[s.key]) for s in added}  # each remark is made once
     for p, invitation in enumerate(invitations):
         entries = []
         for sid, centre in leaning.items():
             value = max(1, min(9, round(rng.gauss(centre, 1.3))))
-            comment = rng.choice(remarks) if rng.random() < 0.08 else None
+            comment = None
+            if unsaid[sid] and rng.random() < 0.1:
+                comment = unsaid[sid].pop(rng.randrange(len(unsaid[sid])))
             entries.append(ballots.RatingInput(statement_id=sid, value=value, comment=comment))
         if p % 9 == 8:
             continue  # a few did not respond
