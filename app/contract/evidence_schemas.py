@@ -1,10 +1,12 @@
-"""Response shapes of the grading and finalization endpoints (their names are part of the API)."""
+"""The evidence library, levels, grading and finalization (their names are part of the API)."""
 
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.consensus.grading import GradingTable
+from app.consensus.sources import Amstar2, Design
+from app.contract.scalars import Id, Str
 
 _LEVEL_EXAMPLE: dict[str, Any] = {
     "scheme": "pedro_scire",
@@ -111,3 +113,92 @@ class FinalizedStudy(BaseModel):
     )
     finalized_at: str | None
     recommendations: list[FinalRecommendation]
+
+
+class SourceCreate(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "citation": "Smith 2019, J Pain Res 12:1-9",
+                    "design": "rct",
+                    "pedro": 7,
+                    "statement_ids": [1],
+                }
+            ]
+        },
+    )
+
+    citation: Annotated[Str, Field(min_length=1, max_length=2_000)]
+    doi: Annotated[Str, Field(max_length=200)] | None = None
+    pmid: Annotated[Str, Field(pattern=r"^\d{1,12}$")] | None = None
+    design: Design
+    pedro: int | None = Field(None, ge=0, le=10)
+    pedro_items: list[bool] | None = Field(None, min_length=11, max_length=11)
+    amstar2: Amstar2 | None = None
+    amstar_score: int | None = Field(None, ge=0, le=11)
+    pooled_levels: list[Annotated[str, Field(max_length=20)]] = Field(default_factory=list)
+    illustrative: bool = False
+    statement_ids: list[Id] = Field(default_factory=list)
+
+
+class Source(BaseModel):
+    id: int
+    citation: str
+    doi: str | None
+    pmid: str | None
+    design: str
+    pedro: int | None
+    pedro_items: list[bool] | None
+    amstar2: str | None
+    amstar_score: int | None
+    pooled_levels: list[str]
+    illustrative: bool
+    statement_ids: list[int]
+
+
+class LinkBody(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"statement_ids": [3, 4]}]}
+    )
+
+    statement_ids: list[Id] = Field(min_length=1)
+
+
+class Level(BaseModel):
+    statement_id: int
+    scheme: str
+    code: str
+    label: str
+    reasons: list[str]
+    overridden_from: str | None = None
+
+
+class LevelOverride(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "code": "2",
+                    "justification": "The two trials used different exercise doses "
+                    "(inconsistent); downgraded one level.",
+                }
+            ]
+        },
+    )
+
+    code: Annotated[str, Field(min_length=1, max_length=20)]
+    justification: Annotated[Str, Field(min_length=1, max_length=5_000)]
+
+
+class RecommendationPreview(BaseModel):
+    statement_id: int
+    key: str
+    level: Level
+    classification: str | None
+    round: int | None
+    grade: str | None
+    grade_label: str | None
+    grade_reason: str | None

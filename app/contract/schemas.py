@@ -2,50 +2,44 @@
 
 The API answers with these documents, the console validates its forms with them and the JSON
 export writes a round's results and the study as they are, so all three say the same thing.
+The ballot's documents live in ballot_schemas, the evidence library's in evidence_schemas and
+the values they are built from in scalars; every name is still importable from here.
 """
 
-from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import (
-    AfterValidator,
     AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
-    PlainSerializer,
-    Strict,
     model_validator,
 )
 
 from app.consensus import ConsensusRule
-from app.consensus.disclosure import GROUP_FEEDBACK_MIN
 from app.consensus.grading import GradingTable
 from app.consensus.levels import Scheme
-from app.consensus.sources import Amstar2, Design
 from app.consensus.stability import StabilityRule
+from app.contract.ballot_schemas import Ballot as Ballot
+from app.contract.ballot_schemas import BallotItem as BallotItem
+from app.contract.ballot_schemas import BallotPut as BallotPut
+from app.contract.ballot_schemas import BallotRound as BallotRound
+from app.contract.ballot_schemas import Feedback as Feedback
+from app.contract.ballot_schemas import GroupFeedback as GroupFeedback
+from app.contract.ballot_schemas import RatingIn as RatingIn
+from app.contract.evidence_schemas import Level as Level
+from app.contract.evidence_schemas import LevelOverride as LevelOverride
+from app.contract.evidence_schemas import LinkBody as LinkBody
+from app.contract.evidence_schemas import RecommendationPreview as RecommendationPreview
+from app.contract.evidence_schemas import Source as Source
+from app.contract.evidence_schemas import SourceCreate as SourceCreate
+from app.contract.scalars import MAX_ID as MAX_ID
+from app.contract.scalars import Id as Id
+from app.contract.scalars import Language as Language
+from app.contract.scalars import Str as Str
+from app.contract.scalars import Text as Text
+from app.contract.scalars import Timestamp as Timestamp
 from app.contract.stability_schemas import Attrition, Stability
-
-MAX_ID = 2**31 - 1  # ids are INTEGER columns (int4 on PostgreSQL)
-
-
-def _clean(value: str) -> str:
-    """Refuse what no database can store faithfully: NUL characters and lone surrogates."""
-    if "\x00" in value:
-        raise ValueError("must not contain NUL characters")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise ValueError("must be valid Unicode text") from exc
-    return value
-
-
-Str = Annotated[str, AfterValidator(_clean)]
-Id = Annotated[int, Field(ge=1, le=MAX_ID)]
-Text = Annotated[Str, Field(min_length=1, max_length=5_000)]
-Language = Annotated[str, Field(pattern=r"^[a-z]{2,3}(-[A-Za-z]{2,4})?$", max_length=10)]
-# API.md writes times with an explicit offset (+00:00), not the "Z" shorthand.
-Timestamp = Annotated[datetime, PlainSerializer(lambda d: d.isoformat(), when_used="json")]
 
 
 class _NoNulls(BaseModel):
@@ -401,204 +395,3 @@ class RoundResults(BaseModel):
     statements: list[StatementResult]
     stability: Stability
     attrition: Attrition
-
-
-class RatingIn(BaseModel):
-    model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={
-            "examples": [
-                {"statement_id": 1, "value": 8, "comment": "Only with supervision at first."}
-            ]
-        },
-    )
-
-    statement_id: Id
-    value: Annotated[int, Strict(), Field(ge=-1000, le=1000)] | None = None
-    abstain: bool | None = None
-    comment: Str | None = None
-    strength: Annotated[Str, Field(max_length=40)] | None = Field(
-        None,
-        description="Only in a round that asks for it (ballot.round.asks_strength): strong_for, "
-        "conditional_for, conditional_against or strong_against; null clears it.",
-    )
-
-
-class BallotPut(BaseModel):
-    model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={
-            "examples": [
-                {
-                    "ratings": [
-                        {"statement_id": 1, "value": 8},
-                        {"statement_id": 2, "abstain": True},
-                        {"statement_id": 3, "value": 6, "comment": "Depends on the dose."},
-                    ],
-                    "submit": False,
-                }
-            ]
-        },
-    )
-
-    ratings: list[RatingIn] = Field(default_factory=list, max_length=2_000)
-    submit: bool = False
-    round_id: Id | None = Field(
-        None, description="Optional: the round the form was made for; refused unless it is open."
-    )
-
-
-class Feedback(BaseModel):
-    round: int
-    histogram: dict[str, int]
-    n: int
-    median: float | None
-    q1: float | None
-    q3: float | None
-    iqr: float | None
-    pct_agree: float | None
-    agree_min: int | None = Field(None, description="pct_agree is the share rating agree_min…max")
-    scale_max: int
-    classification: str
-    my_previous: int | None
-    my_previous_abstained: bool
-    comments: list[str]
-    revised: bool = Field(False, description="The wording changed since the group rated it.")
-    previous_text: str | None = None
-    rationale: str | None = None
-    groups: dict[str, "GroupFeedback"] | None = Field(
-        None,
-        description="Studies with feedback_by_group: the answers of each group shown apart, "
-        f"none with fewer than {GROUP_FEEDBACK_MIN} ratings, and never leaving 1 to "
-        f"{GROUP_FEEDBACK_MIN - 1} ratings when they are subtracted from the whole panel's.",
-    )
-    groups_withheld: bool | None = Field(
-        None,
-        description="True when some groups are not shown apart, so that no one's rating can "
-        "be worked out; which groups is not said.",
-    )
-
-
-class GroupFeedback(BaseModel):
-    histogram: dict[str, int]
-    n: int
-    median: float | None
-    pct_agree: float | None
-    classification: str
-
-
-class BallotItem(BaseModel):
-    statement_id: int
-    version_id: int
-    key: str
-    text: str
-    value: int | None
-    abstain: bool
-    comment: str | None
-    strength: str | None = None
-    feedback: Feedback | None = None
-    feedback_hidden: bool = False
-
-
-class BallotRound(BaseModel):
-    id: int
-    number: int
-    closes_at: Timestamp | None
-    asks_strength: bool = False
-
-
-class Ballot(BaseModel):
-    round: BallotRound
-    submitted_at: Timestamp | None
-    rated: int
-    total: int
-    items: list[BallotItem]
-
-
-class SourceCreate(BaseModel):
-    model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={
-            "examples": [
-                {
-                    "citation": "Smith 2019, J Pain Res 12:1-9",
-                    "design": "rct",
-                    "pedro": 7,
-                    "statement_ids": [1],
-                }
-            ]
-        },
-    )
-
-    citation: Annotated[Str, Field(min_length=1, max_length=2_000)]
-    doi: Annotated[Str, Field(max_length=200)] | None = None
-    pmid: Annotated[Str, Field(pattern=r"^\d{1,12}$")] | None = None
-    design: Design
-    pedro: int | None = Field(None, ge=0, le=10)
-    pedro_items: list[bool] | None = Field(None, min_length=11, max_length=11)
-    amstar2: Amstar2 | None = None
-    amstar_score: int | None = Field(None, ge=0, le=11)
-    pooled_levels: list[Annotated[str, Field(max_length=20)]] = Field(default_factory=list)
-    illustrative: bool = False
-    statement_ids: list[Id] = Field(default_factory=list)
-
-
-class Source(BaseModel):
-    id: int
-    citation: str
-    doi: str | None
-    pmid: str | None
-    design: str
-    pedro: int | None
-    pedro_items: list[bool] | None
-    amstar2: str | None
-    amstar_score: int | None
-    pooled_levels: list[str]
-    illustrative: bool
-    statement_ids: list[int]
-
-
-class LinkBody(BaseModel):
-    model_config = ConfigDict(
-        extra="forbid", json_schema_extra={"examples": [{"statement_ids": [3, 4]}]}
-    )
-
-    statement_ids: list[Id] = Field(min_length=1)
-
-
-class Level(BaseModel):
-    statement_id: int
-    scheme: str
-    code: str
-    label: str
-    reasons: list[str]
-    overridden_from: str | None = None
-
-
-class LevelOverride(BaseModel):
-    model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={
-            "examples": [
-                {
-                    "code": "2",
-                    "justification": "The two trials used different exercise doses "
-                    "(inconsistent); downgraded one level.",
-                }
-            ]
-        },
-    )
-
-    code: Annotated[str, Field(min_length=1, max_length=20)]
-    justification: Annotated[Str, Field(min_length=1, max_length=5_000)]
-
-
-class RecommendationPreview(BaseModel):
-    statement_id: int
-    key: str
-    level: Level
-    classification: str | None
-    round: int | None
-    grade: str | None
-    grade_label: str | None
-    grade_reason: str | None
