@@ -22,12 +22,22 @@ NEW_STATEMENT = (
     "with a written home programme once it is tolerated.",
     "神经病理性疼痛的运动治疗应在物理治疗师监督下开始，耐受后给予书面家庭训练计划。",
 )
+# Later rounds' comments, each made once in the whole study (panelists read them all).
 REMARKS = [
-    "Agree; the dose needs individual titration.",
-    "Evidence is thin beyond eight weeks of follow-up.",
+    "Having seen the group's ratings, I agree; the dose needs individual titration.",
+    "Evidence is thin beyond eight weeks of follow-up; I rated it lower for that.",
     "Supervision matters more than the exercise type here.",
     "同意，但需要根据患者耐受情况调整强度。",
     "Reasonable, although access to programmes varies by region.",
+    "The revised wording answers my concern from the last round.",
+    "I moved up after reading the others' comments on safety.",
+    "证据等级偏低，但临床经验支持这一推荐。",
+    "Still unsure: the trials excluded patients with severe pain.",
+    "Home programmes fail without a follow-up visit; add one.",
+    "建议补充运动强度的具体范围。",
+    "Fine for adults; we have no data for adolescents.",
+    "I keep my rating; the benefit is small but the risk is smaller.",
+    "应强调循序渐进，避免疼痛加重导致中断。",
 ]
 
 
@@ -39,8 +49,10 @@ def _vote(
     centre: dict[int, float],
     rng: random.Random,
     spread: float,
+    unsaid: list[str],
 ) -> None:
-    """Every tenth panelist stays silent; the others rate around the given centres."""
+    """Every tenth panelist stays silent; the others rate around the given centres, now and then
+    with one of the remarks not yet made."""
     statement_ids = [item.statement_id for item in round_.items]  # saving expires the round
     for index, member in enumerate(members):
         if member.withdrawn_at is not None or index % 10 == 9:
@@ -49,7 +61,7 @@ def _vote(
             ballots.RatingInput(
                 statement_id=statement_id,
                 value=max(1, min(9, round(rng.gauss(centre[statement_id], spread)))),
-                comment=rng.choice(REMARKS) if rng.random() < 0.07 else None,
+                comment=unsaid.pop() if unsaid and rng.random() < 0.07 else None,
             )
             for statement_id in statement_ids
         ]
@@ -60,6 +72,7 @@ def finish_demo(session: Session, *, seed: int = 2021) -> Study:
     """Seed the demo if needed, then run rounds 2 and 3 and finalize (idempotent: a finalized
     demo is returned as it is)."""
     rng = random.Random(seed)
+    unsaid = rng.sample(REMARKS, len(REMARKS))
     seed_or_refresh(session, seed=seed)
     study = find_demo(session)
     assert study is not None
@@ -87,7 +100,9 @@ def finish_demo(session: Session, *, seed: int = 2021) -> Study:
     centre = {sid: 8.0 if i < third_of else 6.4 for i, sid in enumerate(ranked)}
     centre[ranked[-1]] = 2.6
     panel.withdraw(session, actor=user, study=study, panelist=members[4])
-    _vote(session, round_=second, members=members, centre=centre, rng=rng, spread=1.0)
+    _vote(
+        session, round_=second, members=members, centre=centre, rng=rng, spread=1.0, unsaid=unsaid
+    )
     rounds.close_round(session, round_id=second.id, actor=user)
     stability.freeze(session, round_id=second.id)  # as the API does once a close commits
 
@@ -130,7 +145,7 @@ def finish_demo(session: Session, *, seed: int = 2021) -> Study:
     third = rounds.get_round(session, round_id=third.id)
     centre = {sid: 7.7 if c > 5 else 2.0 for sid, c in centre.items()} | {added.id: 7.8}
     centre[kept[1]] = 5.4  # one stays unresolved after the last round
-    _vote(session, round_=third, members=members, centre=centre, rng=rng, spread=0.8)
+    _vote(session, round_=third, members=members, centre=centre, rng=rng, spread=0.8, unsaid=unsaid)
     rounds.close_round(session, round_id=third.id, actor=user)
     stability.freeze(session, round_id=third.id)
     finalization.finalize(session, actor=user, study=study)
