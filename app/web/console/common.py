@@ -1,21 +1,23 @@
 """What every console page needs: who is signed in, CSRF, rendering, redirects with a message."""
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.responses import RedirectResponse
+from sqlalchemy.orm import Session
 from starlette.responses import Response
 
-from app.db import write_now
+from app.db import discard, write_now
 from app.http.deps import SessionDep
-from app.models import Role, User, UserSession
+from app.models import Role, Study, User, UserSession
 from app.security import same_secret
-from app.services import logins
+from app.services import logins, studies
 from app.services.errors import DomainError
 from app.templating import render
 from app.web import session as cookies
+from app.web.forms import form_values
 
 COOKIE = "delphi_console"
 
@@ -63,9 +65,30 @@ def signed_in(request: Request, session: SessionDep) -> Coordinator:
 ConsoleUser = Annotated[Coordinator, Depends(signed_in, scope="function")]
 
 
+def csrf_matches(expected: str | None, values: Mapping[str, str]) -> bool:
+    """Whether a posted form carries the token its page was given (compared in constant time)."""
+    return bool(expected) and same_secret(expected or "", values.get("csrf_token", ""))
+
+
 def check_csrf(coordinator: Coordinator, values: dict[str, str]) -> None:
-    if not same_secret(coordinator.csrf, values.get("csrf_token", "")):
+    """Old spelling of CheckedForm's check, until the last router takes CheckedForm instead."""
+    if not csrf_matches(coordinator.csrf, values):
         raise CsrfFailed()
+
+
+async def checked_form(request: Request, me: ConsoleUser) -> dict[str, str]:
+    """The posted form, only when it carries the signed-in coordinator's token; else 403.
+
+    `me` is the handler's own ConsoleUser (FastAPI resolves it once per request). A form read
+    another way (a file upload) checks its fields with `csrf_matches(me.csrf, ...)` itself.
+    """
+    values = await form_values(request)
+    if not csrf_matches(me.csrf, values):
+        raise CsrfFailed()
+    return values
+
+
+CheckedForm = Annotated[dict[str, str], Depends(checked_form)]
 
 
 def page(
@@ -96,27 +119,50 @@ def done(request: Request, url: str, message: str) -> Response:
     return response
 
 
+def refusal_status(exc: DomainError) -> int:
+    """The status a page shown again answers with: the refusal's own, else 422."""
+    return exc.status if exc.status in (403, 404, 409, 422) else 422
+
+
+def show_again(
+    request: Request,
+    session: Session,
+    me: Coordinator,
+    exc: DomainError,
+    *,
+    template: str,
+    build: Callable[[], dict[str, Any]],
+    status_code: int | None = None,
+) -> Response:
+    """The page again after a refused action, made by `build()` once nothing of it is kept.
+
+    The request's changes are discarded first, so the page shows what is stored; it answers
+    with `status_code`, or the refusal's own status (see refusal_status).
+    """
+    discard(session)
+    status = status_code if status_code is not None else refusal_status(exc)
+    return page(request, template, build(), coordinator=me, status_code=status)
+
+
 def refused(
     request: Request,
-    session: Any,
+    session: Session,
     me: Coordinator,
     study_id: int,
     exc: DomainError,
     *,
     template: str,
-    build: Callable[[Any, Any], dict[str, Any]],
+    build: Callable[[Session, Study], dict[str, Any]],
     form: str = "",
     typed: dict[str, str] | None = None,
 ) -> Response:
-    """The same page again after a refused action: the reason, and the form as it was typed.
+    """A study's page again after a refused action: the reason, and the form as it was typed.
 
-    `build(session, study)` makes the page's context; the transaction is rolled back first, so
-    nothing of the refused action shows.
+    `build(session, study)` makes the page's context from the study as stored (show_again).
     """
-    from app.services import studies
 
-    session.rollback()
-    study = studies.study_for(session, user=me.user, study_id=study_id)
-    status = exc.status if exc.status in (403, 404, 409, 422) else 422
-    context = {**build(session, study), "error": exc.message, "failed": form, "typed": typed or {}}
-    return page(request, template, context, coordinator=me, status_code=status)
+    def context() -> dict[str, Any]:
+        study = studies.study_for(session, user=me.user, study_id=study_id)
+        return {**build(session, study), "error": exc.message, "failed": form, "typed": typed or {}}
+
+    return show_again(request, session, me, exc, template=template, build=context)
