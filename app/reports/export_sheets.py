@@ -1,109 +1,28 @@
-"""The workbook's summary sheets and the helpers every sheet uses (openpyxl write-only).
+"""The workbook's summary sheets: study, rounds, panel flow, results, lineage and evidence.
 
-Every text cell is a plain string, never a formula: a leading formula character is quoted
-(OWASP), characters XML cannot hold are dropped and cells are cut at Excel's 32,767 characters.
-Figures come from app.services.results.round_results unrounded, shown with number formats.
+Cells are written through app.reports.sheet (safe text, Excel's limits; its names are
+importable from here too). Figures come from app.services.results.round_results unrounded,
+shown with number formats.
 """
 
-import json
 from collections import defaultdict
-from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from openpyxl import Workbook
-from openpyxl.cell import WriteOnlyCell
-from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
-from openpyxl.styles import Alignment, Font, PatternFill
-from openpyxl.utils import get_column_letter
-from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 
 from app.consensus.results import GroupResult, StatementResult
 from app.consensus.strength import STRENGTHS
-from app.reports.exports import SCHEMA_VERSION, StudyExport, inert
+from app.reports.exports import SCHEMA_VERSION, StudyExport
+from app.reports.sheet import CUT as CUT
+from app.reports.sheet import MAX_CHARS as MAX_CHARS
+from app.reports.sheet import Col as Col
+from app.reports.sheet import Sheet as Sheet
+from app.reports.sheet import cell as cell
+from app.reports.sheet import text as text
 from app.services.numbers import whole_number
 
-MAX_CHARS = 32_767  # Excel's characters per cell
-CUT = " … [cut at Excel's cell limit; the JSON export has the whole text]"
-HEADER_FONT = Font(bold=True)
-HEADER_FILL = PatternFill("solid", fgColor="E8EEF4")
-WRAP = Alignment(wrap_text=True, vertical="top")
 FIGURES = ("mean", "sd", "median", "q1", "q3", "iqr", "p30", "p70")
 RAND = ("ipr", "iprcp", "ai", "ipras", "disagreement_index", "disagreement", "category")
-
-
-def text(value: str) -> str:
-    """A string cell Excel shows as typed and never runs."""
-    value = inert(value)
-    if ILLEGAL_CHARACTERS_RE.search(value):
-        value = ILLEGAL_CHARACTERS_RE.sub("", value)
-    if len(value) > MAX_CHARS:
-        value = value[: MAX_CHARS - len(CUT)] + CUT
-    return value
-
-
-def cell(value: Any) -> Any:
-    if isinstance(value, str):
-        return text(value)
-    if isinstance(value, datetime):  # Excel has no time zones: UTC, said in the header
-        return value.astimezone(UTC).replace(tzinfo=None)
-    if isinstance(value, dict | list):
-        return text(json.dumps(value, ensure_ascii=False, sort_keys=True))
-    return value
-
-
-@dataclass(frozen=True, slots=True)
-class Col:
-    header: str
-    width: float = 12
-    number_format: str | None = None  # applied to every cell of the column
-    wrap: bool = False
-
-
-class Sheet:
-    """A write-only sheet with a frozen, bold header row, set widths and column formats."""
-
-    def __init__(self, workbook: Workbook, title: str, columns: Sequence[Col]) -> None:
-        self.ws: WriteOnlyWorksheet = workbook.create_sheet(title)
-        self.columns = columns
-        self.styled = any(c.number_format or c.wrap for c in columns)
-        for index, column in enumerate(columns, 1):
-            self.ws.column_dimensions[get_column_letter(index)].width = column.width
-        self.ws.freeze_panes = "A2"
-        header = []
-        for column in columns:
-            head = WriteOnlyCell(self.ws, value=column.header)
-            head.font, head.fill, head.alignment = HEADER_FONT, HEADER_FILL, WRAP
-            header.append(head)
-        self.ws.append(header)
-        self.rows = 1
-
-    def add(self, values: Sequence[Any]) -> None:
-        values = [cell(v) for v in values]
-        if self.styled:
-            values = [self._styled(c, v) for c, v in zip(self.columns, values, strict=True)]
-        self.ws.append(values)
-        self.rows += 1
-
-    def add_plain(self, values: Sequence[Any]) -> None:
-        """A row whose cells are already safe (see `_rating`): the ratings' fast path."""
-        self.ws.append(values)
-        self.rows += 1
-
-    def _styled(self, column: Col, value: Any) -> Any:
-        if value is None or not (column.number_format or column.wrap):
-            return value
-        styled = WriteOnlyCell(self.ws, value=value)
-        if column.number_format:
-            styled.number_format = column.number_format
-        if column.wrap:
-            styled.alignment = WRAP
-        return styled
-
-    def finish(self) -> None:
-        last = get_column_letter(len(self.columns))
-        self.ws.auto_filter.ref = f"A1:{last}{max(self.rows, 2)}"
 
 
 def _pairs(export: StudyExport) -> list[tuple[str, Any]]:
@@ -442,7 +361,7 @@ def _lineage_sheet(workbook: Workbook, export: StudyExport) -> None:
     sheet.finish()
 
 
-def _evidence_sheets(workbook: Workbook, export: StudyExport) -> None:
+def _sources_sheet(workbook: Workbook, export: StudyExport) -> None:
     keys = export.keys
     sources = Sheet(
         workbook,
@@ -481,6 +400,9 @@ def _evidence_sheets(workbook: Workbook, export: StudyExport) -> None:
             ]
         )
     sources.finish()
+
+
+def _levels_sheet(workbook: Workbook, export: StudyExport) -> None:
     levels = Sheet(
         workbook,
         "Evidence levels",
@@ -535,7 +457,8 @@ def summary_sheets(workbook: Workbook, export: StudyExport) -> None:
     _results_sheets(workbook, export)
     _recommendations_sheet(workbook, export)
     _lineage_sheet(workbook, export)
-    _evidence_sheets(workbook, export)
+    _sources_sheet(workbook, export)
+    _levels_sheet(workbook, export)
 
 
 def audit_sheet(workbook: Workbook, export: StudyExport) -> None:

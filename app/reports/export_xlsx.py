@@ -15,8 +15,9 @@ from openpyxl import Workbook
 from sqlalchemy.orm import Session
 
 from app.models import Study
-from app.reports.export_sheets import Col, Sheet, audit_sheet, summary_sheets, text
+from app.reports.export_sheets import audit_sheet, summary_sheets
 from app.reports.exports import RATING_COLUMNS, StudyExport, gather, rating_rows, reading
+from app.reports.sheet import Col, Sheet, text
 
 MAX_ROWS = 1_048_576  # Excel's rows per sheet, header included
 
