@@ -45,6 +45,12 @@ def rounds_of(session: Session, *, study: Study) -> list[Round]:
     )
 
 
+def item_statement_ids(session: Session, *, round_: Round) -> set[int]:
+    """The statements a round asks about, by id (ticked on a draft round's form)."""
+    query = select(RoundItem.statement_id).where(RoundItem.round_id == round_.id)
+    return set(session.scalars(query))
+
+
 def carried_forward(session: Session, *, study: Study, after: Round | None) -> list[Statement]:
     """Statements the next round holds by default: no consensus last time, or never rated."""
     statements = list(
