@@ -2,6 +2,7 @@
 
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.models import AuditEntry, User
@@ -24,3 +25,12 @@ def record(
     )
     session.add(entry)
     return entry
+
+
+def entries(session: Session, *, study_id: int) -> list[AuditEntry]:
+    """The study's audit log, newest first (as the console lists it)."""
+    return list(
+        session.scalars(
+            select(AuditEntry).where(AuditEntry.study_id == study_id).order_by(AuditEntry.id.desc())
+        )
+    )

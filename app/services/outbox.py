@@ -343,6 +343,38 @@ def _remind(session: Session, *, round_: Round, hours: float, now: datetime) -> 
     return count
 
 
+def invite_uninvited(session: Session, *, actor: User, study: Study) -> list[OutboxMessage]:
+    """Invite every panelist who has not had an invitation yet (the console's button), audited."""
+    invited = select(OutboxMessage.panelist_id).where(
+        OutboxMessage.study_id == study.id, OutboxMessage.kind == "invitation"
+    )
+    waiting = session.scalars(
+        select(Panelist)
+        .where(Panelist.study_id == study.id, Panelist.id.not_in(invited))
+        .order_by(Panelist.id)
+    )
+    queued = enqueue_invitations(session, study=study, panelists=list(waiting))
+    audit.record(session, actor=actor, action="mail.invite", study_id=study.id, queued=len(queued))
+    return queued
+
+
+def closing_soon_now(session: Session, *, actor: User, study: Study) -> list[OutboxMessage] | None:
+    """The coordinator's last call for the open round, audited; None when no round is open."""
+    current = _open_round(session, study_id=study.id)
+    if current is None:
+        return None
+    queued = enqueue_closing_soon(session, round_=current)
+    audit.record(
+        session,
+        actor=actor,
+        action="mail.closing_soon",
+        study_id=study.id,
+        round=current.number,
+        queued=len(queued),
+    )
+    return queued
+
+
 def _active(session: Session, *, study_id: int, where: Any = None) -> list[Panelist]:
     """Panelists who can be written to, in id order (one lock order for every process)."""
     query = select(Panelist).where(

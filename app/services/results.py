@@ -25,6 +25,7 @@ from app.models import (
     RoundItem,
     RoundStatus,
     Statement,
+    StatementVersion,
     Study,
     utcnow,
 )
@@ -167,3 +168,12 @@ def comments(session: Session, *, round_id: int) -> dict[int, list[str]]:
     for listed in out.values():
         listed.sort(key=str.casefold)
     return dict(out)
+
+
+def statement_texts(session: Session, *, results: RoundResults) -> dict[int, str]:
+    """The wording each result was rated on, by statement version id."""
+    ids = [s.version_id for s in results.statements]
+    rows = session.execute(
+        select(StatementVersion.id, StatementVersion.text).where(StatementVersion.id.in_(ids))
+    ).all()
+    return {version_id: text for version_id, text in rows}

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Request
 from starlette.datastructures import UploadFile
 from starlette.responses import Response
 
+from app.db import discard
 from app.http.deps import SessionDep
 from app.http.paths import PathId
 from app.services import evidence_import, import_limits, panelist_import, statement_import, studies
@@ -101,7 +102,7 @@ def import_file(
             session, actor=me.user, study=study, filename=filename, content=content
         )
     except DomainError as exc:
-        session.rollback()
+        discard(session)  # nothing of the refused import stays
         shown, status = _refused(exc)
         return page(
             request, "console/import.html", {**context, **shown}, coordinator=me, status_code=status

@@ -1,13 +1,11 @@
 """Console pages for e-mail: the study's outbox with each message's full delivery history."""
 
 from fastapi import APIRouter, Request
-from sqlalchemy import select
 from starlette.responses import Response
 
-from app import models
 from app.http.deps import SessionDep
 from app.http.paths import PathId
-from app.services import audit, outbox, studies
+from app.services import outbox, studies
 from app.services.errors import DomainError
 from app.settings import get_settings
 from app.web.console.common import ConsoleUser, check_csrf, done, page
@@ -46,20 +44,7 @@ def invite(
     """Invite every panelist who has not had an invitation yet."""
     check_csrf(me, values)
     study = studies.study_for(session, user=me.user, study_id=study_id, write=True)
-    invited = select(models.OutboxMessage.panelist_id).where(
-        models.OutboxMessage.study_id == study.id, models.OutboxMessage.kind == "invitation"
-    )
-    waiting = list(
-        session.scalars(
-            select(models.Panelist)
-            .where(models.Panelist.study_id == study.id, models.Panelist.id.not_in(invited))
-            .order_by(models.Panelist.id)
-        )
-    )
-    queued = outbox.enqueue_invitations(session, study=study, panelists=waiting)
-    audit.record(
-        session, actor=me.user, action="mail.invite", study_id=study.id, queued=len(queued)
-    )
+    queued = outbox.invite_uninvited(session, actor=me.user, study=study)
     return done(
         request,
         f"/console/studies/{study.id}/outbox",
@@ -77,22 +62,9 @@ def closing_soon(
 ) -> Response:
     check_csrf(me, values)
     study = studies.study_for(session, user=me.user, study_id=study_id, write=True)
-    current = session.scalar(
-        select(models.Round).where(
-            models.Round.study_id == study.id, models.Round.status == models.RoundStatus.open
-        )
-    )
-    if current is None:
+    queued = outbox.closing_soon_now(session, actor=me.user, study=study)
+    if queued is None:
         return done(request, f"/console/studies/{study.id}/outbox", "No round is open.")
-    queued = outbox.enqueue_closing_soon(session, round_=current)
-    audit.record(
-        session,
-        actor=me.user,
-        action="mail.closing_soon",
-        study_id=study.id,
-        round=current.number,
-        queued=len(queued),
-    )
     return done(
         request,
         f"/console/studies/{study.id}/outbox",

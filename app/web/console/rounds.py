@@ -8,13 +8,12 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import APIRouter, BackgroundTasks, Request
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.responses import Response, StreamingResponse
 
 from app import models
 from app.consensus import strength
-from app.consensus.results import RoundResults, StatementResult
+from app.consensus.results import StatementResult
 from app.db import write_now
 from app.http.deps import SessionDep
 from app.http.paths import PathId
@@ -253,31 +252,11 @@ def results_page(
             "sort": sort,
             "wanted": wanted,
             "classes": CLASSES,
-            "texts": _texts(session, res),
+            "texts": results.statement_texts(session, results=res),
             "comments": results.comments(session, round_id=round_.id),
             "strength_words": strength.describe_vote,
         },
         coordinator=me,
-    )
-
-
-def _texts(session: Session, res: RoundResults) -> dict[int, str]:
-    ids = [s.version_id for s in res.statements]
-    rows = session.execute(
-        select(models.StatementVersion.id, models.StatementVersion.text).where(
-            models.StatementVersion.id.in_(ids)
-        )
-    ).all()
-    return dict(rows)
-
-
-def _audit_rows(session: Session, study: models.Study) -> list[models.AuditEntry]:
-    return list(
-        session.scalars(
-            select(models.AuditEntry)
-            .where(models.AuditEntry.study_id == study.id)
-            .order_by(models.AuditEntry.id.desc())
-        )
     )
 
 
@@ -289,7 +268,7 @@ def audit_page(
     return page(
         request,
         "console/audit.html",
-        {"study": study, "entries": _audit_rows(session, study)},
+        {"study": study, "entries": audit.entries(session, study_id=study.id)},
         coordinator=me,
     )
 
@@ -302,7 +281,7 @@ def audit_csv(study_id: PathId, session: SessionDep, me: ConsoleUser) -> Respons
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(["id", "at", "who", "action", "detail"])
-    for entry in reversed(_audit_rows(session, study)):
+    for entry in reversed(audit.entries(session, study_id=study.id)):
         detail = json.dumps(entry.detail, ensure_ascii=False, sort_keys=True)
         # A leading =, +, - or @ would be a formula in a spreadsheet: keep it text.
         writer.writerow(
