@@ -8,7 +8,7 @@ from pathlib import Path
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
+from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import IntegrityError
 from starlette.responses import Response
@@ -24,13 +24,14 @@ from app.scheduler import tick_forever
 from app.services.errors import DomainError, Unauthorized
 from app.settings import get_settings
 from app.templating import render
-from app.web import panel
+from app.web import home, panel
 from app.web.console import auth as console_auth
 from app.web.console import evidence as console_evidence
 from app.web.console import exports as console_exports
 from app.web.console import grading as console_grading
 from app.web.console import imports as console_imports
 from app.web.console import mail as console_mail
+from app.web.console import panel as console_panel
 from app.web.console import reports as console_reports
 from app.web.console import rounds as console_rounds
 from app.web.console import studies as console_studies
@@ -60,6 +61,7 @@ def create_app() -> FastAPI:
         version="1",
         description="Run anonymous multi-round Delphi studies and grade their recommendations.",
     )
+    app.include_router(home.router)
     app.include_router(health.router)
     app.include_router(studies.router)
     app.include_router(rounds.router)
@@ -68,6 +70,7 @@ def create_app() -> FastAPI:
     app.include_router(panel.router)
     app.include_router(console_auth.router)
     app.include_router(console_studies.router)
+    app.include_router(console_panel.router)
     app.include_router(console_rounds.router)
     app.include_router(console_imports.router)
     app.include_router(console_mail.router)
@@ -94,16 +97,6 @@ def create_app() -> FastAPI:
     # The app, not the server, applies this: `delphi serve` and gunicorn.conf.py turn theirs off.
     if settings.proxy_networks:
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.proxy_networks)
-
-    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
-    def home() -> str:
-        return (
-            "<!doctype html><html lang=en><meta charset=utf-8><title>Delphi</title>"
-            "<h1>Delphi consensus platform</h1>"
-            "<p>Panelists: open the personal link from your invitation.</p>"
-            "<p>Coordinators: <a href=/console>sign in to the console</a>.</p>"
-            "<p>Scripts: the JSON API is documented at <a href=/docs>/docs</a>.</p></html>"
-        )
 
     return app
 

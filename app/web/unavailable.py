@@ -16,8 +16,8 @@ from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, Opera
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.responses import Response
 
-from app.templating import render, supported
-from app.web import session as cookies
+from app.templating import render
+from app.web.language import preferred_language
 
 RETRY_AFTER_SECONDS = 5
 DETAIL = (
@@ -49,15 +49,6 @@ def is_outage(exc: Exception) -> bool:
     return any(words in str(exc.orig).lower() for words in SQLITE_OUTAGE_WORDS)
 
 
-def _language(request: Request) -> str:
-    """The panelist's chosen language, else the browser's first preference we have."""
-    chosen = cookies.read(request)
-    if chosen is not None and chosen.language:
-        return supported(chosen.language)
-    accepted = request.headers.get("accept-language", "").lower()
-    return "zh-Hans" if accepted.startswith("zh") else "en"
-
-
 async def database_unavailable(request: Request, exc: Exception) -> Response:
     if not is_outage(exc):
         raise exc  # answered as a 500 with its traceback logged (app.web.headers)
@@ -67,7 +58,7 @@ async def database_unavailable(request: Request, exc: Exception) -> Response:
     headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
     if request.url.path.startswith("/api/"):
         return JSONResponse({"detail": DETAIL}, status_code=503, headers=headers)
-    page = render("unavailable.html", {}, language=_language(request), status_code=503)
+    page = render("unavailable.html", {}, language=preferred_language(request), status_code=503)
     page.headers.update(headers)
     return page
 
