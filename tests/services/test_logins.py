@@ -83,3 +83,20 @@ def test_an_ipv6_guesser_is_counted_by_its_slash_64(session: Session) -> None:
         logins.sign_in(session, email="one@example.org", password="x", address="2001:db8::beef")
     with pytest.raises(Unauthorized):
         logins.sign_in(session, email="one@example.org", password="x", address="2001:db8:0:1::1")
+
+
+def test_login_is_throttled_per_address_across_accounts(session: Session) -> None:
+    for i in range(logins.MAX_FAILURES_PER_ADDRESS):
+        with pytest.raises(Unauthorized):
+            logins.sign_in(
+                session, email=f"guess{i}@example.org", password="x", address="203.0.113.7"
+            )
+    accounts.create_user(session, email="lead@example.org", password=PASSWORD)
+    with pytest.raises(Throttled):
+        logins.sign_in(session, email="lead@example.org", password=PASSWORD, address="203.0.113.7")
+    assert (
+        logins.sign_in(
+            session, email="lead@example.org", password=PASSWORD, address="198.51.100.1"
+        ).user.email
+        == "lead@example.org"
+    )

@@ -353,26 +353,6 @@ def test_statement_page_shows_its_wordings_and_figures_round_by_round(session, c
     assert "no consensus" in page and "consensus for" in page
 
 
-def test_login_is_throttled_per_address_across_accounts(session):
-    from app.services import logins
-    from app.services.errors import Throttled, Unauthorized
-
-    for i in range(logins.MAX_FAILURES_PER_ADDRESS):
-        with pytest.raises(Unauthorized):
-            logins.sign_in(
-                session, email=f"guess{i}@example.org", password="x", address="203.0.113.7"
-            )
-    accounts.create_user(session, email="lead@example.org", password=PASSWORD)
-    with pytest.raises(Throttled):
-        logins.sign_in(session, email="lead@example.org", password=PASSWORD, address="203.0.113.7")
-    assert (
-        logins.sign_in(
-            session, email="lead@example.org", password=PASSWORD, address="198.51.100.1"
-        ).user.email
-        == "lead@example.org"
-    )
-
-
 def test_observers_see_neither_identities_nor_personal_links(session):
     lead = signed_in(session)
     study_id = new_study(lead)
