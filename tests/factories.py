@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -80,7 +81,7 @@ class StudyRun:
     def rate(
         self,
         index: int,
-        values: dict[int, int | None],
+        values: Mapping[int, int | None],
         *,
         submit: bool = False,
         expect: int = 200,

@@ -1,24 +1,44 @@
 """Bad input gets the status of API.md, a sentence a person can act on, and changes nothing."""
 
 import json
+from dataclasses import dataclass, field
+from typing import Any
 
+import httpx
 import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
 
 from tests.dbstate import dump
-from tests.factories import coordinator, start_study, study_body
+from tests.factories import StudyRun, coordinator, start_study, study_body
+
+
+@dataclass
+class OpenRun(StudyRun):
+    """The study with its first round open, which the refusals must leave as it was."""
+
+    round: dict[str, Any] = field(default_factory=dict)
 
 
 @pytest.fixture
-def run(client, coordinator_token):
+def run(client: TestClient, coordinator_token: str) -> OpenRun:
     run = start_study(client, coordinator_token, statements=3, panelists=3, allow_abstain=False)
     round1 = run.new_round()
     run.open_round(round1["id"])
     run.rate(0, {run.statements[0]["id"]: 7})  # something saved before, that must survive
-    run.round = round1
-    return run
+    return OpenRun(**vars(run), round=round1)
 
 
-def refused(run, engine, status, method, path, fragment, **kwargs):
+def refused(
+    run: StudyRun,
+    engine: Engine,
+    status: int,
+    method: str,
+    path: str,
+    fragment: str,
+    **kwargs: Any,
+) -> httpx.Response:
     before = dump(engine)
     response = run.client.request(method, path, **kwargs)
     assert response.status_code == status, response.text
@@ -28,7 +48,15 @@ def refused(run, engine, status, method, path, fragment, **kwargs):
     return response
 
 
-def put_ratings(run, engine, status, fragment, ratings, index=0, **extra):
+def put_ratings(
+    run: StudyRun,
+    engine: Engine,
+    status: int,
+    fragment: str,
+    ratings: list[dict[str, Any]],
+    index: int = 0,
+    **extra: Any,
+) -> httpx.Response:
     return refused(
         run,
         engine,
@@ -41,7 +69,7 @@ def put_ratings(run, engine, status, fragment, ratings, index=0, **extra):
     )
 
 
-def test_out_of_scale_value_is_refused_and_nothing_saved(run, engine):
+def test_out_of_scale_value_is_refused_and_nothing_saved(run: OpenRun, engine: Engine) -> None:
     s1, s2 = run.statements[0]["id"], run.statements[1]["id"]
     response = put_ratings(
         run,
@@ -62,12 +90,14 @@ def test_out_of_scale_value_is_refused_and_nothing_saved(run, engine):
     ]
 
 
-def test_value_and_abstention_together_are_refused(run, engine):
+def test_value_and_abstention_together_are_refused(run: OpenRun, engine: Engine) -> None:
     s1 = run.statements[0]["id"]
     put_ratings(run, engine, 422, "not both", [{"statement_id": s1, "value": 5, "abstain": True}])
 
 
-def test_abstention_is_refused_where_the_study_does_not_allow_it(run, engine):
+def test_abstention_is_refused_where_the_study_does_not_allow_it(
+    run: OpenRun, engine: Engine
+) -> None:
     s1 = run.statements[0]["id"]
     put_ratings(
         run,
@@ -78,7 +108,7 @@ def test_abstention_is_refused_where_the_study_does_not_allow_it(run, engine):
     )
 
 
-def test_unknown_statement_is_refused(run, engine):
+def test_unknown_statement_is_refused(run: OpenRun, engine: Engine) -> None:
     put_ratings(
         run,
         engine,
@@ -88,7 +118,7 @@ def test_unknown_statement_is_refused(run, engine):
     )
 
 
-def test_statement_not_in_the_open_round_is_refused(run, engine):
+def test_statement_not_in_the_open_round_is_refused(run: OpenRun, engine: Engine) -> None:
     s1, s2, s3 = (s["id"] for s in run.statements)
     for i in range(3):
         run.rate(i, {s1: 8, s2: 8, s3: 1 + 4 * i}, submit=True)
@@ -105,13 +135,15 @@ def test_statement_not_in_the_open_round_is_refused(run, engine):
     )
 
 
-def test_closed_round_refuses_rating(run, engine):
+def test_closed_round_refuses_rating(run: OpenRun, engine: Engine) -> None:
     run.close_round(run.round["id"])
     s1 = run.statements[0]["id"]
     put_ratings(run, engine, 409, "No round is open", [{"statement_id": s1, "value": 5}])
 
 
-def test_form_for_a_closed_round_is_refused_even_when_another_is_open(run, engine):
+def test_form_for_a_closed_round_is_refused_even_when_another_is_open(
+    run: OpenRun, engine: Engine
+) -> None:
     s1, s2, s3 = (s["id"] for s in run.statements)
     for i in range(3):
         run.rate(i, {s1: 8, s2: 8, s3: 1 + 4 * i}, submit=True)
@@ -127,26 +159,28 @@ def test_form_for_a_closed_round_is_refused_even_when_another_is_open(run, engin
     )
 
 
-def test_draft_round_refuses_rating(client, coordinator_token, engine):
+def test_draft_round_refuses_rating(
+    client: TestClient, coordinator_token: str, engine: Engine
+) -> None:
     run = start_study(client, coordinator_token, statements=1, panelists=1)
     run.new_round()
     s1 = run.statements[0]["id"]
     put_ratings(run, engine, 409, "No round is open", [{"statement_id": s1, "value": 5}])
 
 
-def test_deadline_passed_refuses_rating(run, engine, session):
+def test_deadline_passed_refuses_rating(run: OpenRun, engine: Engine, session: Session) -> None:
     from datetime import timedelta
 
     from app.models import Round, utcnow
 
-    round_ = session.get(Round, run.round["id"])
+    round_ = session.get_one(Round, run.round["id"])
     round_.closes_at = utcnow() - timedelta(seconds=1)
     session.commit()
     s1 = run.statements[0]["id"]
     put_ratings(run, engine, 409, "deadline of round 1 passed", [{"statement_id": s1, "value": 5}])
 
 
-def test_comment_over_5000_characters_is_refused(run, engine):
+def test_comment_over_5000_characters_is_refused(run: OpenRun, engine: Engine) -> None:
     s1 = run.statements[0]["id"]
     put_ratings(
         run,
@@ -157,14 +191,16 @@ def test_comment_over_5000_characters_is_refused(run, engine):
     )
 
 
-def test_submit_with_missing_ratings_names_them_and_saves_nothing(run, engine):
+def test_submit_with_missing_ratings_names_them_and_saves_nothing(
+    run: OpenRun, engine: Engine
+) -> None:
     s2 = run.statements[1]["id"]
     put_ratings(
         run, engine, 422, "still missing: S03", [{"statement_id": s2, "value": 5}], submit=True
     )
 
 
-def test_missing_bearer_token_gets_401_with_a_challenge(run, engine):
+def test_missing_bearer_token_gets_401_with_a_challenge(run: OpenRun, engine: Engine) -> None:
     response = refused(
         run, engine, 401, "GET", "/api/v1/ballot", "Authorization: Bearer", headers={}
     )
@@ -172,7 +208,7 @@ def test_missing_bearer_token_gets_401_with_a_challenge(run, engine):
 
 
 @pytest.mark.parametrize("path", ["/api/v1/ballot", "/api/v1/studies"])
-def test_garbage_bearer_token_gets_401(run, engine, path):
+def test_garbage_bearer_token_gets_401(run: OpenRun, engine: Engine, path: str) -> None:
     refused(
         run,
         engine,
@@ -184,7 +220,7 @@ def test_garbage_bearer_token_gets_401(run, engine, path):
     )
 
 
-def test_panelist_token_cannot_call_coordinator_endpoints(run, engine):
+def test_panelist_token_cannot_call_coordinator_endpoints(run: OpenRun, engine: Engine) -> None:
     refused(
         run,
         engine,
@@ -196,7 +232,9 @@ def test_panelist_token_cannot_call_coordinator_endpoints(run, engine):
     )
 
 
-def test_another_coordinators_study_is_not_found(run, engine, session):
+def test_another_coordinators_study_is_not_found(
+    run: OpenRun, engine: Engine, session: Session
+) -> None:
     _, other = coordinator(session, email="other@example.org")
     headers = {"Authorization": f"Bearer {other}"}
     for method, path in [
@@ -209,7 +247,9 @@ def test_another_coordinators_study_is_not_found(run, engine, session):
         refused(run, engine, 404, method, path, "is not one of yours", headers=headers, json=body)
 
 
-def test_another_studys_panelist_cannot_rate_this_studys_statements(run, engine, client, session):
+def test_another_studys_panelist_cannot_rate_this_studys_statements(
+    run: OpenRun, engine: Engine, client: TestClient, session: Session
+) -> None:
     _, other = coordinator(session, email="other@example.org")
     elsewhere = start_study(client, other, statements=1, panelists=1)
     elsewhere.open_round(elsewhere.new_round()["id"])
@@ -225,7 +265,7 @@ def test_another_studys_panelist_cannot_rate_this_studys_statements(run, engine,
     )
 
 
-def test_body_over_one_megabyte_gets_413(run, engine):
+def test_body_over_one_megabyte_gets_413(run: OpenRun, engine: Engine) -> None:
     s1 = run.statements[0]["id"]
     body = json.dumps({"ratings": [{"statement_id": s1, "value": 5, "comment": "x" * 1_100_000}]})
     refused(
@@ -240,7 +280,7 @@ def test_body_over_one_megabyte_gets_413(run, engine):
     )
 
 
-def test_malformed_json_gets_400(run, engine):
+def test_malformed_json_gets_400(run: OpenRun, engine: Engine) -> None:
     refused(
         run,
         engine,
@@ -253,13 +293,13 @@ def test_malformed_json_gets_400(run, engine):
     )
 
 
-def test_string_value_is_a_422_field_error(run, engine):
+def test_string_value_is_a_422_field_error(run: OpenRun, engine: Engine) -> None:
     s1 = run.statements[0]["id"]
     response = put_ratings(run, engine, 422, "int", [{"statement_id": s1, "value": "5"}])
     assert response.json()["detail"][0]["loc"][-1] == "value"
 
 
-def test_rules_cannot_change_once_round_one_opened(run, engine):
+def test_rules_cannot_change_once_round_one_opened(run: OpenRun, engine: Engine) -> None:
     refused(
         run,
         engine,
@@ -272,12 +312,12 @@ def test_rules_cannot_change_once_round_one_opened(run, engine):
     )
 
 
-def test_title_can_still_change_after_round_one_opened(run):
+def test_title_can_still_change_after_round_one_opened(run: OpenRun) -> None:
     study = run.call("PATCH", f"/api/v1/studies/{run.study['id']}", json={"title": "Renamed"})
     assert study["title"] == "Renamed"
 
 
-def test_rule_outside_the_scale_is_refused_at_creation(client, coordinator_token, engine, run):
+def test_rule_outside_the_scale_is_refused_at_creation(engine: Engine, run: OpenRun) -> None:
     refused(
         run,
         engine,
@@ -291,7 +331,9 @@ def test_rule_outside_the_scale_is_refused_at_creation(client, coordinator_token
 
 
 @pytest.mark.parametrize("point", ["²", "10", "--5", "0"])
-def test_a_translated_label_off_the_scale_is_refused(client, coordinator_token, engine, point):
+def test_a_translated_label_off_the_scale_is_refused(
+    client: TestClient, coordinator_token: str, engine: Engine, point: str
+) -> None:
     """A Chinese label for "²" once reached the report, whose sorting of labels then failed."""
     before = dump(engine)
     response = client.post(
@@ -307,7 +349,9 @@ def test_a_translated_label_off_the_scale_is_refused(client, coordinator_token, 
     assert dump(engine) == before
 
 
-def test_a_translated_label_off_the_scale_is_refused_on_change(run, engine):
+def test_a_translated_label_off_the_scale_is_refused_on_change(
+    run: OpenRun, engine: Engine
+) -> None:
     refused(
         run,
         engine,

@@ -14,6 +14,7 @@ from datetime import timedelta
 import httpx
 import openpyxl
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import func, select, update
 
 from app.db import ReadRequestWrote, new_session, transaction, write_now
@@ -40,13 +41,15 @@ def _complete(path: str, response: httpx.Response) -> None:
     """The body is the whole file, not a truncated stream."""
     if path.endswith(".csv"):
         rows = list(csv.DictReader(io.StringIO(response.text)))
-        assert rows and rows[0]["panelist"].startswith("P")
+        assert rows
+        assert rows[0]["panelist"].startswith("P")
     elif path.endswith(".json"):
         assert json.loads(response.text)["schema_version"]
     elif path.endswith(".xlsx"):
         assert openpyxl.load_workbook(io.BytesIO(response.content), read_only=True).sheetnames
     elif path.endswith(".pdf"):
-        assert response.content.startswith(b"%PDF") and b"%%EOF" in response.content[-64:]
+        assert response.content.startswith(b"%PDF")
+        assert b"%%EOF" in response.content[-64:]
     elif path.endswith(".html"):
         assert response.text.rstrip().endswith("</html>")
     else:
@@ -87,9 +90,12 @@ def patient_heavy_line() -> Iterator[None]:
         get_settings.cache_clear()
 
 
+@pytest.mark.usefixtures("patient_heavy_line")
 def test_exports_reports_and_pages_complete_while_a_panelist_saves(
-    patient_heavy_line, client, coordinator_token, live_server, engine
-):
+    client: TestClient,
+    coordinator_token: str,
+    live_server: str,
+) -> None:
     """A panelist saving in a loop, the tick running and a burst of reads: no 500, each audited."""
     run = start_study(client, coordinator_token, statements=3, panelists=6)
     first = run.new_round()["id"]
@@ -147,7 +153,8 @@ def test_exports_reports_and_pages_complete_while_a_panelist_saves(
     ]
     for path, response in answers:
         _complete(path, response)
-    assert saves[200] > 0 and set(saves) == {200}
+    assert saves[200] > 0
+    assert set(saves) == {200}
     with new_session() as session:
         taken = Counter(
             session.scalars(
@@ -159,7 +166,8 @@ def test_exports_reports_and_pages_complete_while_a_panelist_saves(
     )
 
 
-def test_a_read_request_that_writes_in_its_read_transaction_is_refused(engine):
+@pytest.mark.usefixtures("engine")
+def test_a_read_request_that_writes_in_its_read_transaction_is_refused() -> None:
     """The rule above as a guard: a read request's write outside write_now() is a loud bug."""
     from app.db import READ_ONLY
 

@@ -1,10 +1,13 @@
 """The evidence library through the API: levels with reasons, overrides, and the grade preview."""
 
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine
+
 from tests.dbstate import dump
-from tests.factories import start_study
+from tests.factories import StudyRun, start_study
 
 
-def _two_statements_one_round(client, token):
+def _two_statements_one_round(client: TestClient, token: str) -> tuple[StudyRun, int, int]:
     run = start_study(client, token, statements=2, panelists=4)
     s1, s2 = (s["id"] for s in run.statements)
     sid = run.study["id"]
@@ -24,22 +27,21 @@ def _two_statements_one_round(client, token):
     return run, s1, s2
 
 
-def test_levels_follow_the_scheme_and_say_why(client, coordinator_token):
+def test_levels_follow_the_scheme_and_say_why(client: TestClient, coordinator_token: str) -> None:
     run, s1, s2 = _two_statements_one_round(client, coordinator_token)
     levels = {
         lv["statement_id"]: lv
         for lv in run.call("GET", f"/api/v1/studies/{run.study['id']}/levels")
     }
     assert levels[s1]["code"] == "1a"
-    assert (
-        "Smith 2019 (7)" in levels[s1]["reasons"][0] and "Li 2020 (8)" in levels[s1]["reasons"][0]
-    )
+    assert "Smith 2019 (7)" in levels[s1]["reasons"][0]
+    assert "Li 2020 (8)" in levels[s1]["reasons"][0]
     assert levels[s2]["code"] == "4"
 
 
 def test_pedro_on_a_cohort_study_is_refused_and_nothing_is_stored(
-    client, coordinator_token, engine
-):
+    client: TestClient, coordinator_token: str, engine: Engine
+) -> None:
     run = start_study(client, coordinator_token, statements=1, panelists=1)
     before = dump(engine)
     response = client.post(
@@ -47,11 +49,14 @@ def test_pedro_on_a_cohort_study_is_refused_and_nothing_is_stored(
         headers=run.auth,
         json={"citation": "Wu 2017", "design": "cohort", "pedro": 6},
     )
-    assert response.status_code == 422 and "PEDro" in response.json()["detail"]
+    assert response.status_code == 422
+    assert "PEDro" in response.json()["detail"]
     assert dump(engine) == before
 
 
-def test_an_override_needs_a_justification_and_is_reported(client, coordinator_token):
+def test_an_override_needs_a_justification_and_is_reported(
+    client: TestClient, coordinator_token: str
+) -> None:
     run, _, s2 = _two_statements_one_round(client, coordinator_token)
     refused = client.put(
         f"/api/v1/statements/{s2}/level",
@@ -64,13 +69,14 @@ def test_an_override_needs_a_justification_and_is_reported(client, coordinator_t
         f"/api/v1/statements/{s2}/level",
         json={"code": "2", "justification": "A controlled trial in press"},
     )
-    assert level["code"] == "2" and level["overridden_from"] == "4"
+    assert level["code"] == "2"
+    assert level["overridden_from"] == "4"
     assert any("A controlled trial in press" in r for r in level["reasons"])
 
 
 def test_the_preview_grades_consensus_and_gives_no_recommendation_otherwise(
-    client, coordinator_token
-):
+    client: TestClient, coordinator_token: str
+) -> None:
     run, s1, s2 = _two_statements_one_round(client, coordinator_token)
     round_id = run.new_round()["id"]
     run.open_round(round_id)
@@ -81,13 +87,16 @@ def test_the_preview_grades_consensus_and_gives_no_recommendation_otherwise(
         r["statement_id"]: r
         for r in run.call("GET", f"/api/v1/studies/{run.study['id']}/recommendations")
     }
-    assert preview[s1]["classification"] == "consensus_for" and preview[s1]["grade"] == "A"
+    assert preview[s1]["classification"] == "consensus_for"
+    assert preview[s1]["grade"] == "A"
     assert preview[s2]["grade"] == "no_recommendation"
     words = run.call("GET", f"/api/v1/studies/{run.study['id']}/grading-table")["in_words"]
     assert any(line.startswith("Grade A") for line in words)
 
 
-def test_the_evidence_scheme_is_frozen_with_the_rules(client, coordinator_token):
+def test_the_evidence_scheme_is_frozen_with_the_rules(
+    client: TestClient, coordinator_token: str
+) -> None:
     run = start_study(client, coordinator_token, statements=1, panelists=1)
     run.call("PATCH", f"/api/v1/studies/{run.study['id']}", json={"evidence_scheme": "grade"})
     run.open_round(run.new_round()["id"])
@@ -96,12 +105,13 @@ def test_the_evidence_scheme_is_frozen_with_the_rules(client, coordinator_token)
         headers=run.auth,
         json={"evidence_scheme": "oxford_2009"},
     )
-    assert response.status_code == 409 and "evidence_scheme" in response.json()["detail"]
+    assert response.status_code == 409
+    assert "evidence_scheme" in response.json()["detail"]
 
 
 def test_finalization_freezes_content_with_hashes_and_makes_the_study_read_only(
-    client, coordinator_token, engine
-):
+    client: TestClient, coordinator_token: str, engine: Engine
+) -> None:
     import hashlib
     import json
 
@@ -112,7 +122,8 @@ def test_finalization_freezes_content_with_hashes_and_makes_the_study_read_only(
     for i, split in enumerate([1, 5, 9, 5]):
         run.rate(i, {s1: 8, s2: split})
     refused = client.post(f"/api/v1/studies/{sid}/finalize", headers=run.auth)
-    assert refused.status_code == 409 and "still open" in refused.json()["detail"]
+    assert refused.status_code == 409
+    assert "still open" in refused.json()["detail"]
     run.close_round(round_id)
     preview = run.call("GET", f"/api/v1/studies/{sid}/finalization")
     final = run.call("POST", f"/api/v1/studies/{sid}/finalize")

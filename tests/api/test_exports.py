@@ -6,30 +6,34 @@ import os
 import socket
 import time
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from sqlalchemy import select
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, select
 from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
 
 from app import db, heavy
 from app.models import AuditEntry, Role, Study
 from app.services import accounts
+from tests.conftest import QueryCounter
 from tests.factories import coordinator
 from tests.netfault import TcpProxy
-from tests.reports.study import two_rounds
+from tests.reports.study import Built, two_rounds
 
 PATHS = ("export.csv", "export.xlsx", "export.json", "panel.csv")
 
 
 @pytest.fixture
-def built(client, session):
+def built(client: TestClient, session: Session) -> Built:
     user, token = coordinator(session)
     return two_rounds(client, token, session, user)
 
 
-def audited(session, study_id: int) -> list[tuple[str, dict]]:
+def audited(session: Session, study_id: int) -> list[tuple[str, dict[str, Any]]]:
     session.rollback()  # a fresh snapshot: the app committed in its own sessions
     rows = session.scalars(
         select(AuditEntry)
@@ -39,7 +43,9 @@ def audited(session, study_id: int) -> list[tuple[str, dict]]:
     return [(row.action, row.detail) for row in rows]
 
 
-def test_exports_download_as_named_attachments_that_are_not_cached(built, client):
+def test_exports_download_as_named_attachments_that_are_not_cached(
+    built: Built, client: TestClient
+) -> None:
     kinds = {
         "export.csv": ("text/csv; charset=utf-8", "-ratings-", ".csv"),
         "export.xlsx": (
@@ -56,12 +62,15 @@ def test_exports_download_as_named_attachments_that_are_not_cached(built, client
         assert response.headers["content-type"] == media_type
         disposition = response.headers["content-disposition"]
         assert disposition.startswith('attachment; filename="delphi-study-')
-        assert "exercise-for-neuropathic-pain" in disposition and what in disposition
+        assert "exercise-for-neuropathic-pain" in disposition
+        assert what in disposition
         assert disposition.endswith(f'{extension}"')
         assert response.headers["cache-control"] == "no-store"
 
 
-def test_every_export_is_recorded_in_the_audit_log(built, client, session):
+def test_every_export_is_recorded_in_the_audit_log(
+    built: Built, client: TestClient, session: Session
+) -> None:
     for path in PATHS:
         client.get(f"/api/v1/studies/{built.study_id}/{path}", headers=built.run.auth)
     assert audited(session, built.study_id) == [
@@ -76,7 +85,9 @@ def test_every_export_is_recorded_in_the_audit_log(built, client, session):
     assert document["audit"][-1]["action"] == "export.json"  # the export lists itself
 
 
-def test_another_coordinator_gets_404_and_nothing_is_recorded(built, client, session):
+def test_another_coordinator_gets_404_and_nothing_is_recorded(
+    built: Built, client: TestClient, session: Session
+) -> None:
     stranger = coordinator(session, email="stranger@example.org")[1]
     for path in PATHS:
         response = client.get(
@@ -92,16 +103,20 @@ def test_another_coordinator_gets_404_and_nothing_is_recorded(built, client, ses
     assert audited(session, built.study_id) == []
 
 
-def test_exports_need_a_token(built, client):
+def test_exports_need_a_token(built: Built, client: TestClient) -> None:
     for path in PATHS:
         response = client.get(f"/api/v1/studies/{built.study_id}/{path}")
         assert response.status_code == 401, path
 
 
-def test_an_observer_gets_the_pseudonymised_exports_but_never_the_panel(built, client, session):
+def test_an_observer_gets_the_pseudonymised_exports_but_never_the_panel(
+    built: Built, client: TestClient, session: Session
+) -> None:
     observer, token = coordinator(session, email="observer@example.org", role=Role.observer)
-    lead = session.scalar(select(accounts.User).where(accounts.User.email == "coord@example.org"))
-    study = session.get(Study, built.study_id)
+    lead = session.scalars(
+        select(accounts.User).where(accounts.User.email == "coord@example.org")
+    ).one()
+    study = session.get_one(Study, built.study_id)
     accounts.add_member(session, actor=lead, study=study, email=observer.email)
     session.commit()
     headers = {"Authorization": f"Bearer {token}"}
@@ -119,7 +134,9 @@ def test_an_observer_gets_the_pseudonymised_exports_but_never_the_panel(built, c
     ]
 
 
-def test_the_panel_export_names_every_code_with_formulas_made_inert(built, client):
+def test_the_panel_export_names_every_code_with_formulas_made_inert(
+    built: Built, client: TestClient
+) -> None:
     run = built.run
     run.call(
         "POST",
@@ -130,13 +147,18 @@ def test_the_panel_export_names_every_code_with_formulas_made_inert(built, clien
     response = client.get(f"/api/v1/studies/{built.study_id}/panel.csv", headers=run.auth)
     rows = list(csv.DictReader(io.StringIO(response.text)))
     assert [r["code"] for r in rows] == [f"P{i:02d}" for i in range(1, 10)]
-    assert rows[0]["name"] == "Expert 0" and rows[0]["email"] == "expert0@example.org"
-    assert rows[0]["group"] == "clinicians" and rows[0]["language"] == "en"
-    assert rows[7]["withdrawn_at"].endswith("+00:00") and rows[0]["withdrawn_at"] == ""
+    assert rows[0]["name"] == "Expert 0"
+    assert rows[0]["email"] == "expert0@example.org"
+    assert rows[0]["group"] == "clinicians"
+    assert rows[0]["language"] == "en"
+    assert rows[7]["withdrawn_at"].endswith("+00:00")
+    assert rows[0]["withdrawn_at"] == ""
     assert rows[8]["name"] == '\'=HYPERLINK("http://x.example","open")'
 
 
-def _export_queries(client, session, queries, *, extra: int, email: str) -> dict[str, int]:
+def _export_queries(
+    client: TestClient, session: Session, queries: QueryCounter, *, extra: int, email: str
+) -> dict[str, int]:
     user, token = coordinator(session, email=email)
     built = two_rounds(client, token, session, user, extra=extra)
     counts = {}
@@ -148,7 +170,9 @@ def _export_queries(client, session, queries, *, extra: int, email: str) -> dict
     return counts
 
 
-def test_export_query_counts_do_not_grow_with_the_panel(client, session, queries):
+def test_export_query_counts_do_not_grow_with_the_panel(
+    client: TestClient, session: Session, queries: QueryCounter
+) -> None:
     small = _export_queries(client, session, queries, extra=0, email="small@example.org")
     large = _export_queries(client, session, queries, extra=14, email="large@example.org")
     assert small == large
@@ -156,8 +180,8 @@ def test_export_query_counts_do_not_grow_with_the_panel(client, session, queries
 
 @pytest.mark.skipif(not os.environ.get("TEST_DATABASE_URL"), reason="a network cut: PostgreSQL")
 def test_an_outage_as_a_streamed_export_begins_is_a_503_not_a_cut_off_file(
-    built, live_server, engine
-):
+    built: Built, live_server: str, engine: Engine
+) -> None:
     """The line to PostgreSQL drops just as the export's own read transaction begins."""
     url = make_url(engine.url.render_as_string(hide_password=False))
     proxy = TcpProxy((url.host or "127.0.0.1", url.port or 5432), cut_on=b"REPEATABLE READ")
@@ -194,7 +218,9 @@ def open_copies() -> list[str]:
     return held
 
 
-def test_a_workbook_whose_client_left_before_it_began_is_closed(built, live_server, session):
+def test_a_workbook_whose_client_left_before_it_began_is_closed(
+    built: Built, live_server: str, session: Session
+) -> None:
     """A client gone before the download starts leaves no copy open on the server."""
     path = f"/api/v1/studies/{built.study_id}/export.xlsx"
     made = httpx.get(live_server + path, headers=built.run.auth, timeout=60)

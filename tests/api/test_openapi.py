@@ -1,5 +1,7 @@
 """The published OpenAPI document: every body has an example, every JSON answer a schema."""
 
+from typing import Any
+
 import pytest
 
 from app.main import create_app
@@ -12,7 +14,7 @@ OPERATIONS = [
 ]
 
 
-def _component(schema: dict) -> dict:
+def _component(schema: dict[str, Any]) -> dict[str, Any]:
     """The named schema behind a body: a $ref, a list of them, or an optional one."""
     for candidate in [schema, schema.get("items", {}), *schema.get("anyOf", [])]:
         ref = candidate.get("$ref") or candidate.get("items", {}).get("$ref")
@@ -26,7 +28,9 @@ def _component(schema: dict) -> dict:
     [op for op in OPERATIONS if "requestBody" in op[2]],
     ids=lambda v: v if isinstance(v, str) else "",
 )
-def test_every_request_body_shows_an_example(method, path, operation):
+def test_every_request_body_shows_an_example(
+    method: str, path: str, operation: dict[str, Any]
+) -> None:
     schema = operation["requestBody"]["content"]["application/json"]["schema"]
     assert _component(schema).get("examples"), f"{method} {path} has no example body"
 
@@ -36,7 +40,9 @@ def test_every_request_body_shows_an_example(method, path, operation):
     [op for op in OPERATIONS if op[1].startswith("/api/v1")],
     ids=lambda v: v if isinstance(v, str) else "",
 )
-def test_every_json_answer_is_described_by_a_schema(method, path, operation):
+def test_every_json_answer_is_described_by_a_schema(
+    method: str, path: str, operation: dict[str, Any]
+) -> None:
     for code, response in operation["responses"].items():
         schema = response.get("content", {}).get("application/json", {}).get("schema")
         if not code.startswith("2") or schema is None:
@@ -45,7 +51,7 @@ def test_every_json_answer_is_described_by_a_schema(method, path, operation):
         assert not untyped, f"{method} {path} answers {code} with JSON of no declared shape"
 
 
-def test_the_evidence_endpoints_are_documented_with_examples():
+def test_the_evidence_endpoints_are_documented_with_examples() -> None:
     schemas = SPEC["components"]["schemas"]
     for name in ("GradingTableView", "FinalContent", "SourceCreate", "LevelOverride"):
         assert schemas[name].get("examples"), name

@@ -1,11 +1,19 @@
 """Pages and endpoints issue a number of queries that does not grow with the study's size."""
 
+from collections.abc import Callable
+from typing import Any
+
 import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session
 
-from tests.factories import coordinator, start_study
+from tests.conftest import QueryCounter
+from tests.factories import StudyRun, coordinator, start_study
 
 
-def _two_rounds(client, token, statements: int, panelists: int):
+def _two_rounds(
+    client: TestClient, token: str, statements: int, panelists: int
+) -> tuple[StudyRun, dict[str, Any]]:
     run = start_study(client, token, statements=statements, panelists=panelists)
     round1 = run.new_round()
     run.open_round(round1["id"])
@@ -14,13 +22,13 @@ def _two_rounds(client, token, statements: int, panelists: int):
     return run, round1
 
 
-def _measure(queries, call) -> int:
+def _measure(queries: QueryCounter, call: Callable[[], object]) -> int:
     queries.reset()
     call()
     return queries.count
 
 
-def _counts(client, token, queries, size: int) -> dict[str, int]:
+def _counts(client: TestClient, token: str, queries: QueryCounter, size: int) -> dict[str, int]:
     run, round1 = _two_rounds(client, token, statements=size, panelists=6 if size == 5 else 12)
     comment = {"ratings": [{"statement_id": run.statements[0]["id"], "comment": "why"}]}
     run.call("PUT", "/api/v1/ballot", headers=run.as_panelist(0), json=comment)
@@ -40,7 +48,9 @@ def _counts(client, token, queries, size: int) -> dict[str, int]:
 
 
 @pytest.fixture
-def sizes(client, coordinator_token, session, queries):
+def sizes(
+    client: TestClient, coordinator_token: str, session: Session, queries: QueryCounter
+) -> dict[int, dict[str, int]]:
     """Query counts of the same calls on a 5-statement and a 200-statement study."""
     big = coordinator(session, email="big@example.org")[1]
     return {
@@ -52,13 +62,15 @@ def sizes(client, coordinator_token, session, queries):
 @pytest.mark.parametrize(
     "call", ["results_open", "close", "results_closed", "ballot_with_feedback", "ballot_put"]
 )
-def test_query_count_does_not_grow_with_statements_or_panelists(sizes, call):
+def test_query_count_does_not_grow_with_statements_or_panelists(
+    sizes: dict[int, dict[str, int]], call: str
+) -> None:
     assert sizes[5][call] == sizes[200][call], (call, sizes[5][call], sizes[200][call])
 
 
 def test_saving_a_ballot_writes_all_its_ratings_in_one_statement(
-    client, coordinator_token, queries
-):
+    client: TestClient, coordinator_token: str, queries: QueryCounter
+) -> None:
     """A burst of panelists saving 200 ratings each costs one INSERT per ballot, not 200."""
     run = start_study(client, coordinator_token, statements=200, panelists=2)
     round1 = run.new_round()

@@ -6,7 +6,8 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
-from sqlalchemy import func, select
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import sessionmaker
 
 from app.db import begin_write
@@ -19,8 +20,8 @@ PANEL = 50
 
 
 def test_ballots_racing_a_close_are_either_counted_or_refused(
-    client, coordinator_token, live_server, engine
-):
+    client: TestClient, coordinator_token: str, live_server: str, engine: Engine
+) -> None:
     """50 panelists keep re-saving while the round closes: the last 200 each got is what counts."""
     run = start_study(client, coordinator_token, statements=2, panelists=PANEL)
     s1, s2 = (s["id"] for s in run.statements)
@@ -84,7 +85,9 @@ def test_ballots_racing_a_close_are_either_counted_or_refused(
     )
 
 
-def test_exactly_one_of_several_concurrent_closers_wins(client, coordinator_token, engine):
+def test_exactly_one_of_several_concurrent_closers_wins(
+    client: TestClient, coordinator_token: str, engine: Engine
+) -> None:
     run = start_study(client, coordinator_token, statements=3, panelists=4)
     round_id = run.new_round()["id"]
     run.open_round(round_id)

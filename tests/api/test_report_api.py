@@ -6,15 +6,19 @@ import re
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session
 
 from app.main import create_app
 from app.models import AuditEntry
+from tests.conftest import QueryCounter
 from tests.factories import coordinator
 from tests.reports.test_report import finished_study
 from tests.web.test_console import signed_in
 
 
-def test_another_coordinators_study_is_not_found(client, coordinator_token, session):
+def test_another_coordinators_study_is_not_found(
+    client: TestClient, coordinator_token: str, session: Session
+) -> None:
     finished = finished_study(client, coordinator_token)
     other = coordinator(session, email="other@example.org")[1]
     for kind in ("html", "pdf"):
@@ -30,13 +34,15 @@ def test_another_coordinators_study_is_not_found(client, coordinator_token, sess
     assert missing.status_code == 404
 
 
-def test_the_report_needs_a_token(client, coordinator_token):
+def test_the_report_needs_a_token(client: TestClient, coordinator_token: str) -> None:
     finished = finished_study(client, coordinator_token)
     response = client.get(f"/api/v1/studies/{finished.study_id}/report.pdf")
     assert response.status_code == 401
 
 
-def test_an_unknown_language_is_refused_by_name(client, coordinator_token, session):
+def test_an_unknown_language_is_refused_by_name(
+    client: TestClient, coordinator_token: str, session: Session
+) -> None:
     finished = finished_study(client, coordinator_token)
     before = session.query(AuditEntry).count()
     response = client.get(
@@ -51,20 +57,25 @@ def test_an_unknown_language_is_refused_by_name(client, coordinator_token, sessi
 
 
 def test_the_html_report_runs_no_script_and_allows_only_its_own_stylesheet(
-    client, coordinator_token
-):
+    client: TestClient, coordinator_token: str
+) -> None:
     finished = finished_study(client, coordinator_token)
     response = finished.report()
     csp = response.headers["content-security-policy"]
-    assert "default-src 'none'" in csp and "script-src" not in csp
-    style = re.search(r"<style>(.*?)</style>", response.text, re.S).group(1)
+    assert "default-src 'none'" in csp
+    assert "script-src" not in csp
+    style_element = re.search(r"<style>(.*?)</style>", response.text, re.S)
+    assert style_element is not None
+    style = style_element.group(1)
     digest = base64.b64encode(hashlib.sha256(style.encode()).digest()).decode()
     assert f"style-src 'sha256-{digest}'" in csp
     assert "style=" not in response.text, "no style attributes: the CSP would block them"
     assert response.headers["x-frame-options"] == "DENY"
 
 
-def test_taking_a_report_is_recorded_in_the_audit_log(client, coordinator_token, session):
+def test_taking_a_report_is_recorded_in_the_audit_log(
+    client: TestClient, coordinator_token: str, session: Session
+) -> None:
     finished = finished_study(client, coordinator_token)
     finished.report("pdf", lang="zh_Hans")
     finished.report("html")
@@ -81,7 +92,7 @@ def test_taking_a_report_is_recorded_in_the_audit_log(client, coordinator_token,
     assert entries[0].actor_label == "coord@example.org"
 
 
-def test_the_console_serves_the_same_report_to_its_signed_in_coordinator(session, engine):
+def test_the_console_serves_the_same_report_to_its_signed_in_coordinator(session: Session) -> None:
     web = signed_in(session)
     api = TestClient(create_app())
     token = coordinator(session, email="api@example.org")[1]
@@ -95,19 +106,24 @@ def test_the_console_serves_the_same_report_to_its_signed_in_coordinator(session
     session.add(StudyMember(study_id=finished.study_id, user_id=lead.id))
     session.commit()
     page = web.get(f"/console/studies/{finished.study_id}/report.html?lang=zh_Hans")
-    assert page.status_code == 200 and "德尔菲共识报告" in page.text
+    assert page.status_code == 200
+    assert "德尔菲共识报告" in page.text
     pdf = web.get(f"/console/studies/{finished.study_id}/report.pdf")
-    assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
+    assert pdf.status_code == 200
+    assert pdf.content.startswith(b"%PDF")
     signed_out = TestClient(create_app(), follow_redirects=False)
     response = signed_out.get(f"/console/studies/{finished.study_id}/report.pdf")
-    assert response.status_code == 303 and response.headers["location"].startswith("/login")
+    assert response.status_code == 303
+    assert response.headers["location"].startswith("/login")
 
 
 @pytest.fixture
-def counts(client, coordinator_token, session, queries):
+def counts(
+    client: TestClient, coordinator_token: str, session: Session, queries: QueryCounter
+) -> dict[str, int]:
     """Queries for the HTML report of a small and of a larger study (same number of rounds)."""
     big = coordinator(session, email="big@example.org")[1]
-    measured = {}
+    measured: dict[str, int] = {}
     for size, token, statements, panelists in (
         ("small", coordinator_token, 3, 4),
         ("large", big, 24, 16),
@@ -121,5 +137,5 @@ def counts(client, coordinator_token, session, queries):
     return measured
 
 
-def test_report_queries_do_not_grow_with_statements_or_panelists(counts):
+def test_report_queries_do_not_grow_with_statements_or_panelists(counts: dict[str, int]) -> None:
     assert counts["small"] == counts["large"], counts

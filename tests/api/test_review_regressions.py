@@ -4,18 +4,22 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
+from typing import Any
 
 import httpx
 import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
 
 from app.models import Round, utcnow
 from app.settings import get_settings
 from tests.dbstate import dump
-from tests.factories import start_study
+from tests.factories import StudyRun, start_study
 
 
 @pytest.fixture
-def run(client, coordinator_token):
+def run(client: TestClient, coordinator_token: str) -> StudyRun:
     return start_study(client, coordinator_token, statements=2, panelists=3)
 
 
@@ -49,7 +53,9 @@ def run(client, coordinator_token):
         ),
     ],
 )
-def test_odd_input_gets_422_or_404_never_500(run, engine, method, path, body):
+def test_odd_input_gets_422_or_404_never_500(
+    run: StudyRun, engine: Engine, method: str, path: str, body: dict[str, Any] | None
+) -> None:
     import json
 
     before = dump(engine)
@@ -67,7 +73,7 @@ def test_odd_input_gets_422_or_404_never_500(run, engine, method, path, body):
     assert dump(engine) == before
 
 
-def test_default_rule_follows_the_scale(run):
+def test_default_rule_follows_the_scale(run: StudyRun) -> None:
     study = run.call(
         "POST", "/api/v1/studies", 201, json={"title": "Likert", "scale": {"min": 1, "max": 5}}
     )
@@ -75,13 +81,14 @@ def test_default_rule_follows_the_scale(run):
     assert "4–5" in study["consensus_in_words"]
 
 
-def test_times_are_written_with_an_explicit_offset(run):
+def test_times_are_written_with_an_explicit_offset(run: StudyRun) -> None:
     round1 = run.new_round()
     opened = run.open_round(round1["id"], closes_at=utcnow() + timedelta(days=2))
-    assert opened["closes_at"].endswith("+00:00") and opened["opens_at"].endswith("+00:00")
+    assert opened["closes_at"].endswith("+00:00")
+    assert opened["opens_at"].endswith("+00:00")
 
 
-def test_only_one_of_several_concurrent_openers_wins(run, live_server):
+def test_only_one_of_several_concurrent_openers_wins(run: StudyRun, live_server: str) -> None:
     round_id = run.new_round()["id"]
     start = threading.Barrier(6)
 
@@ -97,7 +104,9 @@ def test_only_one_of_several_concurrent_openers_wins(run, live_server):
     assert statuses == [200, 409, 409, 409, 409, 409]
 
 
-def test_concurrent_panel_additions_get_distinct_pseudonyms(run, live_server):
+def test_concurrent_panel_additions_get_distinct_pseudonyms(
+    run: StudyRun, live_server: str
+) -> None:
     start = threading.Barrier(5)
 
     def add(i: int) -> int:
@@ -114,7 +123,7 @@ def test_concurrent_panel_additions_get_distinct_pseudonyms(run, live_server):
     assert len(codes) == len(set(codes)) == 8
 
 
-def test_reissued_link_replaces_the_old_one(run):
+def test_reissued_link_replaces_the_old_one(run: StudyRun) -> None:
     old = run.as_panelist(0)
     run.open_round(run.new_round()["id"])
     fresh = run.call("POST", f"/api/v1/panelists/{run.panelists[0]['id']}/link")
@@ -124,7 +133,7 @@ def test_reissued_link_replaces_the_old_one(run):
     assert ballot.status_code == 200
 
 
-def test_a_draft_round_can_be_deleted_but_an_opened_one_cannot(run):
+def test_a_draft_round_can_be_deleted_but_an_opened_one_cannot(run: StudyRun) -> None:
     draft = run.new_round()
     run.call("DELETE", f"/api/v1/rounds/{draft['id']}", 204)
     again = run.new_round(statement_ids=[run.statements[0]["id"]])
@@ -134,26 +143,25 @@ def test_a_draft_round_can_be_deleted_but_an_opened_one_cannot(run):
     assert "only a draft can be deleted" in response["detail"]
 
 
-def test_ballot_after_the_deadline_is_409_before_any_tick(run, session):
+def test_ballot_after_the_deadline_is_409_before_any_tick(run: StudyRun, session: Session) -> None:
     round_id = run.new_round()["id"]
     run.open_round(round_id, closes_at=utcnow() + timedelta(days=1))
-    session.get(Round, round_id).closes_at = utcnow() - timedelta(seconds=1)
+    session.get_one(Round, round_id).closes_at = utcnow() - timedelta(seconds=1)
     session.commit()
     response = run.client.get("/api/v1/ballot", headers=run.as_panelist(0))
-    assert response.status_code == 409 and "deadline of round 1 passed" in response.json()["detail"]
+    assert response.status_code == 409
+    assert "deadline of round 1 passed" in response.json()["detail"]
 
 
 def test_the_server_closes_rounds_past_their_deadline_by_itself(
-    client, coordinator_token, session, engine
-):
-    from fastapi.testclient import TestClient
-
+    client: TestClient, coordinator_token: str, session: Session
+) -> None:
     from app.main import create_app
 
     run = start_study(client, coordinator_token, statements=1, panelists=2)
     round_id = run.new_round()["id"]
     run.open_round(round_id, closes_at=utcnow() + timedelta(days=1))
-    session.get(Round, round_id).closes_at = utcnow() - timedelta(seconds=1)
+    session.get_one(Round, round_id).closes_at = utcnow() - timedelta(seconds=1)
     session.commit()
     settings = get_settings()
     interval, settings.tick_seconds = settings.tick_seconds, 0.1
@@ -170,7 +178,9 @@ def test_the_server_closes_rounds_past_their_deadline_by_itself(
     assert got["status"] == "closed"
 
 
-def test_revision_keeps_translations_and_panelists_see_what_changed(client, coordinator_token):
+def test_revision_keeps_translations_and_panelists_see_what_changed(
+    client: TestClient, coordinator_token: str
+) -> None:
     run = start_study(
         client, coordinator_token, statements=0, panelists=0, languages=["en", "zh-Hans"]
     )
@@ -198,7 +208,8 @@ def test_revision_keeps_translations_and_panelists_see_what_changed(client, coor
         f"/api/v1/statements/{statement['id']}",
         json={"text": "Brisk walking helps", "rationale": "Intensity was unclear"},
     )
-    assert revised["translations"] == {"zh-Hans": "步行有帮助"} and revised["version"] == 2
+    assert revised["translations"] == {"zh-Hans": "步行有帮助"}
+    assert revised["version"] == 2
     run.open_round(run.new_round()["id"])
     item = run.call("GET", "/api/v1/ballot", headers=run.as_panelist(1))["items"][0]
     assert item["text"] == "Brisk walking helps"

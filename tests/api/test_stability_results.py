@@ -2,12 +2,14 @@
 
 import numpy as np
 import pytest
+from fastapi.testclient import TestClient
 from scipy import stats as sps
+from sqlalchemy.orm import Session
 
 from tests.factories import start_study
 
 
-def _w_reference(matrix, tie_correction=True):
+def _w_reference(matrix: list[list[int]], tie_correction: bool = True) -> float:
     """Kendall's W from scratch with scipy's rankdata (raters in rows, statements in columns)."""
     ranks = np.array([sps.rankdata(row) for row in matrix])
     m, n = ranks.shape
@@ -20,7 +22,7 @@ def _w_reference(matrix, tie_correction=True):
     return 12 * s / (m**2 * (n**3 - n) - m * ties)
 
 
-def test_stability_between_rounds_matches_scipy(client, coordinator_token):
+def test_stability_between_rounds_matches_scipy(client: TestClient, coordinator_token: str) -> None:
     run = start_study(client, coordinator_token, statements=3, panelists=6)
     s1, s2, s3 = (s["id"] for s in run.statements)
     first = run.new_round()
@@ -53,20 +55,26 @@ def test_stability_between_rounds_matches_scipy(client, coordinator_token):
     first_figures = {row["statement_id"]: row for row in run.results(first["id"])["statements"]}
     assert moved["cv_change"] == round(figures[s1]["cv"] - first_figures[s1]["cv"], 6)
     still = stability[s2]
-    assert still["changed"] == 0 and still["wilcoxon_p"] is None and still["note"]
+    assert still["changed"] == 0
+    assert still["wilcoxon_p"] is None
+    assert still["note"]
     assert still["stable"] is True  # reported against 15 % even without a pre-registered rule
 
     kendall = res["stability"]["kendall_w"]
     matrix = [[round2[s1][i], round2[s2][i]] for i in range(6)]
     assert kendall["tie_corrected"] is True
     assert abs(kendall["w"] - _w_reference(matrix)) < 1e-9
-    assert kendall["df"] == 1 and kendall["raters"] == 6 and kendall["items"] == 2
+    assert kendall["df"] == 1
+    assert kendall["raters"] == 6
+    assert kendall["items"] == 2
     plain = run.call("GET", f"/api/v1/rounds/{second['id']}/results?tie_correction=false")
     assert abs(plain["stability"]["kendall_w"]["w"] - _w_reference(matrix, False)) < 1e-9
     assert plain["stability"]["kendall_w"]["tie_corrected"] is False
 
 
-def test_a_preregistered_stability_rule_stops_stable_statements(client, coordinator_token):
+def test_a_preregistered_stability_rule_stops_stable_statements(
+    client: TestClient, coordinator_token: str
+) -> None:
     run = start_study(
         client,
         coordinator_token,
@@ -94,7 +102,9 @@ def test_a_preregistered_stability_rule_stops_stable_statements(client, coordina
     assert [s["id"] for s in third["statements"]] == [s2], "s1 is stable without consensus"
 
 
-def test_attrition_by_group_and_bias_of_those_who_left(client, coordinator_token):
+def test_attrition_by_group_and_bias_of_those_who_left(
+    client: TestClient, coordinator_token: str
+) -> None:
     run = start_study(
         client, coordinator_token, statements=1, panelists=6, groups=["nurses", "physicians"]
     )
@@ -116,17 +126,20 @@ def test_attrition_by_group_and_bias_of_those_who_left(client, coordinator_token
     assert attrition["by_group"]["physicians"] == {"before": 3, "left": 0, "now": 3}
     (bias,) = attrition["bias"]
     assert (bias["left_n"], bias["stayed_n"]) == (2, 4)
-    assert bias["left_median"] == 1.5 and bias["stayed_median"] == 8.5
-    assert bias["median_gap"] == -7.0 and bias["flagged"] is True
+    assert bias["left_median"] == 1.5
+    assert bias["stayed_median"] == 8.5
+    assert bias["median_gap"] == -7.0
+    assert bias["flagged"] is True
 
 
-def test_round_one_has_nothing_to_compare(client, coordinator_token):
+def test_round_one_has_nothing_to_compare(client: TestClient, coordinator_token: str) -> None:
     run = start_study(client, coordinator_token, statements=2, panelists=3)
     round_ = run.new_round()
     run.open_round(round_["id"])
     run.rate(0, {run.statements[0]["id"]: 5})
     res = run.results(round_["id"])
-    assert res["stability"]["previous_round"] is None and res["stability"]["statements"] == []
+    assert res["stability"]["previous_round"] is None
+    assert res["stability"]["statements"] == []
     assert res["attrition"] == {
         "previous_round": None,
         "responded_before": 0,
@@ -141,8 +154,8 @@ def test_round_one_has_nothing_to_compare(client, coordinator_token):
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_kendall_counted_in_the_database_equals_the_matrix_reference(
-    client, coordinator_token, seed
-):
+    client: TestClient, coordinator_token: str, seed: int
+) -> None:
     import random
 
     rng = random.Random(seed)
@@ -158,15 +171,18 @@ def test_kendall_counted_in_the_database_equals_the_matrix_reference(
         run.rate(i, answers[i])
     res = run.results(round_["id"])
     complete = [sid for sid in ids if all(answers[i][sid] is not None for i in range(7))]
-    matrix = [[answers[i][sid] for sid in complete] for i in range(7)]
+    matrix = [[v for sid in complete if (v := answers[i][sid]) is not None] for i in range(7)]
     kendall = res["stability"]["kendall_w"]
-    assert kendall["items"] == len(complete) and kendall["raters"] == 7
+    assert kendall["items"] == len(complete)
+    assert kendall["raters"] == 7
     assert abs(kendall["w"] - _w_reference(matrix)) < 1e-9
     reference_chi2 = sps.friedmanchisquare(*np.array(matrix).T).statistic
     assert abs(kendall["chi2"] - reference_chi2) < 1e-9
 
 
-def test_closing_freezes_the_statistics_with_the_round(client, coordinator_token, session):
+def test_closing_freezes_the_statistics_with_the_round(
+    client: TestClient, coordinator_token: str, session: Session
+) -> None:
     from sqlalchemy import select
 
     from app.models import Round

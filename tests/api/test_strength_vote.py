@@ -1,13 +1,18 @@
 """The optional strength vote: asked as panelists rate, counted, and used by the grading table."""
 
+from typing import Any
+
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine
+
 from app.consensus import grading
 from tests.dbstate import dump
-from tests.factories import start_study
+from tests.factories import StudyRun, start_study
 
 PANEL_TABLE = grading.grade_table(panel_strength=True).model_dump(mode="json")
 
 
-def _voting_study(client, token, **study):
+def _voting_study(client: TestClient, token: str, **study: Any) -> tuple[StudyRun, int]:
     study = {
         "max_rounds": 2,
         "evidence_scheme": "grade",
@@ -32,7 +37,9 @@ def _voting_study(client, token, **study):
     return run, statement
 
 
-def _strengths(run, statement, values, strengths):
+def _strengths(
+    run: StudyRun, statement: int, values: list[int], strengths: list[str | None]
+) -> None:
     for index, (value, choice) in enumerate(zip(values, strengths, strict=True)):
         run.call(
             "PUT",
@@ -42,7 +49,7 @@ def _strengths(run, statement, values, strengths):
         )
 
 
-def _to_final_round(run, statement):
+def _to_final_round(run: StudyRun, statement: int) -> tuple[dict[str, Any], dict[str, Any]]:
     first = run.new_round()
     assert first["asks_strength"] is True, "a study with the vote asks in every round"
     run.open_round(first["id"])
@@ -55,7 +62,9 @@ def _to_final_round(run, statement):
     return first, final
 
 
-def test_the_final_round_asks_counts_and_grades_by_the_panels_choice(client, coordinator_token):
+def test_the_final_round_asks_counts_and_grades_by_the_panels_choice(
+    client: TestClient, coordinator_token: str
+) -> None:
     run, statement = _voting_study(client, coordinator_token)
     _, final = _to_final_round(run, statement)
     ballot = run.call("GET", "/api/v1/ballot", headers=run.as_panelist(0))
@@ -82,8 +91,8 @@ def test_the_final_round_asks_counts_and_grades_by_the_panels_choice(client, coo
 
 
 def test_a_vote_without_a_70_percent_choice_gives_a_conditional_recommendation(
-    client, coordinator_token
-):
+    client: TestClient, coordinator_token: str
+) -> None:
     run, statement = _voting_study(client, coordinator_token)
     _, final = _to_final_round(run, statement)
     _strengths(
@@ -100,8 +109,8 @@ def test_a_vote_without_a_70_percent_choice_gives_a_conditional_recommendation(
 
 
 def test_a_strength_in_a_round_that_does_not_ask_is_refused_and_nothing_saved(
-    client, coordinator_token, engine
-):
+    client: TestClient, coordinator_token: str, engine: Engine
+) -> None:
     run, statement = _voting_study(client, coordinator_token)
     run.open_round(run.new_round(asks_strength=False)["id"])
     before = dump(engine)
@@ -116,8 +125,8 @@ def test_a_strength_in_a_round_that_does_not_ask_is_refused_and_nothing_saved(
 
 
 def test_an_unknown_strength_or_one_with_unable_to_rate_is_refused(
-    client, coordinator_token, engine
-):
+    client: TestClient, coordinator_token: str, engine: Engine
+) -> None:
     run, statement = _voting_study(client, coordinator_token)
     _to_final_round(run, statement)
     before = dump(engine)
@@ -130,7 +139,8 @@ def test_an_unknown_strength_or_one_with_unable_to_rate_is_refused(
             headers=run.as_panelist(0),
             json={"ratings": [{"statement_id": statement, **rating}]},
         )
-        assert response.status_code == 422 and message in response.json()["detail"]
+        assert response.status_code == 422
+        assert message in response.json()["detail"]
     assert dump(engine) == before
     # A strength sent for a statement saved earlier as 'unable to rate' is refused too.
     run.call(
@@ -144,28 +154,33 @@ def test_an_unknown_strength_or_one_with_unable_to_rate_is_refused(
         headers=run.as_panelist(0),
         json={"ratings": [{"statement_id": statement, "strength": "strong_for"}]},
     )
-    assert late.status_code == 422 and "unable to rate" in late.json()["detail"]
+    assert late.status_code == 422
+    assert "unable to rate" in late.json()["detail"]
 
 
-def test_a_study_without_the_vote_cannot_ask_or_grade_by_it(client, coordinator_token, engine):
+def test_a_study_without_the_vote_cannot_ask_or_grade_by_it(
+    client: TestClient, coordinator_token: str, engine: Engine
+) -> None:
     run = start_study(client, coordinator_token, statements=1, panelists=1, max_rounds=2)
     before = dump(engine)
     refused = client.post(
         f"/api/v1/studies/{run.study['id']}/rounds", headers=run.auth, json={"asks_strength": True}
     )
-    assert (
-        refused.status_code == 422 and "does not hold a strength vote" in refused.json()["detail"]
-    )
+    assert refused.status_code == 422
+    assert "does not hold a strength vote" in refused.json()["detail"]
     table = client.patch(
         f"/api/v1/studies/{run.study['id']}",
         headers=run.auth,
         json={"evidence_scheme": "grade", "grading_table": PANEL_TABLE},
     )
-    assert table.status_code == 422 and "turn on the strength vote" in table.json()["detail"]
+    assert table.status_code == 422
+    assert "turn on the strength vote" in table.json()["detail"]
     assert dump(engine) == before
 
 
-def test_a_grading_table_for_another_scheme_is_refused(client, coordinator_token):
+def test_a_grading_table_for_another_scheme_is_refused(
+    client: TestClient, coordinator_token: str
+) -> None:
     response = client.post(
         "/api/v1/studies",
         headers={"Authorization": f"Bearer {coordinator_token}"},
@@ -182,7 +197,9 @@ def test_a_grading_table_for_another_scheme_is_refused(client, coordinator_token
     )
 
 
-def test_a_draft_can_stop_asking_but_an_open_round_cannot_change(client, coordinator_token):
+def test_a_draft_can_stop_asking_but_an_open_round_cannot_change(
+    client: TestClient, coordinator_token: str
+) -> None:
     run, _ = _voting_study(client, coordinator_token, max_rounds=3)
     draft = run.new_round()
     patched = run.call("PATCH", f"/api/v1/rounds/{draft['id']}", json={"asks_strength": False})
@@ -192,10 +209,13 @@ def test_a_draft_can_stop_asking_but_an_open_round_cannot_change(client, coordin
     refused = client.patch(
         f"/api/v1/rounds/{draft['id']}", headers=run.auth, json={"asks_strength": False}
     )
-    assert refused.status_code == 409 and "only a draft round" in refused.json()["detail"]
+    assert refused.status_code == 409
+    assert "only a draft round" in refused.json()["detail"]
 
 
-def test_turning_the_vote_off_stops_a_draft_from_asking(client, coordinator_token):
+def test_turning_the_vote_off_stops_a_draft_from_asking(
+    client: TestClient, coordinator_token: str
+) -> None:
     run, statement = _voting_study(client, coordinator_token, grading_table=None)
     draft = run.new_round()
     assert draft["asks_strength"] is True
@@ -210,7 +230,9 @@ def test_turning_the_vote_off_stops_a_draft_from_asking(client, coordinator_toke
     assert response.status_code == 422
 
 
-def test_a_statement_settled_in_round_one_is_graded_by_round_ones_vote(client, coordinator_token):
+def test_a_statement_settled_in_round_one_is_graded_by_round_ones_vote(
+    client: TestClient, coordinator_token: str
+) -> None:
     run, statement = _voting_study(client, coordinator_token)
     first = run.new_round()
     run.open_round(first["id"])
@@ -221,7 +243,9 @@ def test_a_statement_settled_in_round_one_is_graded_by_round_ones_vote(client, c
     assert (recommendation["round"], recommendation["grade"]) == (1, "strong_for")
 
 
-def test_a_strength_needs_a_rating_beside_it(client, coordinator_token, engine):
+def test_a_strength_needs_a_rating_beside_it(
+    client: TestClient, coordinator_token: str, engine: Engine
+) -> None:
     run, statement = _voting_study(client, coordinator_token)
     run.open_round(run.new_round()["id"])
     before = dump(engine)
@@ -235,7 +259,9 @@ def test_a_strength_needs_a_rating_beside_it(client, coordinator_token, engine):
     assert dump(engine) == before
 
 
-def test_final_content_without_a_vote_hashes_as_stored(client, coordinator_token):
+def test_final_content_without_a_vote_hashes_as_stored(
+    client: TestClient, coordinator_token: str
+) -> None:
     import hashlib
     import json
 
@@ -247,18 +273,20 @@ def test_final_content_without_a_vote_hashes_as_stored(client, coordinator_token
     run.close_round(round_["id"])
     run.call("POST", f"/api/v1/studies/{run.study['id']}/finalize")
     (frozen,) = run.call("GET", f"/api/v1/studies/{run.study['id']}/final")["recommendations"]
-    assert "strength_votes" not in frozen and "panel_strength" not in frozen
+    assert "strength_votes" not in frozen
+    assert "panel_strength" not in frozen
     content = {k: v for k, v in frozen.items() if k != "content_hash"}
     canonical = json.dumps(content, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
     assert frozen["content_hash"] == hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def test_the_vote_is_frozen_with_the_rules(client, coordinator_token):
+def test_the_vote_is_frozen_with_the_rules(client: TestClient, coordinator_token: str) -> None:
     run, _ = _voting_study(client, coordinator_token)
     fingerprint = run.study["rules_fingerprint"]
     run.open_round(run.new_round()["id"])
     refused = client.patch(
         f"/api/v1/studies/{run.study['id']}", headers=run.auth, json={"strength_vote": False}
     )
-    assert refused.status_code == 409 and "strength_vote" in refused.json()["detail"]
+    assert refused.status_code == 409
+    assert "strength_vote" in refused.json()["detail"]
     assert run.call("GET", f"/api/v1/studies/{run.study['id']}")["rules_fingerprint"] == fingerprint

@@ -1,11 +1,13 @@
 """A whole Delphi through the public API, as an outside script drives it."""
 
+from fastapi.testclient import TestClient
+
 from tests.factories import start_study
 
 
 def test_two_round_delphi_carries_forward_only_statements_without_consensus(
-    client, coordinator_token
-):
+    client: TestClient, coordinator_token: str
+) -> None:
     run = start_study(client, coordinator_token, statements=3, panelists=5)
     s1, s2, s3 = (s["id"] for s in run.statements)
     round1 = run.new_round()
@@ -20,7 +22,8 @@ def test_two_round_delphi_carries_forward_only_statements_without_consensus(
     assert by_id[s1]["classification"] == "consensus_for"
     assert by_id[s2]["classification"] == "no_consensus"
     assert by_id[s3]["classification"] == "consensus_against"
-    assert results["responded"] == 5 and results["invited"] == 5
+    assert results["responded"] == 5
+    assert results["invited"] == 5
 
     round2 = run.new_round()
     assert [s["id"] for s in round2["statements"]] == [s2]
