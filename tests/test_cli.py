@@ -46,7 +46,9 @@ def test_tick_closes_a_round_whose_deadline_passed(engine, client, coordinator_t
     result = runner.invoke(cli, ["tick"])
     assert result.exit_code == 0 and "Closed 1 round" in result.output
     assert run.results(round_id)["round"]["status"] == RoundStatus.closed.value
-    assert "Nothing due" in runner.invoke(cli, ["tick"]).output
+    idle = runner.invoke(cli, ["tick"])
+    assert idle.exit_code == 0, idle.output
+    assert "Nothing due" in idle.output
 
 
 def test_demo_seeds_once_and_prints_links_that_open_a_ballot(engine, client):
@@ -59,6 +61,7 @@ def test_demo_seeds_once_and_prints_links_that_open_a_ballot(engine, client):
     ballot = client.get("/api/v1/ballot", headers={"Authorization": f"Bearer {token}"}).json()
     assert ballot["round"]["number"] == 2 and ballot["items"][0]["feedback"]["histogram"]
     second = runner.invoke(cli, ["demo"])
+    assert second.exit_code == 0, second.output
     assert "Demo study ready" in second.output  # not seeded twice
     stale = client.get("/api/v1/ballot", headers={"Authorization": f"Bearer {token}"})
     assert stale.status_code == 401  # links were re-issued
@@ -78,7 +81,11 @@ def test_simulate_prints_consensus_per_round():
 
 def test_simulate_is_reproducible_with_a_seed():
     args = ["simulate", "--panelists", "10", "--statements", "5", "--seed", "3"]
-    assert runner.invoke(cli, args).output == runner.invoke(cli, args).output
+    first, second = runner.invoke(cli, args), runner.invoke(cli, args)
+    assert first.exit_code == 0, first.output
+    assert second.exit_code == 0, second.output
+    assert first.output.startswith("Simulated Delphi (10 panelists, 5 statements, seed 3)")
+    assert second.output == first.output
 
 
 def test_commands_on_an_empty_database_say_to_migrate_first(tmp_path):
@@ -110,4 +117,6 @@ def test_simulate_can_grade_and_finalize_reproducibly():
     assert any("no recommendation" in line or "Grade" in line for line in grades)
     digest = first.output.strip().splitlines()[-1].rsplit(" ", 1)[1]
     assert len(digest) == 64
-    assert runner.invoke(cli, args).output == first.output  # same seed, same hash
+    again = runner.invoke(cli, args)
+    assert again.exit_code == 0, again.output
+    assert again.output == first.output  # same seed, same hash
