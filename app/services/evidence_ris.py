@@ -1,104 +1,34 @@
 """Importing evidence sources from a RIS file (EndNote, Zotero, Mendeley, RefWorks exports).
 
-A RIS file carries citations, not appraisals, so each reference's design is taken from what the
-coordinator wrote in it (a keyword or note “design: rct”), else recognised from its title,
-publication type or keywords — CONSORT asks trials to say “randomised” in the title and PRISMA asks
-reviews to say “systematic review” or “meta-analysis” — and never guessed: a reference without a
-recognisable design is a preview error that names it, so nothing is imported until it is settled.
-Notes and keywords may also carry “PEDro: 7”, “AMSTAR-2: moderate”, “AMSTAR: 8”,
-“pooled levels: 1b, 2” and “statements: S01, S03”. Everything else follows the CSV import.
+A RIS file carries citations, not appraisals: app.services.ris reads each reference and what it
+says (its design from a coordinator's “design: rct” or recognised from its title, publication
+type or keywords, never guessed; its markers “PEDro: 7”, “statements: S01” …). Here each
+reference becomes a new source or a preview error that names it: a reference without a
+recognisable design stops the import until it is settled. Everything else follows the CSV import.
 """
 
-import codecs
-import html
 import re
 from dataclasses import dataclass, field
-from pathlib import PurePath
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.consensus.levels import check_pooled_levels
-from app.consensus.sources import AMSTAR_MAX, DESIGNS, PEDRO_MAX, Design, Source
+from app.consensus.sources import AMSTAR_MAX, DESIGNS, PEDRO_MAX, Source
 from app.models import EvidenceSource, Statement, Study
-from app.services.errors import Invalid
 from app.services.evidence import NewSource
-from app.services.imports import MAX_ROWS, Preview, RowError
+from app.services.imports import Preview, RowError
 from app.services.numbers import whole_number
+from app.services.ris import DOI_PREFIX, Reference, markers_of, shortened
+from app.services.ris import citation_of as citation_of
+from app.services.ris import design_named as design_named
+from app.services.ris import design_of as design_of
+from app.services.ris import doi_of as doi_of
+from app.services.ris import is_ris as is_ris
+from app.services.ris import pmid_of as pmid_of
+from app.services.ris import read_references as read_references
 
-# Only 0-9: str.isdigit() also accepts "²" and other digits that int() refuses.
-ASCII_NUMBER = re.compile(r"[0-9]+")
-
-TAG_LINE = re.compile(r"([A-Z][A-Z0-9])[ \t]*-(?:[ \t]+(.*?))?[ \t]*")
-YEAR = re.compile(r"(?<!\d)(1[5-9]\d\d|20\d\d)(?!\d)")
-DOI = re.compile(r"10\.\d{4,9}/\S+")
-DOI_PREFIX = re.compile(r"^(?:https?://(?:dx\.)?doi\.org/|doi:\s*|DOI\s+)", re.IGNORECASE)
-PMID_LABELLED = re.compile(r"\b(?:PMID|PubMed(?:\s+ID)?)\s*:?\s*(\d{1,9})\b", re.IGNORECASE)
-PMID_URL = re.compile(r"pubmed[^0-9]*?(?:/|list_uids=|term=)(\d{1,9})\b", re.IGNORECASE)
-INITIALS = re.compile(r"(?:[A-Z]\.?-?){1,3}")
-MARKER = re.compile(
-    r"\s*(?P<name>pedro(?:\s+(?:score|total))?|amstar[\s-]?2(?:\s+[a-z ]+?)?|"
-    r"amstar(?:\s+score)?|design|statements?|pooled[\s_-]levels?)(?:\s*[:=]\s*|\s+(?=\d))(?P<value>.*?)\s*",
-    re.IGNORECASE,
-)
-MARKER_START = re.compile(
-    r";\s*(?=(?:pedro|amstar|design|statements?|pooled)[^:=;]*[:=])", re.IGNORECASE
-)
 MAX_DOI = 200  # the column width
-HTML_BREAK = re.compile(r"<\s*(?:br|/p|/div|/li)\s*/?>", re.IGNORECASE)
-HTML_TAG = re.compile(r"<[^>]+>")
-AS_TOPIC = re.compile(r"\bas topic\b|\(topic\)", re.IGNORECASE)  # MeSH and Emtree subjects
-PROTOCOL = re.compile(
-    r"\bstudy protocol\b|\bprotocol (?:for|of) an?\b|\b(?:trial|review) protocol\b|研究方案", re.I
-)
-ANY_REVIEW = re.compile(r"\b(?:review|overview)\b|(?<!系统)综述", re.IGNORECASE)
-NON_RANDOMISED = re.compile(
-    r"\b(?:non|quasi)[\s-]?randomi[sz](?:ed|ation)\b[^.;:]{0,40}?\b(?:trials?|stud(?:y|ies))\b"
-    r"|[非半类]随机(?:对照)?(?:试验|研究)",
-    re.IGNORECASE,
-)
-# Designs as titles, publication types and keywords name them, in English and in Chinese;
-# reviews first, since they name the designs they pool.
-PHRASES: tuple[tuple[Design, str, re.Pattern[str]], ...] = (
-    (
-        "systematic_review",
-        "systematic review",
-        re.compile(r"\bsystematic(?:al)?\s+reviews?\b|系统评价|系统综述", re.I),
-    ),
-    (
-        "meta_analysis",
-        "meta-analysis",
-        re.compile(r"\bmeta[\s-]?analy[sz](?:is|es|ses)\b|meta\s*分析|荟萃分析|元分析", re.I),
-    ),
-    ("non_randomised_controlled", "non-randomised controlled trial", NON_RANDOMISED),
-    (
-        "rct",
-        "randomised controlled trial",
-        re.compile(
-            r"\brandomi[sz]ed\b[^.;:]{0,60}?\btrials?\b|\bRCTs?\b|随机(?:对照|临床)(?:试验|研究)",
-            re.I,
-        ),
-    ),
-    (
-        "cohort",
-        "cohort study",
-        re.compile(
-            r"\bcohort\s+stud(?:y|ies)\b|\b(?:prospective|retrospective)\s+cohort\b|队列研究", re.I
-        ),
-    ),
-    (
-        "case_control",
-        "case-control study",
-        re.compile(r"\bcase[\s-]control\s+stud|病例对照研究", re.I),
-    ),
-    ("case_series", "case series", re.compile(r"\bcase\s+series\b|病例系列", re.I)),
-    (
-        "pre_post",
-        "pre-post study",
-        re.compile(r"\bpre[\s-]?post\b|\bbefore[\s-]and[\s-]after\s+stud|自身前后对照", re.I),
-    ),
-)
-REVIEWS = ("systematic_review", "meta_analysis")
 PLACES = {"N1": "note", "KW": "keyword"}
 LABELS = {
     "pedro": "PEDro",
@@ -113,21 +43,7 @@ HOW_TO_SAY = (
     + ") and export again, or import it from a CSV file with a design column"
 )
 
-
-@dataclass(slots=True)
-class Reference:
-    """One RIS record: its tags' values in file order, continuation lines kept."""
-
-    line: int  # of its TY line
-    tags: dict[str, list[str]] = field(default_factory=dict)
-
-    def values(self, *tags: str) -> list[str]:
-        """The non-empty values of these tags, tag by tag (AU before A1: the preferred first)."""
-        return [value for tag in tags for value in self.tags.get(tag, []) if value]
-
-    def first(self, *tags: str) -> str:
-        """The first non-empty value among these tags, or “” (exporters differ in their tags)."""
-        return next(iter(self.values(*tags)), "")
+Markers = dict[str, list[tuple[str, str]]]
 
 
 @dataclass(slots=True)
@@ -136,241 +52,19 @@ class RisPreview(Preview[NewSource]):
     unit: str = "Line"  # errors name the line where the reference starts
 
 
-# --- Reading the file ---------------------------------------------------------------------------
+@dataclass(slots=True)
+class _Checked:
+    """One reference being checked: its citation, its markers, and the problems found so far."""
 
+    reference: Reference
+    citation: str
+    markers: Markers
+    keywords: list[str]
+    errors: list[RowError] = field(default_factory=list)
 
-def is_ris(*, filename: str, content: bytes) -> bool:
-    """A .ris file, or a text file that starts like one (EndNote exports RIS as .txt)."""
-    suffix = PurePath(filename or "").suffix.lower()
-    if suffix == ".ris":
-        return True
-    if suffix != ".txt":
-        return False
-    head = content[:200].decode("utf-8-sig", errors="ignore").lstrip()
-    return bool(re.match(r"TY[ \t]*-", head))
-
-
-def read_references(*, filename: str, content: bytes) -> list[Reference]:
-    """Every record of the file; a file that is not RIS or is cut short is refused whole."""
-    name = PurePath(filename or "").name or "the file"
-    if not content.strip():
-        raise Invalid(f"{name} is empty; export the references from your reference manager again.")
-    utf16 = content.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE))  # Windows “Unicode”
-    try:
-        text = content.decode("utf-16" if utf16 else "utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = content[: exc.start].count(b"\n" if not utf16 else "\n".encode("utf-16-le")) + 1
-        raise Invalid(
-            f"{name} is not {'UTF-16' if utf16 else 'UTF-8'} text: the byte "
-            f"0x{content[exc.start]:02X} on line {line} does not belong there. Export the "
-            "references again with the text encoding “UTF-8” (or “Unicode”)."
-        ) from None
-    return _records(name, text.replace("\r\n", "\n").replace("\r", "\n").split("\n"))
-
-
-def _records(name: str, lines: list[str]) -> list[Reference]:
-    found: list[Reference] = []
-    current: Reference | None = None
-    last_tag = ""
-    ended = 0  # line of the last ER
-    for number, raw in enumerate(lines, start=1):
-        line = raw.rstrip()
-        if not line.strip():
-            continue
-        match = TAG_LINE.fullmatch(line)
-        tag, value = (match.group(1), (match.group(2) or "").strip()) if match else ("", "")
-        if current is None:
-            if tag == "TY":
-                current, last_tag = Reference(line=number, tags={"TY": [value]}), "TY"
-                continue
-            if not found:
-                raise Invalid(
-                    f"{name} is not a RIS file: line {number} reads “{_cut(line)}”, but a RIS file "
-                    "starts each reference with a line like “TY  - JOUR”. Export the references "
-                    "from EndNote, Zotero, Mendeley or RefWorks in RIS format."
-                )
-            raise Invalid(
-                f"{name}, line {number}: “{_cut(line)}” is outside any reference (the one before "
-                f"ended with ER on line {ended}); each reference starts with “TY  - ”."
-            )
-        if tag == "TY":
-            raise Invalid(
-                f"{name}, line {number}: a new reference starts, but the one starting on line "
-                f"{current.line} has no “ER  - ” line to end it. Export the file again."
-            )
-        if tag == "ER":
-            found.append(current)
-            if len(found) > MAX_ROWS:
-                raise Invalid(f"{name} has more than {MAX_ROWS:,} references; split it.")
-            current, ended = None, number
-        elif tag:
-            current.tags.setdefault(tag, []).append(value)
-            last_tag = tag
-        elif last_tag == "KW":  # EndNote puts further keywords on lines of their own
-            current.tags["KW"].append(line.strip())
-        else:
-            values = current.tags[last_tag]
-            values[-1] = f"{values[-1]}\n{line.strip()}".strip()
-    if current is not None:
-        raise Invalid(
-            f"{name}: the reference starting on line {current.line} has no “ER  - ” line to end "
-            "it; the file looks cut short. Export it again."
-        )
-    if not found:
-        raise Invalid(f"{name} has no references; each starts with a line like “TY  - JOUR”.")
-    return found
-
-
-def _cut(text: str, limit: int = 60) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-# --- One reference ------------------------------------------------------------------------------
-
-
-def citation_of(reference: Reference) -> str:
-    """“Smith 2019, Title. Journal 12(3):1-9”, like the citations typed into the CSV import."""
-    author = _surname(reference.first("AU", "A1"))
-    year = next(
-        (m.group(1) for v in reference.values("PY", "Y1", "DA") if (m := YEAR.search(v))), ""
-    )
-    title = " ".join(reference.first("TI", "T1", "ST", "CT").split()).rstrip(". ")
-    journal = " ".join(reference.first("T2", "JF", "JO", "JA", "J2").split()).rstrip(". ")
-    volume, issue = reference.first("VL"), reference.first("IS")
-    start, end = reference.first("SP"), reference.first("EP")
-    where = f"{volume}({issue})" if volume and issue else volume
-    pages = f"{start}-{end}" if start and end and "-" not in start else start
-    where = f"{where}:{pages}" if where and pages else where or pages
-    tail = " ".join(part for part in (journal, where) if part)
-    if title and tail:
-        title += "" if title[-1] in "?!。？！" else "."
-    body = " ".join(part for part in (title, tail) if part)
-    if not author:
-        return f"{body} ({year})" if body and year else body
-    return f"{author} {year or 'n.d.'}" + (f", {body}" if body else "")
-
-
-def _surname(author: str) -> str:
-    author = " ".join(author.split())
-    if "," in author:
-        return author.split(",", 1)[0].strip()
-    words = author.split(" ")
-    if len(words) > 1 and INITIALS.fullmatch(words[-1]):  # PubMed style: “Smith JA”
-        return " ".join(words[:-1])
-    return author
-
-
-def doi_of(reference: Reference) -> str | None:
-    """The bare DOI (“10.…/…”), from DO, else from a doi.org link: the key that dedupes."""
-    for value in reference.values("DO", "M3", "UR", "L2"):
-        value = DOI_PREFIX.sub("", value.strip())
-        if "doi.org/" in value:
-            value = value.split("doi.org/", 1)[1]
-        if DOI.fullmatch(value):
-            return value
-    return None
-
-
-def pmid_of(reference: Reference) -> str | None:
-    """The PubMed id where it is labelled as one (“PMID: …”, a PubMed link, AN of a PubMed record).
-
-    A bare number in AN, ID, C2 or M1 is not taken: exporters use them for other accession and
-    record numbers (Embase, Web of Science, EndNote's own record id, PMC ids).
-    """
-    for tag, values in reference.tags.items():
-        if tag in ("TI", "T1", "AB", "N2"):
-            continue
-        for value in values:
-            labelled = PMID_LABELLED.search(value)
-            if labelled:
-                return labelled.group(1)
-            if tag in ("UR", "L1", "L2", "LK") and (url := PMID_URL.search(value)):
-                return url.group(1)
-    database = " ".join(reference.values("DB", "DP")).lower()
-    number = reference.first("AN")
-    if any(word in database for word in ("pubmed", "medline", "nlm")) and ASCII_NUMBER.fullmatch(
-        number
-    ):
-        return number
-    return None
-
-
-def _notes(reference: Reference) -> list[tuple[str, str]]:
-    """Notes (Zotero's HTML made plain) and keywords, split into pieces, with their tag."""
-    pieces = []
-    for note in reference.values("N1"):
-        plain = html.unescape(HTML_TAG.sub(" ", HTML_BREAK.sub("\n", note)))
-        pieces += [("N1", line) for line in plain.split("\n")]
-    pieces += [("KW", keyword) for keyword in reference.values("KW")]
-    return [
-        (tag, part.strip())
-        for tag, piece in pieces
-        for part in MARKER_START.split(piece)
-        if part.strip()
-    ]
-
-
-def markers_of(reference: Reference) -> tuple[dict[str, list[tuple[str, str]]], list[str]]:
-    """The “name: value” markers (with the tag they were in), and the other keywords."""
-    markers: dict[str, list[tuple[str, str]]] = {}
-    for tag, piece in _notes(reference):
-        match = MARKER.fullmatch(piece)
-        if match is None:
-            continue
-        name = match.group("name").lower()
-        if re.match(r"amstar[\s-]?2", name):
-            canonical = "amstar2"
-        elif name.startswith(("amstar", "pedro", "design")):
-            canonical = {"a": "amstar_score", "p": "pedro", "d": "design"}[name[0]]
-        else:
-            canonical = "statements" if name.startswith("statement") else "pooled_levels"
-        markers.setdefault(canonical, []).append((tag, match.group("value")))
-    keywords = [k for k in reference.values("KW") if not MARKER.fullmatch(k.strip())]
-    return markers, keywords
-
-
-def design_of(reference: Reference, keywords: list[str]) -> tuple[str | None, str]:
-    """A recognised design and where it was found, or None and why none was."""
-    sources = (
-        ("title", " ".join(reference.values("TI", "T1"))),
-        ("publication type", "; ".join(reference.values("M3"))),
-        ("keywords", "; ".join(k for k in keywords if not AS_TOPIC.search(k))),
-    )
-    for where, text in sources:
-        if not text:
-            continue
-        if where != "keywords" and PROTOCOL.search(text):
-            return None, f"its {where} calls it a protocol, which reports no results"
-        plain = NON_RANDOMISED.sub(" ", text)  # “non-randomised … trial” is not an RCT
-        named = [
-            (design, words)
-            for design, words, phrase in PHRASES
-            if phrase.search(plain if design == "rct" else text)
-        ]
-        reviews = [design for design, _ in named if design in REVIEWS]
-        if reviews:
-            return reviews[0], f"from its {where}"
-        if ANY_REVIEW.search(text):
-            return None, f"its {where} calls it a review, but not a systematic review"
-        if len(named) == 1:
-            return named[0][0], f"from its {where}"
-        if named:
-            return None, (
-                f"its {where} names more than one design ({', '.join(w for _, w in named)})"
-            )
-    return None, "no design is recognisable from its title, publication type or keywords"
-
-
-def design_named(text: str) -> str | None:
-    """The design a coordinator's “design: …” note names: rct, “randomised controlled trial” …"""
-    folded = re.sub(r"[\s-]+", "_", text.strip().lower())
-    if folded in DESIGNS:
-        return folded
-    named = [design for design, words, phrase in PHRASES if phrase.fullmatch(text.strip())]
-    return named[0] if len(named) == 1 else None
-
-
-# --- The preview --------------------------------------------------------------------------------
+    def fail(self, column: str | None, message: str) -> None:
+        """A problem, named by the reference's first line and its citation."""
+        self.errors.append(RowError(self.reference.line, column, f"{self.citation}: {message}"))
 
 
 def identities(*, doi: str | None, pmid: str | None, citation: str) -> set[str]:
@@ -383,7 +77,7 @@ def identities(*, doi: str | None, pmid: str | None, citation: str) -> set[str]:
     return found
 
 
-def _numbers(markers: dict[str, list[tuple[str, str]]]) -> dict[str, tuple[str, str, int | None]]:
+def _numbers(markers: Markers) -> dict[str, tuple[str, str, int | None]]:
     """PEDro and AMSTAR as given (“7”, “7/10”): tag, text, and the number when it is one."""
     out = {}
     for name, limit in (("pedro", PEDRO_MAX), ("amstar_score", AMSTAR_MAX)):
@@ -392,6 +86,158 @@ def _numbers(markers: dict[str, list[tuple[str, str]]]) -> dict[str, tuple[str, 
             value = re.sub(rf"\s*/\s*{limit}$", "", given)
             out[name] = (tag, given, whole_number(value, low=0, high=limit))
     return out
+
+
+def _check_repeats(checked: _Checked) -> None:
+    """A marker other than statements given twice with different values is refused."""
+    for name, given in checked.markers.items():
+        values = list(dict.fromkeys(value for _, value in given))
+        if name != "statements" and len({v.casefold() for v in values}) > 1:
+            checked.fail(
+                given[1][0],
+                f"{LABELS[name]} is given more than once ({', '.join(values)}); keep one.",
+            )
+
+
+def _design(checked: _Checked) -> tuple[str | None, str]:
+    """The design the coordinator named, else the one recognised; and where it came from."""
+    if "design" not in checked.markers:
+        design, found = design_of(checked.reference, checked.keywords)
+        if design is None:
+            checked.fail("TY", f"{found}; {HOW_TO_SAY}.")
+        return design, found
+    tag, named = checked.markers["design"][0]
+    design = design_named(named)
+    if design is None:
+        checked.fail(tag, f"“design: {named}” is not a design; use one of {', '.join(DESIGNS)}.")
+    return design, f"from its {PLACES[tag]} “design: {named}”"
+
+
+def _checked_numbers(checked: _Checked) -> dict[str, tuple[str, str, int | None]]:
+    numbers = _numbers(checked.markers)
+    for name, (tag, written, number) in numbers.items():
+        if number is None:
+            limit = PEDRO_MAX if name == "pedro" else AMSTAR_MAX
+            checked.fail(
+                tag,
+                f"{LABELS[name]} “{shortened(written, 20)}” must be a whole number 0–{limit}.",
+            )
+    return numbers
+
+
+def _linked(checked: _Checked, folded_keys: dict[str, str]) -> list[str]:
+    """The statement keys the reference names; unknown ones are refused."""
+    linked = [
+        key
+        for _, value in checked.markers.get("statements", [])
+        for key in re.split(r"[;,\s]+", value)
+        if key
+    ]
+    missing = [key for key in linked if key.casefold() not in folded_keys]
+    if missing:
+        tag = checked.markers["statements"][0][0]
+        checked.fail(tag, f"unknown statement key(s) {', '.join(missing)}.")
+    return linked
+
+
+def _identifiers(checked: _Checked) -> tuple[str | None, str | None]:
+    """DOI and PubMed id; a DO tag that holds no DOI, or one too long to store, is refused."""
+    doi, pmid = doi_of(checked.reference), pmid_of(checked.reference)
+    given_doi = checked.reference.first("DO")
+    if given_doi and doi is None:
+        checked.fail("DO", f"“{shortened(given_doi)}” is not a DOI (one looks like 10.1234/…).")
+    elif doi and len(doi) > MAX_DOI:
+        checked.fail("DO", f"the DOI has {len(doi)} characters; the limit is {MAX_DOI}.")
+    return doi, pmid
+
+
+def _new_source(
+    checked: _Checked,
+    *,
+    design: str,
+    numbers: dict[str, tuple[str, str, int | None]],
+    identifiers: tuple[str | None, str | None],
+    statement_ids: list[int],
+) -> NewSource:
+    markers = checked.markers
+    amstar2 = markers.get("amstar2", [("", "")])[0][1]
+    return NewSource(
+        citation=checked.citation,
+        design=design,
+        doi=identifiers[0],
+        pmid=identifiers[1],
+        pedro=numbers["pedro"][2] if "pedro" in numbers else None,
+        amstar2=re.sub(r"[\s-]+", "_", amstar2.strip().lower()) or None,
+        amstar_score=numbers["amstar_score"][2] if "amstar_score" in numbers else None,
+        pooled_levels=[
+            code
+            for _, value in markers.get("pooled_levels", [])
+            for code in re.split(r"[;,\s]+", value)
+            if code
+        ],
+        illustrative=False,
+        statement_ids=statement_ids,
+    )
+
+
+def _check_levels(fields: NewSource, *, line: int, scheme: str) -> None:
+    """Pooled levels the study's evidence scheme does not know raise ValueError."""
+    source = Source(
+        id=line,
+        citation=fields.citation,
+        design=fields.design,  # type: ignore[arg-type]
+        pedro=fields.pedro,
+        amstar2=fields.amstar2,  # type: ignore[arg-type]
+        amstar_score=fields.amstar_score,
+        pooled_levels=tuple(fields.pooled_levels),
+    )
+    check_pooled_levels(source, scheme)  # type: ignore[arg-type]
+
+
+def _preview_one(
+    preview: RisPreview,
+    reference: Reference,
+    *,
+    study: Study,
+    keys: dict[str, int],
+    folded_keys: dict[str, str],
+    known: set[str],
+) -> None:
+    """One reference: its problems, or a new source, or one more already in the library."""
+    citation = citation_of(reference)
+    if not citation:
+        preview.errors.append(
+            RowError(reference.line, "TI", "The reference has neither authors nor a title to cite.")
+        )
+        return
+    checked = _Checked(reference, citation, *markers_of(reference))
+    _check_repeats(checked)
+    design, found = _design(checked)
+    numbers = _checked_numbers(checked)
+    linked = _linked(checked, folded_keys)
+    identifiers = _identifiers(checked)
+    preview.errors += checked.errors
+    if checked.errors or design is None:
+        return
+    fields = _new_source(
+        checked,
+        design=design,
+        numbers=numbers,
+        identifiers=identifiers,
+        statement_ids=list(dict.fromkeys(keys[folded_keys[k.casefold()]] for k in linked)),
+    )
+    try:
+        _check_levels(fields, line=reference.line, scheme=study.evidence_scheme)
+    except ValueError as exc:
+        preview.errors.append(RowError(reference.line, None, str(exc)))
+        return
+    own = identities(doi=identifiers[0], pmid=identifiers[1], citation=citation)
+    if own & known:
+        preview.unchanged += 1
+        return
+    known |= own
+    preview.new.append(fields)
+    preview.found.append(found)
 
 
 def preview_sources(session: Session, *, study: Study, filename: str, content: bytes) -> RisPreview:
@@ -408,105 +254,7 @@ def preview_sources(session: Session, *, study: Study, filename: str, content: b
     for row in session.scalars(select(EvidenceSource).where(EvidenceSource.study_id == study.id)):
         known |= identities(doi=row.doi, pmid=row.pmid, citation=row.citation)
     for reference in references:
-        line = reference.line
-        citation = citation_of(reference)
-        if not citation:
-            preview.errors.append(
-                RowError(line, "TI", "The reference has neither authors nor a title to cite.")
-            )
-            continue
-        failed = len(preview.errors)
-
-        def fail(column: str | None, message: str, line: int = line) -> None:
-            preview.errors.append(RowError(line, column, message))
-
-        markers, keywords = markers_of(reference)
-        for name, given in markers.items():
-            values = list(dict.fromkeys(value for _, value in given))
-            if name != "statements" and len({v.casefold() for v in values}) > 1:
-                fail(
-                    given[1][0],
-                    f"{citation}: {LABELS[name]} is given more than once "
-                    f"({', '.join(values)}); keep one.",
-                )
-        design: str | None
-        if "design" in markers:
-            tag, named = markers["design"][0]
-            design, found = design_named(named), f"from its {PLACES[tag]} “design: {named}”"
-            if design is None:
-                fail(
-                    tag,
-                    f"{citation}: “design: {named}” is not a design; use one of "
-                    f"{', '.join(DESIGNS)}.",
-                )
-        else:
-            design, found = design_of(reference, keywords)
-            if design is None:
-                fail("TY", f"{citation}: {found}; {HOW_TO_SAY}.")
-        numbers = _numbers(markers)
-        for name, (tag, written, number) in numbers.items():
-            if number is None:
-                limit = PEDRO_MAX if name == "pedro" else AMSTAR_MAX
-                fail(
-                    tag,
-                    f"{citation}: {LABELS[name]} “{_cut(written, 20)}” must be a whole number "
-                    f"0–{limit}.",
-                )
-        linked = [
-            key
-            for _, value in markers.get("statements", [])
-            for key in re.split(r"[;,\s]+", value)
-            if key
-        ]
-        missing = [key for key in linked if key.casefold() not in folded_keys]
-        if missing:
-            tag = markers["statements"][0][0]
-            fail(tag, f"{citation}: unknown statement key(s) {', '.join(missing)}.")
-        doi, pmid = doi_of(reference), pmid_of(reference)
-        given_doi = reference.first("DO")
-        if given_doi and doi is None:
-            fail("DO", f"{citation}: “{_cut(given_doi)}” is not a DOI (one looks like 10.1234/…).")
-        elif doi and len(doi) > MAX_DOI:
-            fail("DO", f"{citation}: the DOI has {len(doi)} characters; the limit is {MAX_DOI}.")
-        if len(preview.errors) > failed or design is None:
-            continue
-        amstar2 = markers.get("amstar2", [("", "")])[0][1]
-        fields = NewSource(
-            citation=citation,
-            design=design,
-            doi=doi,
-            pmid=pmid,
-            pedro=numbers["pedro"][2] if "pedro" in numbers else None,
-            amstar2=re.sub(r"[\s-]+", "_", amstar2.strip().lower()) or None,
-            amstar_score=numbers["amstar_score"][2] if "amstar_score" in numbers else None,
-            pooled_levels=[
-                code
-                for _, value in markers.get("pooled_levels", [])
-                for code in re.split(r"[;,\s]+", value)
-                if code
-            ],
-            illustrative=False,
-            statement_ids=list(dict.fromkeys(keys[folded_keys[k.casefold()]] for k in linked)),
+        _preview_one(
+            preview, reference, study=study, keys=keys, folded_keys=folded_keys, known=known
         )
-        try:
-            source = Source(
-                id=line,
-                citation=citation,
-                design=design,  # type: ignore[arg-type]
-                pedro=fields.pedro,
-                amstar2=fields.amstar2,  # type: ignore[arg-type]
-                amstar_score=fields.amstar_score,
-                pooled_levels=tuple(fields.pooled_levels),
-            )
-            check_pooled_levels(source, study.evidence_scheme)  # type: ignore[arg-type]
-        except ValueError as exc:
-            fail(None, str(exc))
-            continue
-        own = identities(doi=doi, pmid=pmid, citation=citation)
-        if own & known:
-            preview.unchanged += 1
-            continue
-        known |= own
-        preview.new.append(fields)
-        preview.found.append(found)
     return preview
