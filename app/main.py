@@ -25,6 +25,7 @@ from app.services.errors import DomainError, Unauthorized
 from app.settings import get_settings
 from app.templating import render
 from app.web import home, panel
+from app.web.api_docs import serve_api_docs
 from app.web.console import auth as console_auth
 from app.web.console import evidence as console_evidence
 from app.web.console import exports as console_exports
@@ -60,8 +61,11 @@ def create_app() -> FastAPI:
         title="Delphi consensus platform",
         version="1",
         description="Run anonymous multi-round Delphi studies and grade their recommendations.",
+        docs_url=None,  # served from this server, not a CDN: app/web/api_docs.py
+        redoc_url=None,
     )
     app.include_router(home.router)
+    serve_api_docs(app)
     app.include_router(health.router)
     app.include_router(studies.router)
     app.include_router(rounds.router)
