@@ -11,8 +11,8 @@ from app.contract import schemas
 from app.contract.evidence_schemas import FinalContent, FinalizedStudy, GradingTableView
 from app.http.deps import CurrentCoordinator, SessionDep
 from app.http.paths import PathId
-from app.models import EvidenceSource, Statement
-from app.services import evidence, finalization, studies
+from app.models import EvidenceSource
+from app.services import evidence, finalization, statements, studies
 from app.services.errors import Conflict
 
 router = APIRouter(prefix="/api/v1", tags=["coordinator: evidence"], responses=ERRORS)
@@ -72,11 +72,7 @@ def list_sources(study_id: PathId, session: SessionDep, user: CurrentCoordinator
 def link_source(
     source_id: PathId, body: schemas.LinkBody, session: SessionDep, user: CurrentCoordinator
 ) -> Any:
-    row = session.get(EvidenceSource, source_id)
-    study = studies.owner_of(
-        session, user=user, record=row, label=f"Source {source_id}", write=True
-    )
-    assert row is not None
+    row, study = evidence.source_for(session, user=user, source_id=source_id, write=True)
     evidence.link(session, actor=user, study=study, source=row, statement_ids=body.statement_ids)
     ids = dict((r.id, i) for r, i in evidence.sources_of(session, study=study))[row.id]
     return _source(row, ids)
@@ -92,10 +88,7 @@ def list_levels(study_id: PathId, session: SessionDep, user: CurrentCoordinator)
 def override_level(
     statement_id: PathId, body: schemas.LevelOverride, session: SessionDep, user: CurrentCoordinator
 ) -> Any:
-    statement = session.get(Statement, statement_id)
-    study = studies.owner_of(
-        session, user=user, record=statement, label=f"Statement {statement_id}", write=True
-    )
+    _, study = statements.statement_for(session, user=user, statement_id=statement_id, write=True)
     level = evidence.set_override(
         session,
         actor=user,

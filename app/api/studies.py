@@ -3,10 +3,7 @@
 from typing import Any
 
 from fastapi import APIRouter, status
-from sqlalchemy import select
-from sqlalchemy.orm import selectinload
 
-from app import models
 from app.api.responses import ERRORS
 from app.contract import present, schemas
 from app.contract.fields import new_study_fields, study_fields
@@ -52,13 +49,7 @@ def list_statements(
     study_id: PathId, session: SessionDep, user: CurrentCoordinator
 ) -> list[schemas.Statement]:
     study = studies.study_for(session, user=user, study_id=study_id)
-    rows = session.scalars(
-        select(models.Statement)
-        .where(models.Statement.study_id == study.id)
-        .order_by(models.Statement.position)
-        .options(selectinload(models.Statement.versions))
-    )
-    return [present.statement(s) for s in rows]
+    return [present.statement(s) for s in statements.statements_of(session, study=study)]
 
 
 @router.post(
@@ -111,12 +102,7 @@ def list_panelists(
 ) -> list[schemas.Panelist]:
     study = studies.study_for(session, user=user, study_id=study_id)
     panel.ensure_may_see_identities(user)
-    rows = session.scalars(
-        select(models.Panelist)
-        .where(models.Panelist.study_id == study.id)
-        .order_by(models.Panelist.id)
-    )
-    return [present.panelist(p) for p in rows]
+    return [present.panelist(p) for p in panel.panelists_of(session, study=study)]
 
 
 @router.post(
@@ -143,10 +129,6 @@ def add_panelists(
 @router.post("/panelists/{panelist_id}/link", response_model=schemas.Panelist)
 def reissue_link(panelist_id: PathId, session: SessionDep, user: CurrentCoordinator) -> Any:
     """Issue a new personal link (shown once); the panelist's old link stops working."""
-    panelist = session.get(models.Panelist, panelist_id)
-    study = studies.owner_of(
-        session, user=user, record=panelist, label=f"Panelist {panelist_id}", write=True
-    )
-    assert panelist is not None
+    panelist, study = panel.panelist_for(session, user=user, panelist_id=panelist_id, write=True)
     invitation = panel.reissue_link(session, actor=user, study=study, panelist=panelist)
     return present.panelist(panelist, invitation)

@@ -24,7 +24,7 @@ from app.models import (
 )
 from app.services import audit, text
 from app.services.errors import Invalid
-from app.services.studies import ensure_writable
+from app.services.studies import ensure_writable, owner_of
 
 MAX_CITATION, MAX_JUSTIFICATION = 2_000, 5_000  # as the API accepts
 # The appraisal scores people type (form and import file): label, and the top of the scale.
@@ -151,6 +151,17 @@ def link(
         source=source.id,
         statements=added,
     )
+
+
+def source_for(
+    session: Session, *, user: User, source_id: int, write: bool = False
+) -> tuple[EvidenceSource, Study]:
+    """The source and its study, if that is one of the user's; else one 404 for both cases."""
+    source = session.get(EvidenceSource, source_id)
+    label = f"Source {source_id}"
+    study = owner_of(session, user=user, record=source, label=label, write=write)
+    assert source is not None  # owner_of refused a missing one
+    return source, study
 
 
 def sources_of(session: Session, *, study: Study) -> list[tuple[EvidenceSource, list[int]]]:

@@ -13,7 +13,7 @@ from app.models import Panelist, PanelistLink, Role, Study, User, utcnow
 from app.security import PANELIST_PREFIX, new_token, token_hash
 from app.services import audit, locks
 from app.services.errors import Conflict, Forbidden, Invalid, Unauthorized
-from app.services.studies import ensure_writable
+from app.services.studies import ensure_writable, owner_of
 from app.services.text import checked
 from app.settings import get_settings
 
@@ -119,6 +119,24 @@ def ensure_may_see_identities(user: User) -> None:
         )
 
 
+def panelists_of(session: Session, *, study: Study) -> list[Panelist]:
+    """The study's panelists in the order they joined."""
+    return list(
+        session.scalars(select(Panelist).where(Panelist.study_id == study.id).order_by(Panelist.id))
+    )
+
+
+def panelist_for(
+    session: Session, *, user: User, panelist_id: int, write: bool = False
+) -> tuple[Panelist, Study]:
+    """The panelist and their study, if that is one of the user's; else one 404 for both cases."""
+    panelist = session.get(Panelist, panelist_id)
+    label = f"Panelist {panelist_id}"
+    study = owner_of(session, user=user, record=panelist, label=label, write=write)
+    assert panelist is not None  # owner_of refused a missing one
+    return panelist, study
+
+
 def _live(hashed: str | BindParameter[str]) -> Any:
     """The panelist whose first link, or a later link not yet revoked, has this hash.
 
@@ -141,6 +159,16 @@ def panelist_for_token(session: Session, *, token: str) -> Panelist:
         raise Unauthorized(
             "This personal link is not valid. Ask the study's coordinator for yours."
         )
+    return panelist
+
+
+def signed_in_panelist(session: Session, *, panelist_id: int, hashed: str) -> Panelist | None:
+    """The panelist of a browser session, with their study, while its link is live."""
+    panelist = session.scalar(
+        select(Panelist).where(Panelist.id == panelist_id).options(joinedload(Panelist.study))
+    )
+    if panelist is None or not link_is_live(session, panelist_id=panelist.id, hashed=hashed):
+        return None
     return panelist
 
 

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session, selectinload
 from app.models import Statement, StatementVersion, Study, User
 from app.services import audit, locks
 from app.services.errors import Conflict, Invalid, NotFound
-from app.services.studies import ensure_writable
+from app.services.studies import ensure_writable, owner_of
 from app.services.text import checked
 
 MAX_TEXT = 5_000
@@ -92,6 +92,28 @@ def _next_key(existing: set[str]) -> str:
     while f"S{number:02d}" in existing:
         number += 1
     return f"S{number:02d}"
+
+
+def statements_of(session: Session, *, study: Study) -> list[Statement]:
+    """The study's statements in their order, each with every version it has had."""
+    query = (
+        select(Statement)
+        .where(Statement.study_id == study.id)
+        .order_by(Statement.position)
+        .options(selectinload(Statement.versions))
+    )
+    return list(session.scalars(query))
+
+
+def statement_for(
+    session: Session, *, user: User, statement_id: int, write: bool = False
+) -> tuple[Statement, Study]:
+    """The statement and its study, if that is one of the user's; else one 404 for both cases."""
+    statement = session.get(Statement, statement_id)
+    label = f"Statement {statement_id}"
+    study = owner_of(session, user=user, record=statement, label=label, write=write)
+    assert statement is not None  # owner_of refused a missing one
+    return statement, study
 
 
 def get_statement(session: Session, *, statement_id: int) -> Statement:

@@ -5,10 +5,9 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
-from sqlalchemy import select
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.orm import Session
 
-from app.db import write_now
+from app.db import discard, write_now
 from app.http.deps import SessionDep
 from app.models import Panelist
 from app.security import token_hash
@@ -35,16 +34,10 @@ def _visitor(request: Request, session: SessionDep) -> Visitor | None:
     cookie = cookies.read(request)
     if cookie is None:
         return None
-    panelist = session.scalar(
-        select(Panelist)
-        .where(Panelist.id == cookie.panelist_id)
-        .options(joinedload(Panelist.study))
+    panelist = panel.signed_in_panelist(
+        session, panelist_id=cookie.panelist_id, hashed=cookie.binding
     )
-    if panelist is None or not panel.link_is_live(
-        session, panelist_id=panelist.id, hashed=cookie.binding
-    ):
-        return None
-    return Visitor(panelist, cookie)
+    return None if panelist is None else Visitor(panelist, cookie)
 
 
 def _status(session: Session, visitor: Visitor) -> ballots.PanelStatus:
@@ -136,7 +129,7 @@ def save_ballot_form(request: Request, values: FormValues, session: SessionDep) 
             round_id=form.round_id,
         )
     except (Invalid, Conflict, Forbidden) as exc:
-        session.rollback()  # nothing of this request is kept; reload what the page shows
+        discard(session)  # nothing of this request is kept; reload what the page shows
         visitor = _visitor(request, session) or visitor
         if isinstance(exc, Forbidden):
             status = ballots.status_for(
