@@ -17,6 +17,7 @@ from babel.support import NullTranslations, Translations
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.responses import HTMLResponse
 
+from app import charts
 from app.settings import ROOT
 
 TEMPLATES = ROOT / "templates"
@@ -55,6 +56,9 @@ def environment(language: str) -> Environment:
         fmt_number=lambda n, digits=1: _number(n, digits, locale),
         fmt_percent=lambda p: _percent(p, locale),
         fmt_duration=_duration,
+        histogram_chart=charts.histogram,
+        participant_flow_chart=charts.participant_flow,
+        statement_flow_chart=charts.statement_flow,
     )
     return env
 

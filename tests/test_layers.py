@@ -15,7 +15,8 @@ ALLOWED. A failure names the edge: "app.x (layer) imports app.y (layer)".
     jobs                      periodic work owning its transactions: scheduler, mail delivery
     services                  use cases: they flush, never commit
     process                   the server process's own limits: heavy-work slots, middleware
-    shared                    what services, reports and web share: Jinja, translations, formats
+    shared                    what services, reports and web share: Jinja, translations, formats,
+                              the charts' geometry
     foundation                settings, logs, database, models, secrets, SMTP, backups
     consensus                 the method, pure: it imports nothing else of app
 """
@@ -43,6 +44,7 @@ LAYERS = {
     "app.heavy": "process",
     "app.middleware": "process",
     "app.templating": "shared",
+    "app.charts": "shared",
     "app.settings": "foundation",
     "app.logs": "foundation",
     "app.db": "foundation",
