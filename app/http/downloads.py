@@ -49,6 +49,7 @@ EXPORTS = {
     ),
     "json": Export("data", "json", "application/json", export_json.json_document),
     "panel": Export("panel-identities", "csv", "text/csv; charset=utf-8", export_csv.panel_csv),
+    "audit": Export("audit-log", "csv", "text/csv; charset=utf-8", export_csv.audit_csv),
 }
 
 

@@ -2,15 +2,18 @@
 
 The ratings CSV is what R's read.csv or pandas' read_csv take as it is: RFC 4180, UTF-8, one
 header row, one row per saved rating, empty cells for missing values, TRUE/FALSE, ISO 8601 times
-with offset. Text a spreadsheet could run as a formula starts with a quote (OWASP).
+with offset. The audit log's CSV has one row per entry, its detail as JSON. Text a spreadsheet
+could run as a formula starts with a quote (OWASP), in every one of them.
 """
 
 import csv
 import io
+import json
 from collections.abc import Iterable, Iterator
 from itertools import islice
 from typing import Any
 
+from app.models import AuditEntry
 from app.reports.exports import (
     BATCH,
     IDENTITY_COLUMNS,
@@ -20,8 +23,10 @@ from app.reports.exports import (
     rating_batches,
     reading,
 )
+from app.services import audit
 
 CHUNK_CHARS = 1 << 16  # flush to the client about every 64 KB
+AUDIT_COLUMNS = ("id", "at", "who", "action", "detail")
 
 
 def _identity(row: tuple[Any, ...]) -> tuple[Any, ...]:
@@ -34,6 +39,17 @@ def _identity(row: tuple[Any, ...]) -> tuple[Any, ...]:
         language,
         joined.isoformat(),
         withdrawn.isoformat() if withdrawn else None,
+    )
+
+
+def _audit_row(entry: AuditEntry) -> tuple[Any, ...]:
+    detail = json.dumps(entry.detail, ensure_ascii=False, sort_keys=True)
+    return (
+        entry.id,
+        entry.at.isoformat(),
+        inert(entry.actor_label),
+        inert(entry.action),
+        inert(detail),
     )
 
 
@@ -65,3 +81,10 @@ def panel_csv(*, study_id: int) -> Iterator[bytes]:
     with reading() as session:
         rows = map(_identity, identities(session, study_id=study_id))
         yield from _csv(IDENTITY_COLUMNS, iter(lambda: list(islice(rows, BATCH)), []))
+
+
+def audit_csv(*, study_id: int) -> Iterator[bytes]:
+    """The study's audit log, oldest entry first: who did what, when, and its detail as JSON."""
+    with reading() as session:
+        rows = map(_audit_row, audit.entries(session, study_id=study_id, newest_first=False))
+        yield from _csv(AUDIT_COLUMNS, iter(lambda: list(islice(rows, BATCH)), []))

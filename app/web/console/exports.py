@@ -33,3 +33,12 @@ def panel_file(request: Request, study_id: PathId, session: SessionDep, me: Cons
     return download(
         session, actor=me.user, study=study, kind="panel", via="console", request=request
     )
+
+
+@router.get("/console/studies/{study_id}/audit.csv")
+def audit_file(request: Request, study_id: PathId, session: SessionDep, me: ConsoleUser) -> Any:
+    """The study's audit log as a CSV, audited like every export."""
+    study = studies.study_for(session, user=me.user, study_id=study_id)
+    return download(
+        session, actor=me.user, study=study, kind="audit", via="console", request=request
+    )

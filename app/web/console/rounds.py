@@ -1,7 +1,5 @@
 """Console pages for round control, results and the audit log."""
 
-import csv
-import io
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -9,12 +7,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import APIRouter, BackgroundTasks, Request
 from sqlalchemy.orm import Session
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 
 from app import models
 from app.consensus import strength
 from app.consensus.results import StatementResult
-from app.db import write_now
 from app.http.deps import SessionDep
 from app.http.paths import PathId
 from app.scheduler import freeze_statistics
@@ -270,34 +267,4 @@ def audit_page(
         "console/audit.html",
         {"study": study, "entries": audit.entries(session, study_id=study.id)},
         coordinator=me,
-    )
-
-
-@router.get("/console/studies/{study_id}/audit.csv")
-def audit_csv(study_id: PathId, session: SessionDep, me: ConsoleUser) -> Response:
-    import json
-
-    study = studies.study_for(session, user=me.user, study_id=study_id)
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(["id", "at", "who", "action", "detail"])
-    for entry in reversed(audit.entries(session, study_id=study.id)):
-        detail = json.dumps(entry.detail, ensure_ascii=False, sort_keys=True)
-        # A leading =, +, - or @ would be a formula in a spreadsheet: keep it text.
-        writer.writerow(
-            [
-                entry.id,
-                entry.at.isoformat(),
-                entry.actor_label,
-                entry.action,
-                "'" + detail if detail[:1] in "=+-@" else detail,
-            ]
-        )
-    write_now(
-        session, lambda s: audit.record(s, actor=me.user, action="export.audit", study_id=study.id)
-    )
-    return StreamingResponse(
-        iter([buffer.getvalue()]),
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="audit-study-{study.id}.csv"'},
     )
