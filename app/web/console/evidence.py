@@ -3,7 +3,6 @@
 from typing import Any
 
 from fastapi import APIRouter, Request
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.responses import Response
 
@@ -13,7 +12,7 @@ from app.consensus.levels import SCHEME_CODES
 from app.consensus.sources import DESIGNS
 from app.http.deps import SessionDep
 from app.http.paths import PathId
-from app.services import evidence, finalization, numbers, studies
+from app.services import evidence, finalization, numbers, statements, studies
 from app.services.errors import DomainError, Invalid
 from app.web.console.common import (
     ConsoleUser,
@@ -29,18 +28,12 @@ router = APIRouter(include_in_schema=False)
 
 
 def _context(session: Session, study: models.Study) -> dict[str, Any]:
-    statements = list(
-        session.scalars(
-            select(models.Statement)
-            .where(models.Statement.study_id == study.id)
-            .order_by(models.Statement.position)
-        )
-    )
+    listed = statements.statements_of(session, study=study)
     table = evidence.table_of(study)
     return {
         "study": study,
-        "statements": statements,
-        "keys": {s.id: s.key for s in statements},
+        "statements": listed,
+        "keys": {s.id: s.key for s in listed},
         "sources": evidence.sources_of(session, study=study),
         "levels": evidence.levels(session, study=study),
         "codes": SCHEME_CODES[study.evidence_scheme],  # type: ignore[index]
@@ -139,11 +132,9 @@ def override(
     me: ConsoleUser,
 ) -> Response:
     check_csrf(me, values)
-    statement = session.get(models.Statement, statement_id)
-    study = studies.owner_of(
-        session, user=me.user, record=statement, label=f"Statement {statement_id}", write=True
+    statement, study = statements.statement_for(
+        session, user=me.user, statement_id=statement_id, write=True
     )
-    assert statement is not None
     try:
         evidence.set_override(
             session,
