@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from app.consensus.levels import SCHEME_CODES, Scheme
 from app.consensus.rules import Classification
-from app.consensus.strength import CHOICE_MIN_PCT, STRENGTH_WORDS, Strength
+from app.consensus.strength import CHOICE_MIN_PCT, STRENGTH_LABELS, STRENGTH_WORDS, Strength
 
 NO_RECOMMENDATION = "no_recommendation"
 UNGRADED = "ungraded"
@@ -300,7 +300,7 @@ def grade_table(strong_min_pct: int = 80, *, panel_strength: bool = False) -> Gr
             min_pct_disagree=pct if direction == "against" else None,
             panel_strength_in=[choice] if panel_strength else None,
             grade=choice,
-            label=f"Strong recommendation {direction}",
+            label=STRENGTH_LABELS[choice],
         )
 
     return GradingTable(
@@ -310,13 +310,13 @@ def grade_table(strong_min_pct: int = 80, *, panel_strength: bool = False) -> Gr
             GradingRow(
                 classification_in=["consensus_for"],
                 grade="conditional_for",
-                label="Conditional recommendation for",
+                label=STRENGTH_LABELS["conditional_for"],
             ),
             strong_row("against"),
             GradingRow(
                 classification_in=["consensus_against"],
                 grade="conditional_against",
-                label="Conditional recommendation against",
+                label=STRENGTH_LABELS["conditional_against"],
             ),
         ],
     )

@@ -13,6 +13,13 @@ STRENGTH_WORDS: dict[Strength, str] = {
     "conditional_against": "conditional against",
     "strong_against": "strong against",
 }
+# The choices as the ballot offers them and a GRADE table names its grades (consensus.grading).
+STRENGTH_LABELS: dict[Strength, str] = {
+    "strong_for": "Strong recommendation for",
+    "conditional_for": "Conditional recommendation for",
+    "conditional_against": "Conditional recommendation against",
+    "strong_against": "Strong recommendation against",
+}
 
 
 def votes(counts: Mapping[str, int] | Mapping[Strength, int]) -> dict[Strength, int]:

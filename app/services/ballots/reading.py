@@ -13,6 +13,7 @@ from sqlalchemy import Table, bindparam, select
 from sqlalchemy.orm import Session
 
 from app.consensus.disclosure import publishable_groups
+from app.consensus.strength import STRENGTH_LABELS
 from app.models import (
     Ballot,
     FinalRecommendation,
@@ -68,6 +69,11 @@ class BallotView:
     @property
     def rated(self) -> int:
         return sum(item.answer.rated for item in self.items)
+
+    @property
+    def strength_choices(self) -> list[tuple[str, str]]:
+        """The strength vote's choices with their labels (untranslated), in the ballot's order."""
+        return list(STRENGTH_LABELS.items())
 
 
 def ensure_active(panelist: Panelist) -> None:
