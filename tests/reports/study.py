@@ -20,12 +20,15 @@ COMMENTS = {  # (panelist index, statement index) -> comment, round 1
     (4, 2): "@import",
     (5, 1): "-1+2",
 }
-ROUND_1 = [  # per statement, per panelist; None = "unable to rate"
+ROUND_1: list[list[int | None]] = [  # per statement, per panelist; None = "unable to rate"
     [None, 8, 8, 9, 7, 8, 9, 8],
     [2, 5, 7, 8, 3, 9, 5, 6],
     [5, 5, 6, 4, 7, 8, 2, 9],
 ]
-ROUND_2 = [[6, 7, 8, 8, 5, 9, 7], [None, 6, 6, 4, 7, 8, 3]]  # statements 2 and 3; P08 withdrew
+ROUND_2: list[list[int | None]] = [
+    [6, 7, 8, 8, 5, 9, 7],
+    [None, 6, 6, 4, 7, 8, 3],
+]  # statements 2 and 3; P08 withdrew
 
 
 @dataclass
@@ -90,7 +93,7 @@ def two_rounds(
         json={"text": "Statement number 2, reworded", "rationale": "Clearer wording"},
     )
     gone = session.query(Panelist).filter_by(study_id=built.study_id, code="P08").one()
-    study = session.get(Study, built.study_id)
+    study = session.get_one(Study, built.study_id)
     panel.withdraw(session, actor=actor, study=study, panelist=gone)
     session.commit()
     second = run.new_round()

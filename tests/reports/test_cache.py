@@ -5,11 +5,12 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import TypeVar
 
 import openpyxl
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import delete, select
+from sqlalchemy import ColumnElement, delete, select
 from sqlalchemy.orm import Session
 
 from app.models import (
@@ -76,7 +77,7 @@ def _renders(caplog: pytest.LogCaptureFixture) -> list[str]:
     return [r.getMessage() for r in caplog.records if r.name == "delphi.renders"]
 
 
-def test_every_table_is_shown_in_a_copys_state_or_named_as_never_shown():
+def test_every_table_is_shown_in_a_copys_state_or_named_as_never_shown() -> None:
     """A table added later must be classified before any copy can be trusted to notice it."""
     shown, hidden = set(cache.SHOWN_TABLES), set(cache.NOT_SHOWN)
     assert not shown & hidden
@@ -88,14 +89,15 @@ def test_every_table_is_shown_in_a_copys_state_or_named_as_never_shown():
 class Case:
     table: str
     kinds: frozenset[str]  # the copies whose state it changes
-    change: Callable[[Session, Open], None]
+    change: Callable[[Session, Open], object]
 
 
+Model = TypeVar("Model", bound=Base)
 BOTH = frozenset(cache.KINDS)
 WORKBOOK = frozenset({"export.xlsx"})
 
 
-def _first(session: Session, model: type, *where: object) -> object:
+def _first(session: Session, model: type[Model], *where: ColumnElement[bool]) -> Model:
     return session.scalars(select(model).where(*where).limit(1)).one()
 
 
@@ -161,7 +163,7 @@ CASES = [
             _first(db, EvidenceSource, EvidenceSource.study_id == s.study_id), "pedro", 4
         ),
     ),
-    Case("evidence_links", BOTH, lambda db, s: db.execute(delete(EvidenceLink))),
+    Case("evidence_links", BOTH, lambda db, _: db.execute(delete(EvidenceLink))),
     Case(
         "level_overrides",
         BOTH,
@@ -208,7 +210,7 @@ CASES = [
 )
 def test_a_change_to_what_a_copy_shows_changes_its_state_and_nothing_else_does(
     case: Case, in_second_round: Open, session: Session
-):
+) -> None:
     def states() -> dict[str, str]:
         with Session(session.get_bind()) as reading:
             return {
@@ -226,8 +228,8 @@ def test_a_change_to_what_a_copy_shows_changes_its_state_and_nothing_else_does(
 
 
 def test_a_report_is_made_once_then_again_when_its_study_changes(
-    in_second_round: Open, session: Session, caplog: pytest.LogCaptureFixture
-):
+    in_second_round: Open, caplog: pytest.LogCaptureFixture
+) -> None:
     """The second taker gets the same page from the copy; a new source makes a new one."""
     caplog.set_level(logging.INFO, logger="delphi.renders")
     first = in_second_round.take("report.html")
@@ -241,13 +243,14 @@ def test_a_report_is_made_once_then_again_when_its_study_changes(
         json={"citation": "Jones 2021, Pain", "design": "cohort"},
     )
     again = in_second_round.take("report.html")
-    assert b"Jones 2021, Pain" in again and b"Jones 2021, Pain" not in first
+    assert b"Jones 2021, Pain" in again
+    assert b"Jones 2021, Pain" not in first
     assert len(_renders(caplog)) == 2
 
 
 def test_panelists_saving_in_an_open_round_keep_the_reports_copy_and_renew_the_workbook(
-    in_second_round: Open, session: Session, caplog: pytest.LogCaptureFixture
-):
+    in_second_round: Open, caplog: pytest.LogCaptureFixture
+) -> None:
     """The report shows closed rounds only; the workbook lists the open round's ratings too."""
     caplog.set_level(logging.INFO, logger="delphi.renders")
     pdf = in_second_round.take("report.pdf")

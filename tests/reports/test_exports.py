@@ -8,8 +8,10 @@ from collections import Counter, defaultdict
 from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
 from openpyxl import load_workbook
 from sqlalchemy import update
+from sqlalchemy.orm import Session
 
 from app.models import Rating, Study
 from app.reports import export_sheets, export_xlsx
@@ -36,7 +38,7 @@ FIGURE_HEADERS = {
 
 
 @pytest.fixture
-def built(client, session) -> Built:
+def built(client: TestClient, session: Session) -> Built:
     user, token = coordinator(session)
     return two_rounds(client, token, session, user)
 
@@ -77,7 +79,7 @@ def api_figures(result: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def test_csv_holds_every_rating_and_its_counts_equal_the_results_api(built):
+def test_csv_holds_every_rating_and_its_counts_equal_the_results_api(built: Built) -> None:
     rows = csv_rows(built)
     assert list(rows[0]) == [
         "round",
@@ -105,11 +107,13 @@ def test_csv_holds_every_rating_and_its_counts_equal_the_results_api(built):
         elif row["value"]:
             values[cell].append(int(row["value"]))
             groups[(*cell, row["group"])][row["value"]] += 1
-        assert row["created_at"].endswith("+00:00") and row["panelist"].startswith("P")
+        assert row["created_at"].endswith("+00:00")
+        assert row["panelist"].startswith("P")
     for number, results in enumerate(api_results(built), 1):
         for s in results["statements"]:
             cell = (number, s["statement_id"])
-            assert len(values[cell]) == s["n"] and abstained[cell] == s["abstained"]
+            assert len(values[cell]) == s["n"]
+            assert abstained[cell] == s["abstained"]
             assert {k: v for k, v in Counter(map(str, values[cell])).items()} == {
                 k: v for k, v in s["histogram"].items() if v
             }
@@ -121,7 +125,7 @@ def test_csv_holds_every_rating_and_its_counts_equal_the_results_api(built):
     assert revised == {"2"}  # round 2 rated the reworded version
 
 
-def test_xlsx_results_hold_every_figure_the_results_api_returns(built):
+def test_xlsx_results_hold_every_figure_the_results_api_returns(built: Built) -> None:
     workbook = load_workbook(io.BytesIO(download(built, "xlsx")))
     scale = range(1, 10)
     overall = {(r["Round"], r["Statement id"]): r for r in sheet_rows(workbook, "Results")}
@@ -146,10 +150,11 @@ def test_xlsx_results_hold_every_figure_the_results_api_returns(built):
                 )
                 checked += 1
     assert checked == 2 * (3 + 2)  # two groups × (3 statements in round 1, 2 in round 2)
-    assert flow[(2, "patients")]["Withdrew"] == 1 and flow[(2, "All groups")]["Invited"] == 7
+    assert flow[(2, "patients")]["Withdrew"] == 1
+    assert flow[(2, "All groups")]["Invited"] == 7
 
 
-def test_json_document_has_a_schema_version_and_the_results_api_figures(built):
+def test_json_document_has_a_schema_version_and_the_results_api_figures(built: Built) -> None:
     document = json.loads(download(built, "json"))
     assert document["schema_version"] == "1.0"
     assert [r["number"] for r in document["rounds"]] == [1, 2]
@@ -173,9 +178,10 @@ def test_json_document_has_a_schema_version_and_the_results_api_figures(built):
     assert document["evidence"]["sources"][0]["citation"] == "Smith 2019, J Pain Res"
 
 
-def test_formula_and_html_comments_come_out_as_inert_text(built):
+def test_formula_and_html_comments_come_out_as_inert_text(built: Built) -> None:
     comments = {r["comment"] for r in csv_rows(built) if r["comment"]}
-    assert "'" + FORMULA in comments and HTML in comments
+    assert "'" + FORMULA in comments
+    assert HTML in comments
     assert {"'+SUM(1;2)", "'@import", "'-1+2"} <= comments
     assert not any(c.startswith(("=", "+", "-", "@", "\t", "\r")) for c in comments)
 
@@ -184,17 +190,19 @@ def test_formula_and_html_comments_come_out_as_inert_text(built):
     cells = [c for ws in workbook.worksheets for row in ws.iter_rows() for c in row]
     assert not [c.coordinate for c in cells if c.data_type == "f"]
     sheet = [r["Comment"] for r in sheet_rows(workbook, "Comments")]
-    assert "'" + FORMULA in sheet and HTML in sheet
+    assert "'" + FORMULA in sheet
+    assert HTML in sheet
     with zipfile.ZipFile(io.BytesIO(content)) as archive:
         for name in archive.namelist():
             if name.startswith("xl/worksheets/"):
-                assert b"<f>" not in archive.read(name) and b"<f " not in archive.read(name)
+                assert b"<f>" not in archive.read(name)
+                assert b"<f " not in archive.read(name)
 
     document = json.loads(download(built, "json"))
     assert {FORMULA, HTML} <= {r["comment"] for r in document["ratings"]}  # JSON: as written
 
 
-def test_default_exports_never_name_or_address_a_panelist(built):
+def test_default_exports_never_name_or_address_a_panelist(built: Built) -> None:
     workbook = load_workbook(io.BytesIO(download(built, "xlsx")))
     texts = [
         download(built, "csv").decode(),
@@ -204,11 +212,12 @@ def test_default_exports_never_name_or_address_a_panelist(built):
         ),
     ]
     for text in texts:
-        assert "Expert " not in text and "expert1@example.org" not in text
+        assert "Expert " not in text
+        assert "expert1@example.org" not in text
         assert "P01" in text
 
 
-def test_xlsx_sheets_have_frozen_headers_widths_and_number_formats(built):
+def test_xlsx_sheets_have_frozen_headers_widths_and_number_formats(built: Built) -> None:
     workbook = load_workbook(io.BytesIO(download(built, "xlsx")))
     assert workbook.sheetnames == [
         "Study",
@@ -240,7 +249,9 @@ def test_xlsx_sheets_have_frozen_headers_widths_and_number_formats(built):
     assert "70 %" in study["Consensus definition"] or "70%" in study["Consensus definition"]
 
 
-def test_a_full_ratings_sheet_continues_on_the_next(built, monkeypatch):
+def test_a_full_ratings_sheet_continues_on_the_next(
+    built: Built, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(export_xlsx, "MAX_ROWS", 10)  # Excel's is 1,048,576
     made = io.BytesIO()
     with reading() as session:  # here: the server makes its workbooks in a render process
@@ -249,10 +260,11 @@ def test_a_full_ratings_sheet_continues_on_the_next(built, monkeypatch):
     parts = [n for n in workbook.sheetnames if n.startswith("Ratings R1")]
     assert parts == ["Ratings R1", "Ratings R1 (2)", "Ratings R1 (3)"]
     rows = sum(len(sheet_rows(workbook, name)) for name in parts)
-    assert rows == 24 and workbook["Ratings R1 (2)"]["A1"].value == "round"
+    assert rows == 24
+    assert workbook["Ratings R1 (2)"]["A1"].value == "round"
 
 
-def test_an_open_round_exports_its_provisional_figures_as_the_api_shows_them(built):
+def test_an_open_round_exports_its_provisional_figures_as_the_api_shows_them(built: Built) -> None:
     run = built.run
     third = run.new_round()
     run.open_round(third["id"])
@@ -266,10 +278,11 @@ def test_an_open_round_exports_its_provisional_figures_as_the_api_shows_them(bui
     assert row["Round status"] == "provisional"
     assert figures_of(row, range(1, 10)) == api_figures(api["statements"][0])
     rows = [r for r in csv_rows(built) if r["round"] == "3"]
-    assert {r["round_status"] for r in rows} == {"open"} and len(rows) == 2
+    assert {r["round_status"] for r in rows} == {"open"}
+    assert len(rows) == 2
 
 
-def test_a_finalized_study_exports_its_frozen_recommendations_and_hashes(built):
+def test_a_finalized_study_exports_its_frozen_recommendations_and_hashes(built: Built) -> None:
     run = built.run
     final = run.call("POST", f"/api/v1/studies/{built.study_id}/finalize")
     workbook = load_workbook(io.BytesIO(download(built, "xlsx")))
@@ -286,14 +299,16 @@ def test_a_finalized_study_exports_its_frozen_recommendations_and_hashes(built):
     ]
 
 
-def test_every_formula_trigger_is_quoted_and_plain_text_is_left_alone():
+def test_every_formula_trigger_is_quoted_and_plain_text_is_left_alone() -> None:
     for text in ("=1+1", "+1", "-1", "@SUM(A1)", "\t=1", "\r=1", "=cmd|' /C calc'!A0"):
         assert inert(text) == "'" + text
     for text in ("1-2", "a=b", "", "'quoted", " =1", "P01"):
         assert inert(text) == text
 
 
-def test_control_characters_and_overlong_text_still_open_in_excel(built, session):
+def test_control_characters_and_overlong_text_still_open_in_excel(
+    built: Built, session: Session
+) -> None:
     run = built.run
     s3 = run.statements[2]["id"]
     long = "x" * 40_000  # longer than a cell holds (e.g. kept from a larger comment limit)
@@ -307,13 +322,16 @@ def test_control_characters_and_overlong_text_still_open_in_excel(built, session
     workbook = load_workbook(io.BytesIO(download(built, "xlsx")))
     rows = sheet_rows(workbook, "Ratings R1")
     cell = next(r["comment"] for r in rows if r["statement_id"] == s3 and r["panelist"] == "P01")
-    assert cell.startswith("'=bell and tab") and len(cell) == export_sheets.MAX_CHARS
+    assert cell.startswith("'=bell and tab")
+    assert len(cell) == export_sheets.MAX_CHARS
     assert cell.endswith(export_sheets.CUT)
     document = json.loads(download(built, "json"))
     assert comment in {r["comment"] for r in document["ratings"]}  # whole, as stored
 
 
-def test_a_study_without_rounds_exports_its_method_and_nothing_else(client, session):
+def test_a_study_without_rounds_exports_its_method_and_nothing_else(
+    client: TestClient, session: Session
+) -> None:
     token = coordinator(session)[1]
     run = start_study(client, token, statements=2, panelists=2)
     built = Built(run)
@@ -322,4 +340,5 @@ def test_a_study_without_rounds_exports_its_method_and_nothing_else(client, sess
     assert not [n for n in workbook.sheetnames if n.startswith("Ratings")]
     assert len(sheet_rows(workbook, "Statements")) == 2
     document = json.loads(download(built, "json"))
-    assert document["rounds"] == [] and document["ratings"] == []
+    assert document["rounds"] == []
+    assert document["ratings"] == []

@@ -5,13 +5,15 @@ import io
 import re
 import shutil
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from fastapi.testclient import TestClient
 from pypdf import PdfReader
+from pypdf.generic import DictionaryObject
 
 from tests.factories import StudyRun, start_study
 
@@ -210,13 +212,13 @@ def versions_of(finished: Finished) -> dict[int, int]:
 
 
 @pytest.fixture
-def finished(client, coordinator_token) -> Finished:
+def finished(client: TestClient, coordinator_token: str) -> Finished:
     return finished_study(
         client, coordinator_token, comments={(1, 0): SCRIPT, (2, 1): FORMULA, (3, 0): "Fine"}
     )
 
 
-def test_every_number_in_the_html_report_equals_the_results_api(finished):
+def test_every_number_in_the_html_report_equals_the_results_api(finished: Finished) -> None:
     tables = parse(finished.report().text)
     versions = versions_of(finished)
     for number, result in enumerate(finished.results, start=1):
@@ -252,7 +254,7 @@ def test_every_number_in_the_html_report_equals_the_results_api(finished):
     assert len(revised) == 1, "the study revised one statement between the rounds"
 
 
-FIGURES = [
+FIGURES: list[tuple[str, str, Callable[[Any], str]]] = [
     ("n", "n", str),
     ("Abstained", "abstained", str),
     ("Mean", "mean", f2),
@@ -269,13 +271,15 @@ FIGURES = [
 ]
 
 
-def test_the_cover_summarises_how_the_statements_ended_as_the_api_says(finished):
+def test_the_cover_summarises_how_the_statements_ended_as_the_api_says(finished: Finished) -> None:
     html = finished.report().text
-    last = {}
+    last: dict[int, str] = {}
     for result in finished.results:
         last |= {row["statement_id"]: row["classification"] for row in result["statements"]}
     ended = list(last.values())
-    summary = re.search(r'id="summary">([^<]*)<', html).group(1)
+    found = re.search(r'id="summary">([^<]*)<', html)
+    assert found is not None
+    summary = found.group(1)
     assert summary == (
         f"Panel of 6; 2 closed rounds. Final outcome of {len(ended)} statements: consensus for "
         f"{ended.count('consensus_for')}, consensus against {ended.count('consensus_against')}, "
@@ -283,7 +287,9 @@ def test_the_cover_summarises_how_the_statements_ended_as_the_api_says(finished)
     )
 
 
-def test_statement_blocks_show_every_figure_of_every_round_as_the_api_does(finished):
+def test_statement_blocks_show_every_figure_of_every_round_as_the_api_does(
+    finished: Finished,
+) -> None:
     html = finished.report().text
     per_statement: dict[int, list[dict[str, Any]]] = {}
     for result in finished.results:
@@ -309,7 +315,7 @@ def pdf_text(content: bytes) -> str:
     return " ".join(" ".join((page.extract_text() or "").split()) for page in reader.pages)
 
 
-def test_every_number_in_the_pdf_report_equals_the_results_api(finished):
+def test_every_number_in_the_pdf_report_equals_the_results_api(finished: Finished) -> None:
     response = finished.report("pdf")
     assert response.headers["content-type"] == "application/pdf"
     text = pdf_text(response.content)
@@ -325,15 +331,19 @@ def test_every_number_in_the_pdf_report_equals_the_results_api(finished):
             assert " ".join(expected_row(row, versions[row["version_id"]])) in section
 
 
-def test_the_report_names_no_panelist(finished):
+def test_the_report_names_no_panelist(finished: Finished) -> None:
     html = finished.report().text
     text = pdf_text(finished.report("pdf").content)
     for document in (html, text):
-        assert "Secret Name" not in document and "secret0@example.org" not in document
+        assert "Delphi consensus report" in document
+        assert "Secret Name" not in document
+        assert "secret0@example.org" not in document
         assert "@example.org" not in document
 
 
-def test_comments_with_markup_or_spreadsheet_formulas_come_out_as_inert_text(finished):
+def test_comments_with_markup_or_spreadsheet_formulas_come_out_as_inert_text(
+    finished: Finished,
+) -> None:
     html = finished.report().text
     assert "<script" not in html.lower(), "no script element, whatever a panelist typed"
     assert "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;" in html
@@ -350,10 +360,11 @@ def cjk_font_installed() -> bool:
     return "Noto Sans CJK" in fonts
 
 
-def test_the_chinese_report_is_in_chinese_with_the_chinese_wording(finished):
+def test_the_chinese_report_is_in_chinese_with_the_chinese_wording(finished: Finished) -> None:
     html = finished.report(lang="zh_Hans").text
     assert '<html lang="zh-Hans">' in html
-    assert "德尔菲共识报告" in html and "各轮结果" in html
+    assert "德尔菲共识报告" in html
+    assert "各轮结果" in html
     assert f"{ZH_TEXT}（1）" in html, "statements in their Chinese wording"
     assert "Statement number 1" not in html
     tables = parse(html)
@@ -362,19 +373,23 @@ def test_the_chinese_report_is_in_chinese_with_the_chinese_wording(finished):
 
 
 @pytest.mark.skipif(not cjk_font_installed(), reason="needs fonts-noto-cjk (.ci/run installs it)")
-def test_the_chinese_pdf_embeds_a_chinese_font_and_its_text_reads_back(finished):
+def test_the_chinese_pdf_embeds_a_chinese_font_and_its_text_reads_back(finished: Finished) -> None:
     content = finished.report("pdf", lang="zh_Hans").content
     reader = PdfReader(io.BytesIO(content))
     fonts = set()
     for page in reader.pages:
-        for font in (page["/Resources"].get("/Font") or {}).values():
+        resources = cast(DictionaryObject, page["/Resources"])
+        for font in cast(DictionaryObject, resources.get("/Font") or {}).values():
             fonts.add(str(font.get_object()["/BaseFont"]))
     assert any("Noto-Sans-CJK-SC" in name for name in fonts), fonts
     text = pdf_text(content)
-    assert "德尔菲共识报告" in text and f"{ZH_TEXT}（1）".replace(" ", "") in text.replace(" ", "")
+    assert "德尔菲共识报告" in text
+    assert f"{ZH_TEXT}（1）".replace(" ", "") in text.replace(" ", "")
 
 
-def test_a_study_that_is_not_finalized_says_its_grades_are_provisional(client, coordinator_token):
+def test_a_study_that_is_not_finalized_says_its_grades_are_provisional(
+    client: TestClient, coordinator_token: str
+) -> None:
     finished = finished_study(client, coordinator_token, finalize=False)
     html = finished.report().text
     assert "levels and grades below are a preview" in html
@@ -384,8 +399,8 @@ def test_a_study_that_is_not_finalized_says_its_grades_are_provisional(client, c
 
 
 def test_an_open_round_is_named_but_its_provisional_figures_are_not_reported(
-    client, coordinator_token
-):
+    client: TestClient, coordinator_token: str
+) -> None:
     finished = finished_study(client, coordinator_token, finalize=False)
     third = finished.run.new_round()
     finished.run.open_round(third["id"])
@@ -395,14 +410,16 @@ def test_an_open_round_is_named_but_its_provisional_figures_are_not_reported(
     assert [row for row in tables.rows if row.startswith("r2-")]
 
 
-def test_the_report_of_a_study_without_rounds_says_so(client, coordinator_token):
+def test_the_report_of_a_study_without_rounds_says_so(
+    client: TestClient, coordinator_token: str
+) -> None:
     run = start_study(client, coordinator_token, statements=2, panelists=2)
     response = client.get(f"/api/v1/studies/{run.study['id']}/report.html", headers=run.auth)
     assert response.status_code == 200
     assert "No round has closed yet." in response.text
 
 
-def test_every_accord_item_points_at_a_part_of_the_report_that_exists(finished):
+def test_every_accord_item_points_at_a_part_of_the_report_that_exists(finished: Finished) -> None:
     from app.reports.report_methods import accord_items
 
     tables = parse(finished.report().text)

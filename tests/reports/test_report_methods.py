@@ -1,9 +1,11 @@
 """The report's methods text says, word for word, what the method's own descriptions say."""
 
+from typing import Any
+
 import pytest
 
 from app.consensus import RULE_ADAPTER, describe
-from app.consensus.grading import describe_table, grade_table, oxford_2009_table
+from app.consensus.grading import GradingTable, describe_table, grade_table, oxford_2009_table
 from app.consensus.levels import LEVEL_LABELS
 from app.reports import report_methods
 from app.reports.report_methods import grading_lines, rule_sentence
@@ -29,7 +31,9 @@ RULES = [
 
 @pytest.mark.parametrize("rule", RULES, ids=lambda r: r["rule"])
 @pytest.mark.parametrize("scale", [(1, 9), (1, 5)])
-def test_the_consensus_definition_is_the_rules_own_description(rule, scale):
+def test_the_consensus_definition_is_the_rules_own_description(
+    rule: dict[str, Any], scale: tuple[int, int]
+) -> None:
     if rule["rule"] == "rand_ucla" and scale != (1, 9):
         pytest.skip("RAND/UCLA is defined on 1–9 only")
     parsed = RULE_ADAPTER.validate_python(rule)
@@ -41,18 +45,18 @@ def test_the_consensus_definition_is_the_rules_own_description(rule, scale):
     [oxford_2009_table(), oxford_2009_table("pedro_scire"), grade_table(), grade_table(90)],
     ids=["oxford", "pedro_scire", "grade", "grade_90"],
 )
-def test_the_grading_rows_are_the_tables_own_description(table):
+def test_the_grading_rows_are_the_tables_own_description(table: GradingTable) -> None:
     assert grading_lines(table, Words("en")) == describe_table(table)
 
 
-def test_every_level_and_preset_grade_label_can_be_translated():
+def test_every_level_and_preset_grade_label_can_be_translated() -> None:
     labels = {label for scheme in LEVEL_LABELS.values() for label in scheme.values()}
     assert labels <= set(report_methods.LEVEL_LABELS)
     grades = {row.shown for table in (oxford_2009_table(), grade_table()) for row in table.rows}
     assert grades <= set(report_methods.GRADE_LABELS)
 
 
-def test_the_chinese_methods_text_is_chinese():
+def test_the_chinese_methods_text_is_chinese() -> None:
     parsed = RULE_ADAPTER.validate_python({"rule": "comet_70_15"})
     sentence = rule_sentence(parsed, 1, 9, Words("zh-Hans"))
     assert "至少 70% 的评分为 7–9 分且少于 15% 的评分为 1–3 分" in sentence

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
 from app.consensus import grading, strength
@@ -20,6 +21,7 @@ from app.reports.report_stability import (
 )
 from app.reports.words import Words
 from app.services import panel, stability
+from tests.conftest import QueryCounter
 from tests.factories import StudyRun, coordinator, start_study
 from tests.reports.test_report import f1, f2, parse, pdf_text
 
@@ -32,13 +34,13 @@ ROUND_1 = [
     [6, 6, 6, 6, 4, 6, 4, 6],  # S4: in round 2 only two rate it: too few pairs to judge
 ]
 STAYING = [1, 3, 4, 5, 6, 7]  # P01 is withdrawn, P03 just does not answer round 2
-ROUND_2 = [  # per statement, per staying panelist; None abstains
+ROUND_2: list[list[int | None]] = [  # per statement, per staying panelist; None abstains
     [8, 8, 7, 8, 7, 9],
     [5, 5, 5, 5, 5, 5],
     [3, 4, 8, 2, 6, 9],
     [6, 7, None, None, None, None],
 ]
-STRENGTHS_2 = [  # S1 settles "strong for" (5 of 6); S3 splits 3 / 3
+STRENGTHS_2: list[list[str] | list[None]] = [  # S1 settles "strong for" (5 of 6); S3 splits 3 / 3
     ["strong_for"] * 5 + ["conditional_for"],
     [None] * 6,
     ["strong_for"] * 3 + ["conditional_for"] * 3,
@@ -71,7 +73,9 @@ class Finished:
         return response
 
 
-def voting_study(client, session: Session, *, copies: int = 1, extra: int = 0) -> Finished:
+def voting_study(
+    client: TestClient, session: Session, *, copies: int = 1, extra: int = 0
+) -> Finished:
     """Two rounds, two groups, a withdrawal and a silent panelist, a strength vote, feedback by
     group, require_all_groups and a pre-registered stability rule; finalized. `copies` repeats
     the panel, `extra` adds statements everyone rates 5 (for the query count)."""
@@ -129,7 +133,7 @@ def voting_study(client, session: Session, *, copies: int = 1, extra: int = 0) -
 
 
 @pytest.fixture
-def voting(client, session) -> Finished:
+def voting(client: TestClient, session: Session) -> Finished:
     return voting_study(client, session)
 
 
@@ -179,24 +183,30 @@ def text_of(html: str, element_id: str) -> str:
     return " ".join(html_lib.unescape(re.sub(r"<[^>]+>", " ", found.group(1))).split())
 
 
-def test_the_study_exercises_every_case_the_report_must_show(voting):
+def test_the_study_exercises_every_case_the_report_must_show(voting: Finished) -> None:
     """The data behind the other tests: if the engine changes, these tests must be rethought."""
     second = voting.results[1]
     changes = {c["key"]: c for c in second["stability"]["statements"]}
-    assert changes["S01"]["stable"] is False and changes["S01"]["wilcoxon_p"] is not None
-    assert changes["S02"]["wilcoxon_p"] is None and changes["S02"]["stable"] is True
-    assert changes["S03"]["note"] and changes["S03"]["wilcoxon_p"] is not None
+    assert changes["S01"]["stable"] is False
+    assert changes["S01"]["wilcoxon_p"] is not None
+    assert changes["S02"]["wilcoxon_p"] is None
+    assert changes["S02"]["stable"] is True
+    assert changes["S03"]["note"]
+    assert changes["S03"]["wilcoxon_p"] is not None
     assert changes["S04"]["stable"] is None
     assert changes["S01"]["zero_method"] == "zsplit"
     attrition = second["attrition"]
-    assert attrition["left"] == 2 and attrition["by_group"]["nurses"]["left"] == 2
+    assert attrition["left"] == 2
+    assert attrition["by_group"]["nurses"]["left"] == 2
     assert {b["key"] for b in attrition["bias"] if b["flagged"]} == {"S01", "S03"}
     votes = {s["key"]: s["strength_votes"] for s in second["statements"]}
     assert strength.panel_choice(votes["S01"]) == "strong_for"
     assert strength.panel_choice(votes["S03"]) is None
 
 
-def test_stability_kendall_and_attrition_in_the_html_equal_the_results_api(voting):
+def test_stability_kendall_and_attrition_in_the_html_equal_the_results_api(
+    voting: Finished,
+) -> None:
     html = voting.report().text
     tables = parse(html)
     second = voting.results[1]
@@ -230,10 +240,13 @@ def test_stability_kendall_and_attrition_in_the_html_equal_the_results_api(votin
             signed(bias["pct_agree_gap"], 1),
             "flagged" if bias["flagged"] else "",
         ]
-    assert 'id="attrition-r1' not in html and 'id="bias-r1' not in html
+    assert 'id="attrition-r1' not in html
+    assert 'id="bias-r1' not in html
 
 
-def test_the_participant_flow_counts_those_who_left_apart_from_those_who_withdrew(voting):
+def test_the_participant_flow_counts_those_who_left_apart_from_those_who_withdrew(
+    voting: Finished,
+) -> None:
     """One panelist was withdrawn and another stopped answering: withdrew 1, left 2."""
     tables = parse(voting.report().text)
     attrition = voting.results[1]["attrition"]
@@ -241,12 +254,15 @@ def test_the_participant_flow_counts_those_who_left_apart_from_those_who_withdre
     assert tables.rows["participants-r1"][5:] == ["0", "–"]
     for index, (name, group) in enumerate(attrition["by_group"].items(), start=1):
         row = tables.rows[f"participants-r2-g{index}"]
-        assert row[1] == name and row[6] == str(group["left"])
+        assert row[1] == name
+        assert row[6] == str(group["left"])
         assert row[3] == str(group["now"]), "responded: answered this round, as attrition counts"
         assert tables.rows[f"participants-r1-g{index}"][3] == str(group["before"])
 
 
-def test_each_statement_block_gives_its_stability_line_and_the_settling_vote_in_words(voting):
+def test_each_statement_block_gives_its_stability_line_and_the_settling_vote_in_words(
+    voting: Finished,
+) -> None:
     html = voting.report().text
     second = voting.results[1]
     votes = {s["statement_id"]: s["strength_votes"] for s in second["statements"]}
@@ -273,14 +289,17 @@ def test_each_statement_block_gives_its_stability_line_and_the_settling_vote_in_
     assert not re.search(r'id="stab-line-\d+-r1"', html), "round 1 has nothing to compare with"
 
 
-def test_the_methods_say_which_rules_produced_the_new_figures(voting, session):
+def test_the_methods_say_which_rules_produced_the_new_figures(
+    voting: Finished, session: Session
+) -> None:
     html = voting.report().text
     methods = " ".join(
         html_lib.unescape(html.split('id="methods"')[1].split("</section>")[0]).split()
     )
     study = session.get_one(Study, voting.study_id)
     assert stability.rule_in_words(study) in methods
-    assert "zero-split method" in methods and "two-sided Wilcoxon signed-rank test" in methods
+    assert "zero-split method" in methods
+    assert "two-sided Wilcoxon signed-rank test" in methods
     assert "Kendall's coefficient of concordance W, corrected for ties" in methods
     assert (
         f"at least {stability.LEAVERS_MIN} panelists left and their median differs by "
@@ -292,12 +311,13 @@ def test_the_methods_say_which_rules_produced_the_new_figures(voting, session):
     assert "the smallest group shown was held back as well" in methods
     assert "not even by subtraction" in methods
     assert f"at least {strength.CHOICE_MIN_PCT} % of those who chose a strength" in methods
-    assert "Jaeschke R, Guyatt GH" in methods and "BMJ. 2008;337:a744" in methods
+    assert "Jaeschke R, Guyatt GH" in methods
+    assert "BMJ. 2008;337:a744" in methods
 
 
 def test_a_study_without_these_options_says_its_stability_thresholds_only_report(
-    client, coordinator_token, session
-):
+    client: TestClient, coordinator_token: str, session: Session
+) -> None:
     from tests.reports.test_report import finished_study
 
     finished = finished_study(client, coordinator_token, statements=2, panelists=4)
@@ -306,11 +326,12 @@ def test_a_study_without_these_options_says_its_stability_thresholds_only_report
     study = session.get_one(Study, finished.study_id)
     assert stability.rule_in_words(study) in methods
     assert "did not pre-register a stability rule" in methods
-    assert "strength" not in methods.lower() and "Jaeschke" not in methods
+    assert "strength" not in methods.lower()
+    assert "Jaeschke" not in methods
     assert "shown apart" not in methods
 
 
-def test_the_pdf_shows_the_same_stability_and_attrition_as_the_api(voting):
+def test_the_pdf_shows_the_same_stability_and_attrition_as_the_api(voting: Finished) -> None:
     text = pdf_text(voting.report("pdf").content)
     second = voting.results[1]
     for result in voting.results:
@@ -333,14 +354,16 @@ def test_the_pdf_shows_the_same_stability_and_attrition_as_the_api(voting):
     assert "strong for (5 of 6 votes, 83 %)" in text
 
 
-def test_the_chinese_report_says_it_in_chinese(voting):
+def test_the_chinese_report_says_it_in_chinese(voting: Finished) -> None:
     html = voting.report(lang="zh_Hans").text
     assert "第 2 轮：稳定性与流失" in html
     assert "若在相邻两轮均对某条目评分的专家中，改变评分者少于 20%" in html
-    assert "零差值拆分法" in html and "Jaeschke 等" in html
+    assert "零差值拆分法" in html
+    assert "Jaeschke 等" in html
     assert "所有专家的评分均未改变：未作检验" in html
     assert "强烈支持（6 票中的 5 票，83%）" in html
-    assert "不稳定" in html and "已标记" in html
+    assert "不稳定" in html
+    assert "已标记" in html
     text = re.sub(r"<[^>]+>", " ", html.split("<body>")[1])
     for english in ("stability and attrition", "no test", "flagged", "votes,", "Left"):
         assert english not in text, english
@@ -355,11 +378,14 @@ def test_the_chinese_report_says_it_in_chinese(voting):
         {"zero_method": "zsplit", "stop_carry_forward": True},
     ],
 )
-def test_the_stability_rule_in_english_is_the_engines_own_words(rule):
+def test_the_stability_rule_in_english_is_the_engines_own_words(
+    rule: dict[str, Any] | None,
+) -> None:
     study = Study(stability_rule=rule)
     assert stability_rule_sentence(study, Words("en")) == stability.rule_in_words(study)
     chinese = stability_rule_sentence(study, Words("zh-Hans"))
-    assert "稳定" in chinese and "stable" not in chinese
+    assert "稳定" in chinese
+    assert "stable" not in chinese
 
 
 @pytest.mark.parametrize(
@@ -372,7 +398,7 @@ def test_the_stability_rule_in_english_is_the_engines_own_words(rule):
         {"conditional_for": 2, "conditional_against": 1},
     ],
 )
-def test_the_strength_vote_in_english_is_the_engines_own_words(counts):
+def test_the_strength_vote_in_english_is_the_engines_own_words(counts: dict[str, int]) -> None:
     assert vote_in_words(counts, Words("en")) == strength.describe_vote(counts)
     chinese = vote_in_words(counts, Words("zh-Hans"))
     assert not re.search(r"[a-z]{3}", chinese), chinese
@@ -383,16 +409,19 @@ def test_the_strength_vote_in_english_is_the_engines_own_words(counts):
     [{}, {0: 6}, {0: 5, 1: 1}, {0: 2, 1: 2, -1: 1}, {1: 8, 2: 4, -1: 3}],
 )
 def test_every_wilcoxon_note_reads_as_the_engine_wrote_it_and_has_a_chinese_version(
-    differences,
-):
+    differences: dict[int, int],
+) -> None:
     change = method.paired_change(differences)
     assert wilcoxon_note(change.note, Words("en")) == (change.note or "")
     if change.note:
         chinese = wilcoxon_note(change.note, Words("zh-Hans"))
-        assert chinese != change.note and not re.search(r"[a-z]{4}", chinese), chinese
+        assert chinese != change.note
+        assert not re.search(r"[a-z]{4}", chinese), chinese
 
 
-def _report_queries(client, session, queries, *, copies: int, extra: int) -> tuple[int, int]:
+def _report_queries(
+    client: TestClient, session: Session, queries: QueryCounter, *, copies: int, extra: int
+) -> tuple[int, int]:
     finished = voting_study(client, session, copies=copies, extra=extra)
     queries.reset()
     finished.report()
@@ -406,14 +435,16 @@ def _report_queries(client, session, queries, *, copies: int, extra: int) -> tup
 
 
 def test_report_queries_with_stability_and_attrition_do_not_grow_with_the_study(
-    client, session, queries
-):
+    client: TestClient, session: Session, queries: QueryCounter
+) -> None:
     small = _report_queries(client, session, queries, copies=1, extra=0)
     large = _report_queries(client, session, queries, copies=3, extra=12)
     assert small == large, (small, large)
 
 
-def test_a_panel_without_groups_and_a_single_statement_is_reported_plainly(client, session):
+def test_a_panel_without_groups_and_a_single_statement_is_reported_plainly(
+    client: TestClient, session: Session
+) -> None:
     """No stakeholder groups: attrition rows name 'no group'; one statement: W is undefined."""
     _user, token = coordinator(session, email="plain@example.org")
     run = start_study(client, token, statements=1, panelists=5, max_rounds=2)
