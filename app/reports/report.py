@@ -15,7 +15,8 @@ from sqlalchemy.orm import Session
 
 from app.models import Study, User
 from app.reports import report_data, report_stability
-from app.reports.report_methods import accord_items, band, methods
+from app.reports.report_accord import accord_items
+from app.reports.report_methods import band, methods
 from app.reports.words import N_, STRENGTH, Words
 from app.services import audit, evidence
 from app.services.errors import Invalid

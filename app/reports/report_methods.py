@@ -21,6 +21,8 @@ from app.consensus import (
 )
 from app.consensus.grading import GradingRow, GradingTable
 from app.consensus.rules import DASH
+from app.reports.report_accord import AccordItem as AccordItem
+from app.reports.report_accord import accord_items as accord_items
 from app.reports.report_stability import StabilityMethods
 from app.reports.words import N_, STRENGTH, Words
 from app.services import rules
@@ -247,8 +249,39 @@ def methods(
     stability: StabilityMethods | None = None,
 ) -> Methods:
     """The methods section, generated from the study's pre-registered rules."""
-    _, ngettext = words, words.plural
+    _ = words
     rule = rules.consensus_rule(study)
+    paragraphs = [
+        _design(study, panel_size, words),
+        words.sentences(
+            [
+                _("Consensus was defined before round 1 opened, as follows."),
+                rule_sentence(rule, study.scale_min, study.scale_max, words),
+            ]
+        ),
+        _figures(study, band_words, words),
+    ]
+    if groups:
+        paragraphs.append(
+            _(
+                "Panelists belonged to stakeholder groups (%(groups)s); figures and "
+                "classifications are also reported within each group."
+            )
+            % {"groups": _(", ").join(groups)}
+        )
+    paragraphs.append(_rounds(study, words))
+    if stability is not None:
+        paragraphs.extend(stability.rounds)
+    paragraphs.append(_feedback(study, stability, words))
+    if stability is not None:
+        paragraphs.extend(stability.grading)
+    paragraphs.append(_evidence(study, words))
+    return Methods(paragraphs, grading_lines(table, words), _closing(study, words))
+
+
+def _design(study: Any, panel_size: int, words: Words) -> str:
+    """The study's design, its rating scale and how abstentions were counted."""
+    _, ngettext = words, words.plural
     labels = study.labels_in(words.language)
     scale = (
         _("Each statement was rated on an integer scale from %(min)s to %(max)s.")
@@ -276,7 +309,12 @@ def methods(
         if study.allow_abstain
         else _("Missing answers were excluded from every denominator.")
     )
-    consensus = _("Consensus was defined before round 1 opened, as follows.")
+    return words.sentences([design, scale, abstain])
+
+
+def _figures(study: Any, band_words: tuple[str, str], words: Words) -> str:
+    """The figures computed per statement and round, and the quantile definition used."""
+    _ = words
     figures = _(
         "For each statement in each round the platform computed, from the distribution of "
         "ratings: the number of ratings (n) and of abstentions; the mean and the sample standard "
@@ -300,41 +338,35 @@ def methods(
         "Percentages were compared with thresholds on counts, never on rounded values; figures "
         "in this report are rounded for reading only."
     )
-    paragraphs = [
-        words.sentences([design, scale, abstain]),
-        words.sentences([consensus, rule_sentence(rule, study.scale_min, study.scale_max, words)]),
-        words.sentences([figures, quantiles, exact]),
-    ]
-    if groups:
-        paragraphs.append(
+    return words.sentences([figures, quantiles, exact])
+
+
+def _rounds(study: Any, words: Words) -> str:
+    """What each round presented, and the stopping rule."""
+    _, ngettext = words, words.plural
+    return words.sentences(
+        [
             _(
-                "Panelists belonged to stakeholder groups (%(groups)s); figures and "
-                "classifications are also reported within each group."
+                "Round 1 presented every statement. Each later round carried forward the "
+                "statements that had not reached consensus; the coordinators could revise a "
+                "statement’s wording (a new version, with the reason recorded), leave "
+                "statements out or add new ones."
+            ),
+            ngettext(
+                "The pre-registered stopping rule ended the study when no statement was left "
+                "to rate or after at most %(num)s round.",
+                "The pre-registered stopping rule ended the study when no statement was left "
+                "to rate or after at most %(num)s rounds.",
+                study.max_rounds,
             )
-            % {"groups": _(", ").join(groups)}
-        )
-    paragraphs.append(
-        words.sentences(
-            [
-                _(
-                    "Round 1 presented every statement. Each later round carried forward the "
-                    "statements that had not reached consensus; the coordinators could revise a "
-                    "statement’s wording (a new version, with the reason recorded), leave "
-                    "statements out or add new ones."
-                ),
-                ngettext(
-                    "The pre-registered stopping rule ended the study when no statement was left "
-                    "to rate or after at most %(num)s round.",
-                    "The pre-registered stopping rule ended the study when no statement was left "
-                    "to rate or after at most %(num)s rounds.",
-                    study.max_rounds,
-                )
-                % {"num": study.max_rounds},
-            ]
-        )
+            % {"num": study.max_rounds},
+        ]
     )
-    if stability is not None:
-        paragraphs.extend(stability.rounds)
+
+
+def _feedback(study: Any, stability: StabilityMethods | None, words: Words) -> str:
+    """What panelists saw between rounds, and their anonymity."""
+    _ = words
     feedback = [
         _(
             "From round 2, panelists saw for each carried-forward statement the previous round’s "
@@ -358,25 +390,31 @@ def methods(
             "identities; this report names no panelist and reproduces comments without authors."
         )
     )
-    paragraphs.append(words.sentences(feedback))
-    if stability is not None:
-        paragraphs.extend(stability.grading)
-    paragraphs.append(
-        words.sentences(
-            [
-                _(_SCHEMES.get(study.evidence_scheme, _SCHEMES["pedro_scire"])),
-                _(
-                    "A coordinator could override a computed level with a written "
-                    "justification; each override is reported with its statement."
-                ),
-                _(
-                    "Each statement’s recommendation grade was given by the pre-registered "
-                    "grading table, from its evidence level, its classification in the last "
-                    "round that rated it and its percentages; the first matching row applies:"
-                ),
-            ]
-        )
+    return words.sentences(feedback)
+
+
+def _evidence(study: Any, words: Words) -> str:
+    """How evidence was levelled and overridden, and how grades were given."""
+    _ = words
+    return words.sentences(
+        [
+            _(_SCHEMES.get(study.evidence_scheme, _SCHEMES["pedro_scire"])),
+            _(
+                "A coordinator could override a computed level with a written "
+                "justification; each override is reported with its statement."
+            ),
+            _(
+                "Each statement’s recommendation grade was given by the pre-registered "
+                "grading table, from its evidence level, its classification in the last "
+                "round that rated it and its percentages; the first matching row applies:"
+            ),
+        ]
     )
+
+
+def _closing(study: Any, words: Words) -> list[str]:
+    """When the rules were frozen, and whether the study was finalized."""
+    _ = words
     closing = []
     if study.rules_frozen_at is not None:
         closing.append(
@@ -395,92 +433,10 @@ def methods(
         closing.append(
             _("The study has not been finalized; evidence levels and grades are provisional.")
         )
-    return Methods(paragraphs, grading_lines(table, words), closing)
+    return closing
 
 
 def _point(item: tuple[str, str]) -> tuple[int, str]:
     point = item[0]
     value = whole_number(point, low=-(10**6), high=10**6)
     return (value if value is not None else 0, point)
-
-
-@dataclass(frozen=True, slots=True)
-class AccordItem:
-    section: str
-    topic: str
-    where: str | None  # the anchor of the report's section that answers it; None: not recorded
-    note: str = ""
-
-
-def accord_items() -> list[AccordItem]:
-    """ACCORD (Gattrell et al. 2024) reporting topics, paraphrased, and where the report answers
-    them; what the platform does not record is said so, for the authors to supply."""
-    return [
-        AccordItem(
-            N_("Title"), N_("Identify the study as a consensus study and its method"), "cover"
-        ),
-        AccordItem(N_("Introduction"), N_("Background and why a consensus method was used"), None),
-        AccordItem(N_("Introduction"), N_("Aim, intended audience and scope"), None),
-        AccordItem(
-            N_("Methods"),
-            N_("Registration or protocol"),
-            "methods",
-            N_("Rules pre-registered in the platform with a SHA-256 fingerprint; no registry."),
-        ),
-        AccordItem(N_("Methods"), N_("Consensus method chosen (Delphi) and its steps"), "methods"),
-        AccordItem(N_("Methods"), N_("Steering committee: members and role"), None),
-        AccordItem(N_("Methods"), N_("Panel eligibility and recruitment"), None),
-        AccordItem(
-            N_("Methods"),
-            N_("Panel composition and size (stakeholder groups)"),
-            "participants",
-        ),
-        AccordItem(
-            N_("Methods"),
-            N_("Evidence reviewed and how it was appraised"),
-            "evidence",
-            N_("The search strategy is not recorded by the platform."),
-        ),
-        AccordItem(
-            N_("Methods"),
-            N_("How statements were drafted and revised"),
-            "statements",
-            N_("Revisions and their reasons are recorded; the first drafting is not."),
-        ),
-        AccordItem(N_("Methods"), N_("Rating scale and response options"), "methods"),
-        AccordItem(N_("Methods"), N_("Definition of consensus"), "methods"),
-        AccordItem(N_("Methods"), N_("Number of rounds and stopping rule"), "methods"),
-        AccordItem(N_("Methods"), N_("Feedback given to panelists between rounds"), "methods"),
-        AccordItem(N_("Methods"), N_("Anonymity of panelists"), "methods"),
-        AccordItem(N_("Methods"), N_("Statistical analysis"), "methods"),
-        AccordItem(N_("Methods"), N_("How recommendations were graded"), "methods"),
-        AccordItem(
-            N_("Methods"),
-            N_("Data collection (platform, dates of each round)"),
-            "cover",
-        ),
-        AccordItem(N_("Methods"), N_("Pilot testing of the questionnaire"), None),
-        AccordItem(N_("Methods"), N_("Role of facilitators and any meetings"), None),
-        AccordItem(
-            N_("Results"),
-            N_("Participant flow and response rate per round"),
-            "participants",
-        ),
-        AccordItem(
-            N_("Results"),
-            N_("Characteristics of the participants"),
-            "participants",
-            N_("Stakeholder groups only; demographics are not recorded."),
-        ),
-        AccordItem(N_("Results"), N_("Results of each round"), "results"),
-        AccordItem(
-            N_("Results"),
-            N_("Statements carried forward, revised, dropped or added"),
-            "statement-flow",
-        ),
-        AccordItem(N_("Results"), N_("Final outcome: the agreed recommendations"), "final"),
-        AccordItem(N_("Discussion"), N_("Interpretation, strengths and limitations"), None),
-        AccordItem(N_("Other information"), N_("Funding and role of funders"), None),
-        AccordItem(N_("Other information"), N_("Conflicts of interest"), None),
-        AccordItem(N_("Other information"), N_("Ethics approval and consent"), None),
-    ]
