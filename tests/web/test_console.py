@@ -204,7 +204,9 @@ def test_observer_can_read_but_not_change(session):
     )
     watcher = signed_in(session, email="watcher@example.org", role=Role.observer)
     page = watcher.get(f"/console/studies/{study_id}")
-    assert page.status_code == 200 and "Add a statement" not in page.text
+    assert page.status_code == 200
+    assert "<h1>Exercise for neuropathic pain</h1>" in page.text
+    assert "Add a statement" not in page.text
     response = watcher.post(
         f"/console/studies/{study_id}/statements",
         data={"csrf_token": csrf(page.text), "text": "nope"},
@@ -217,7 +219,10 @@ def test_other_coordinators_studies_are_not_found(session):
     study_id = new_study(lead)
     other = signed_in(session, email="other@example.org")
     assert other.get(f"/console/studies/{study_id}").status_code == 404
-    assert "Exercise" not in other.get("/console").text
+    studies = other.get("/console")
+    assert studies.status_code == 200
+    assert "<h1>Your studies</h1>" in studies.text
+    assert "Exercise" not in studies.text
 
 
 def test_api_tokens_are_shown_once_and_can_be_revoked(session, client):
@@ -229,7 +234,10 @@ def test_api_tokens_are_shown_once_and_can_be_revoked(session, client):
         client.get("/api/v1/studies", headers={"Authorization": f"Bearer {token}"}).status_code
         == 200
     )
-    assert token not in web.get("/console/tokens").text
+    tokens = web.get("/console/tokens")
+    assert tokens.status_code == 200
+    assert "<h1>Personal API tokens</h1>" in tokens.text
+    assert token not in tokens.text
     token_id = re.search(r"/console/tokens/(\d+)/revoke", created.text).group(1)
     post(web, f"/console/tokens/{token_id}/revoke", "/console/tokens")
     assert (
@@ -372,7 +380,10 @@ def test_observers_see_neither_identities_nor_personal_links(session):
     session.commit()
     post(lead, f"{study_url}/members", study_url, email="watcher@example.org")
     watcher = signed_in(session, email="watcher@example.org", role=Role.observer)
-    page = watcher.get(study_url).text
+    shown = watcher.get(study_url)
+    assert shown.status_code == 200
+    page = shown.text
+    assert "<h1>Exercise for neuropathic pain</h1>" in page
     assert "Dr Secret" not in page and "secret@example.org" not in page and "P01" in page
     assert watcher.get(f"{study_url}/outbox").status_code == 403
 
@@ -403,7 +414,10 @@ def test_new_link_and_withdrawal_from_the_panel_table(session, client):
     assert "New personal link for P01" in reissued.text
     fresh = re.search(r"/p/(dp_[\w-]+)", reissued.text).group(1)
     assert fresh != old
-    assert "/p/dp_" not in web.get(study_url).text  # shown once, on the answer itself
+    study_page = web.get(study_url)
+    assert study_page.status_code == 200
+    assert "<h2>Panel (1)</h2>" in study_page.text
+    assert "/p/dp_" not in study_page.text  # shown once, on the answer itself
     assert client.get(f"/p/{old}", follow_redirects=False).status_code == 404
     assert client.get(f"/p/{fresh}", follow_redirects=False).status_code == 303
     post(web, f"/console/panelists/{panelist_id}/withdraw", study_url)

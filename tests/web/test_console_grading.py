@@ -78,7 +78,10 @@ def test_a_bad_row_comes_back_with_its_number_and_the_typing_kept(session, engin
 def test_a_table_that_asks_for_the_panels_vote_needs_the_vote(session, engine):
     web = signed_in(session)
     study_id = new_study(web, evidence_scheme="grade")
-    page = web.get(_grading(study_id)).text
+    grading = web.get(_grading(study_id))
+    assert grading.status_code == 200
+    page = grading.text
+    assert "<h1>Grading table</h1>" in page
     assert "Panel&#39;s choice" not in page and 'value="grade_panel"' not in page
     with_vote = new_study(web, evidence_scheme="grade", strength_vote="on")
     page = web.get(_grading(with_vote)).text
@@ -126,7 +129,10 @@ def test_the_table_is_frozen_once_round_1_opens(session, client):
         timezone="UTC",
     )
     assert opened.status_code == 303, opened.text
-    page = web.get(_grading(study_id)).text
+    grading = web.get(_grading(study_id))
+    assert grading.status_code == 200
+    page = grading.text
+    assert "<h1>Grading table</h1>" in page
     assert "Frozen" in page and 'name="row-0-grade"' not in page
     refused = post(web, _grading(study_id), study, preset="oxford")
     assert refused.status_code == 409

@@ -88,7 +88,10 @@ def test_save_redirects_with_a_message_and_reopening_shows_saved_values(run, eng
     assert re.search(rf'name="rating-{s2}" value="abstain"\s+checked', again)
     assert "Dose matters</textarea>" in again
     assert "2</span> of 3 rated" in again
-    assert "Your answers are saved" not in web.get("/ballot").text  # shown once
+    once_more = web.get("/ballot")
+    assert once_more.status_code == 200
+    assert "<h1>Round 1</h1>" in once_more.text
+    assert "Your answers are saved" not in once_more.text  # shown once
 
 
 def test_submit_with_a_missing_rating_comes_back_with_messages_and_typing_kept(run, engine):

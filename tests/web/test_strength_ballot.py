@@ -81,7 +81,10 @@ def test_rounds_that_do_not_ask_show_no_strength_question(client, coordinator_to
     run.open_round(run.new_round()["id"])
     web = browser(engine)
     sign_in(web, run, 0)
-    page = web.get("/ballot").text
+    ballot = web.get("/ballot")
+    assert ballot.status_code == 200
+    page = ballot.text
+    assert "<h1>Round 1</h1>" in page
     assert "how strong should it be" not in page and "strength-" not in page
 
 
