@@ -150,53 +150,16 @@ def compute_figures(
     (see ``rules.agreement_bounds``). Mean and SD use exact integer sums, so there is no
     cancellation: var = (n * sum(c x^2) - sum(c x)^2) / (n (n - 1)), computed on Python integers.
     """
-    if method not in QUANTILE_METHODS:
-        raise ValueError(f"Unknown quantile method {method!r}; use 'type7' or 'type6'.")
-    scale_min = _as_int(scale_min, "scale_min")
-    scale_max = _as_int(scale_max, "scale_max")
-    if scale_min >= scale_max:
-        raise ValueError(f"The scale must have at least two points; got {scale_min}..{scale_max}.")
-    abstained = _as_int(abstained, "The number of abstentions")
-    if abstained < 0:
-        raise ValueError(f"The number of abstentions is negative ({abstained}).")
-
-    full = dict.fromkeys(range(scale_min, scale_max + 1), 0)
-    for raw_point, raw_count in histogram.items():
-        point = _as_int(raw_point, "A rating")
-        count = _as_int(raw_count, f"The count for rating {point}")
-        if point not in full:
-            raise ValueError(
-                f"Rating {point} lies outside the scale {scale_min}\N{EN DASH}{scale_max} "
-                f"({count} rating(s) have that value)."
-            )
-        if count < 0:
-            raise ValueError(f"The count for rating {point} is negative ({count}).")
-        full[point] += count
-
+    full, abstained = _checked(
+        histogram, scale_min=scale_min, scale_max=scale_max, abstained=abstained, method=method
+    )
     items = [(point, count) for point, count in full.items() if count]
     n = sum(count for _, count in items)
     agree_count = sum(count for point, count in items if point >= agree_min)
     disagree_count = sum(count for point, count in items if point <= disagree_max)
 
     if n == 0:
-        return Figures(
-            n=0,
-            abstained=abstained,
-            histogram=full,
-            mean=None,
-            sd=None,
-            median=None,
-            q1=None,
-            q3=None,
-            iqr=None,
-            p30=None,
-            p70=None,
-            agree_count=0,
-            disagree_count=0,
-            pct_agree=None,
-            pct_disagree=None,
-            cv=None,
-        )
+        return _no_ratings(full, abstained)
 
     s1 = sum(count * point for point, count in items)
     s2 = sum(count * point * point for point, count in items)
@@ -227,4 +190,54 @@ def compute_figures(
         pct_agree=100 * agree_count / n,
         pct_disagree=100 * disagree_count / n,
         cv=cv,
+    )
+
+
+def _checked(
+    histogram: Histogram, *, scale_min: int, scale_max: int, abstained: int, method: str
+) -> tuple[dict[int, int], int]:
+    """Every point of the scale with its count, and the abstentions, once the inputs are sound."""
+    if method not in QUANTILE_METHODS:
+        raise ValueError(f"Unknown quantile method {method!r}; use 'type7' or 'type6'.")
+    scale_min = _as_int(scale_min, "scale_min")
+    scale_max = _as_int(scale_max, "scale_max")
+    if scale_min >= scale_max:
+        raise ValueError(f"The scale must have at least two points; got {scale_min}..{scale_max}.")
+    abstained = _as_int(abstained, "The number of abstentions")
+    if abstained < 0:
+        raise ValueError(f"The number of abstentions is negative ({abstained}).")
+    full = dict.fromkeys(range(scale_min, scale_max + 1), 0)
+    for raw_point, raw_count in histogram.items():
+        point = _as_int(raw_point, "A rating")
+        count = _as_int(raw_count, f"The count for rating {point}")
+        if point not in full:
+            raise ValueError(
+                f"Rating {point} lies outside the scale {scale_min}\N{EN DASH}{scale_max} "
+                f"({count} rating(s) have that value)."
+            )
+        if count < 0:
+            raise ValueError(f"The count for rating {point} is negative ({count}).")
+        full[point] += count
+    return full, abstained
+
+
+def _no_ratings(full: dict[int, int], abstained: int) -> Figures:
+    """No ratings (all abstained, or none came): the counts, and every figure None."""
+    return Figures(
+        n=0,
+        abstained=abstained,
+        histogram=full,
+        mean=None,
+        sd=None,
+        median=None,
+        q1=None,
+        q3=None,
+        iqr=None,
+        p30=None,
+        p70=None,
+        agree_count=0,
+        disagree_count=0,
+        pct_agree=None,
+        pct_disagree=None,
+        cv=None,
     )
