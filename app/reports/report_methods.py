@@ -113,30 +113,7 @@ def rule_sentence(rule: ConsensusRule, scale_min: int, scale_max: int, words: Wo
             }
         )
     elif isinstance(rule, MedianIqr):
-        values = {
-            "median_min": _num(rule.median_min),
-            "median_max": _num(rule.median_max_against),
-            "iqr": _num(rule.iqr_max),
-            "up": up,
-            "down": down,
-        }
-        if rule.threshold is None:
-            text = _(
-                "A statement reaches consensus when the median is at least %(median_min)s, the "
-                "interquartile range is at most %(iqr)s (consensus for), or when the median is "
-                "at most %(median_max)s, the interquartile range is at most %(iqr)s (consensus "
-                "against)."
-            )
-        else:
-            values["pct"] = words.pct(rule.threshold)
-            text = _(
-                "A statement reaches consensus when the median is at least %(median_min)s, the "
-                "interquartile range is at most %(iqr)s and at least %(pct)s rate it %(up)s "
-                "(consensus for), or when the median is at most %(median_max)s, the "
-                "interquartile range is at most %(iqr)s and at least %(pct)s rate it %(down)s "
-                "(consensus against)."
-            )
-        parts.append(text % values)
+        parts.append(_median_iqr_sentence(rule, up, down, words))
     elif isinstance(rule, RandUcla):
         parts.append(
             _(
@@ -159,6 +136,35 @@ def rule_sentence(rule: ConsensusRule, scale_min: int, scale_max: int, words: Wo
     if rule.require_all_groups:
         parts.append(_("Consensus must also hold, the same way, within every stakeholder group."))
     return words.sentences(parts)
+
+
+def _median_iqr_sentence(rule: MedianIqr, up: str, down: str, words: Words) -> str:
+    """The median-and-IQR rule, with or without its agreement threshold."""
+    _ = words
+    values = {
+        "median_min": _num(rule.median_min),
+        "median_max": _num(rule.median_max_against),
+        "iqr": _num(rule.iqr_max),
+        "up": up,
+        "down": down,
+    }
+    if rule.threshold is None:
+        text = _(
+            "A statement reaches consensus when the median is at least %(median_min)s, the "
+            "interquartile range is at most %(iqr)s (consensus for), or when the median is "
+            "at most %(median_max)s, the interquartile range is at most %(iqr)s (consensus "
+            "against)."
+        )
+    else:
+        values["pct"] = words.pct(rule.threshold)
+        text = _(
+            "A statement reaches consensus when the median is at least %(median_min)s, the "
+            "interquartile range is at most %(iqr)s and at least %(pct)s rate it %(up)s "
+            "(consensus for), or when the median is at most %(median_max)s, the "
+            "interquartile range is at most %(iqr)s and at least %(pct)s rate it %(down)s "
+            "(consensus against)."
+        )
+    return text % values
 
 
 def grading_row(scheme: str, row: GradingRow, words: Words) -> str:
