@@ -12,17 +12,12 @@ from app.consensus.levels import SCHEME_CODES
 from app.consensus.sources import DESIGNS
 from app.http.deps import SessionDep
 from app.http.paths import PathId
-from app.services import evidence, finalization, numbers, statements, studies
-from app.services.errors import DomainError, Invalid
-from app.web.console.common import (
-    ConsoleUser,
-    Coordinator,
-    check_csrf,
-    done,
-    page,
-    refused,
-)
-from app.web.forms import FormValues, ticked_ids
+from app.services import evidence, finalization, statements, studies
+from app.services.errors import DomainError
+from app.web.console.common import CheckedForm, ConsoleUser, Coordinator, done, page, refused
+from app.web.console.evidence_form import FinalizeForm, LevelForm, SourceForm
+from app.web.console.forms import parse_form
+from app.web.forms import ticked_ids
 
 router = APIRouter(include_in_schema=False)
 
@@ -78,45 +73,24 @@ def evidence_page(
     return page(request, "console/evidence.html", _context(session, study), coordinator=me)
 
 
-def _score(values: dict[str, str], name: str) -> int | None:
-    """An appraisal score as typed, None when left empty; Invalid names the field otherwise."""
-    raw = values.get(name, "").strip()
-    if not raw:
-        return None
-    what, high = evidence.SCORES[name]
-    return numbers.read_whole_number(raw, what=what, low=0, high=high, field=name)
-
-
 @router.post("/console/studies/{study_id}/evidence/sources")
 def add_source(
     study_id: PathId,
     request: Request,
-    values: FormValues,
+    values: CheckedForm,
     session: SessionDep,
     me: ConsoleUser,
 ) -> Response:
-    check_csrf(me, values)
+    """A source checked by the API's own document, so the same input is refused on both."""
     study = studies.study_for(session, user=me.user, study_id=study_id, write=True)
     try:
-        design = values.get("design", "")
-        if design not in DESIGNS:
-            raise Invalid("Choose the source's design.")
-        linked = ticked_ids(values, "for-")
+        body = parse_form(SourceForm, values).document(ticked_ids(values, "for-"))
         evidence.add_source(
             session,
             actor=me.user,
             study=study,
-            citation=values.get("citation", ""),
-            design=design,
-            statement_ids=linked,
-            doi=values.get("doi") or None,
-            pmid=values.get("pmid") or None,
-            pedro=_score(values, "pedro"),
-            amstar2=values.get("amstar2") or None,
-            amstar_score=_score(values, "amstar_score"),
-            pooled_levels=[
-                c.strip() for c in values.get("pooled_levels", "").split(",") if c.strip()
-            ],
+            statement_ids=body.statement_ids,
+            **body.model_dump(exclude={"statement_ids"}),
         )
     except DomainError as exc:
         return _again(request, session, me, study, exc, "source", values)
@@ -127,22 +101,22 @@ def add_source(
 def override(
     statement_id: PathId,
     request: Request,
-    values: FormValues,
+    values: CheckedForm,
     session: SessionDep,
     me: ConsoleUser,
 ) -> Response:
-    check_csrf(me, values)
     statement, study = statements.statement_for(
         session, user=me.user, statement_id=statement_id, write=True
     )
     try:
+        form = parse_form(LevelForm, values)
         evidence.set_override(
             session,
             actor=me.user,
             study=study,
             statement_id=statement.id,
-            code=values.get("code", ""),
-            justification=values.get("justification", ""),
+            code=form.code,
+            justification=form.justification,
         )
     except DomainError as exc:
         return _again(request, session, me, study, exc, f"level-{statement.id}", values)
@@ -157,15 +131,13 @@ def override(
 def finalize(
     study_id: PathId,
     request: Request,
-    values: FormValues,
+    values: CheckedForm,
     session: SessionDep,
     me: ConsoleUser,
 ) -> Response:
-    check_csrf(me, values)
     study = studies.study_for(session, user=me.user, study_id=study_id, write=True)
     try:
-        if values.get("confirm") != "yes":
-            raise Invalid("Tick the box to confirm: finalizing cannot be undone.")
+        parse_form(FinalizeForm, values).confirmed()
         digest = finalization.finalize(session, actor=me.user, study=study)
     except DomainError as exc:
         return _again(request, session, me, study, exc, "finalize", values)
