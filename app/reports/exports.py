@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import String, exists, func, or_, select, type_coerce
+from sqlalchemy import Select, String, exists, func, or_, select, type_coerce
 from sqlalchemy.orm import Session, selectinload
 
 from app.consensus import grading
@@ -175,14 +175,7 @@ def rating_batches(
         .where(Round.study_id == study_id, Round.status != RoundStatus.draft)
         .order_by(Round.number)
     ).all()
-    versions: dict[int, dict[int, int]] = defaultdict(dict)  # round -> statement -> version
-    for round_id, statement_id, version in session.execute(
-        select(RoundItem.round_id, RoundItem.statement_id, StatementVersion.version)
-        .join(StatementVersion, StatementVersion.id == RoundItem.version_id)
-        .join(Round, Round.id == RoundItem.round_id)
-        .where(Round.study_id == study_id)
-    ):
-        versions[round_id][statement_id] = version
+    versions = _versions(session, study_id=study_id)
     keys: dict[int, str] = {
         sid: text(key)
         for sid, key in session.execute(
@@ -196,23 +189,8 @@ def rating_batches(
     connection = session.connection()  # Core rows: no ORM bookkeeping per rating
     dialect = connection.dialect.name
     for round_id, number, status in rounds:
-        query = (
-            select(
-                Rating.statement_id,
-                Rating.panelist_id,
-                Rating.value,
-                Rating.abstain,
-                Rating.strength,
-                Rating.comment,
-                iso_utc(Rating.created_at, dialect),
-                iso_utc(Rating.updated_at, dialect),
-            )
-            .where(Rating.round_id == round_id)
-            .order_by(Rating.statement_id, Rating.panelist_id)
-            .execution_options(yield_per=BATCH)
-        )
         state, version_of = status.value, versions[round_id]
-        for batch in connection.execute(query).partitions():
+        for batch in connection.execute(_round_ratings(round_id, dialect)).partitions():
             yield [
                 (
                     number,
@@ -230,6 +208,38 @@ def rating_batches(
                 )
                 for sid, pid, value, abstain, strength, comment, created, updated in batch
             ]
+
+
+def _versions(session: Session, *, study_id: int) -> dict[int, dict[int, int]]:
+    """Round → statement → the version number its ballot showed."""
+    versions: dict[int, dict[int, int]] = defaultdict(dict)
+    for round_id, statement_id, version in session.execute(
+        select(RoundItem.round_id, RoundItem.statement_id, StatementVersion.version)
+        .join(StatementVersion, StatementVersion.id == RoundItem.version_id)
+        .join(Round, Round.id == RoundItem.round_id)
+        .where(Round.study_id == study_id)
+    ):
+        versions[round_id][statement_id] = version
+    return versions
+
+
+def _round_ratings(round_id: int, dialect: str) -> Select[tuple[Any, ...]]:
+    """A round's ratings in the order of their unique index, read in batches."""
+    return (
+        select(
+            Rating.statement_id,
+            Rating.panelist_id,
+            Rating.value,
+            Rating.abstain,
+            Rating.strength,
+            Rating.comment,
+            iso_utc(Rating.created_at, dialect),
+            iso_utc(Rating.updated_at, dialect),
+        )
+        .where(Rating.round_id == round_id)
+        .order_by(Rating.statement_id, Rating.panelist_id)
+        .execution_options(yield_per=BATCH)
+    )
 
 
 def rating_rows(
