@@ -95,27 +95,9 @@ def compute(session: Session, *, study: Study, round_: Round, at: datetime) -> T
         )
         if g is not None
     )
-    overall: dict[int, dict[int, int]] = defaultdict(dict)
-    abstained: dict[int, int] = defaultdict(int)
-    by_group: dict[int, dict[str, dict[int, int]]] = defaultdict(lambda: defaultdict(dict))
-    group_abstained: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    # The one aggregate of docs/method.md §1. A NULL value here is an abstention: the WHERE keeps
-    # only rated or abstained rows, and a CHECK forbids a value with an abstention.
-    rows = session.execute(
-        select(Rating.statement_id, Panelist.group, Rating.value, func.count())
-        .join(Panelist, Panelist.id == Rating.panelist_id)
-        .where(Rating.round_id == round_.id, or_(Rating.value.is_not(None), Rating.abstain))
-        .group_by(Rating.statement_id, Panelist.group, Rating.value)
-    ).all()
-    for statement_id, group, value, count in rows:
-        if value is None:
-            abstained[statement_id] += count
-            if group is not None:
-                group_abstained[statement_id][group] += count
-            continue
-        overall[statement_id][value] = overall[statement_id].get(value, 0) + count
-        if group is not None:
-            by_group[statement_id][group][value] = count
+    counts = _counts(session, round_id=round_.id)
+    overall, abstained = counts.overall, counts.abstained
+    by_group, group_abstained = counts.by_group, counts.group_abstained
     rule = rules.consensus_rule(study)
     votes = _strength_votes(session, round_=round_) if round_.asks_strength else None
     statements = []
@@ -146,6 +128,47 @@ def compute(session: Session, *, study: Study, round_: Round, at: datetime) -> T
         responded=responded_count(session, study_id=study.id, round_id=round_.id),
         statements=statements,
     )
+
+
+@dataclass(slots=True)
+class _Counts:
+    """A round's ratings per statement: the panel's histogram and abstentions, and each group's."""
+
+    overall: dict[int, dict[int, int]]
+    abstained: dict[int, int]
+    by_group: dict[int, dict[str, dict[int, int]]]
+    group_abstained: dict[int, dict[str, int]]
+
+
+def _counts(session: Session, *, round_id: int) -> _Counts:
+    """The one aggregate of docs/method.md §1, read into histograms.
+
+    A NULL value here is an abstention: the WHERE keeps only rated or abstained rows, and a CHECK
+    forbids a value with an abstention.
+    """
+    counts = _Counts(
+        overall=defaultdict(dict),
+        abstained=defaultdict(int),
+        by_group=defaultdict(lambda: defaultdict(dict)),
+        group_abstained=defaultdict(lambda: defaultdict(int)),
+    )
+    rows = session.execute(
+        select(Rating.statement_id, Panelist.group, Rating.value, func.count())
+        .join(Panelist, Panelist.id == Rating.panelist_id)
+        .where(Rating.round_id == round_id, or_(Rating.value.is_not(None), Rating.abstain))
+        .group_by(Rating.statement_id, Panelist.group, Rating.value)
+    ).all()
+    for statement_id, group, value, count in rows:
+        if value is None:
+            counts.abstained[statement_id] += count
+            if group is not None:
+                counts.group_abstained[statement_id][group] += count
+            continue
+        overall = counts.overall[statement_id]
+        overall[value] = overall.get(value, 0) + count
+        if group is not None:
+            counts.by_group[statement_id][group][value] = count
+    return counts
 
 
 def _strength_votes(session: Session, *, round_: Round) -> dict[int, dict[str, int]]:
