@@ -18,7 +18,7 @@ write that went through is undone (tests/security/world.py Snapshot) before the 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -198,7 +198,7 @@ def _ballot_form(world: World, role: str) -> dict[str, str]:
     }
 
 
-def _login_form(world: World, role: str) -> dict[str, str]:
+def _login_form(_world: World, role: str) -> dict[str, str]:
     from tests.security.world import ACCOUNTS, PASSWORD
 
     email = ACCOUNTS[role][0] if role in ACCOUNTS else "nobody@example.org"
@@ -274,7 +274,7 @@ CALLS: dict[str, Call] = {
     "POST /console/rounds/{round_id}/delete": Call(ids=DRAFT_ROUND),
     "POST /console/rounds/{round_id}/open": Call(ids=DRAFT_ROUND),
     "POST /console/rounds/{round_id}/extend": Call(
-        form=lambda w, _: {"closes_at": _deadline(), "timezone": "UTC"}
+        form=lambda _world, _role: {"closes_at": _deadline(), "timezone": "UTC"}
     ),
     "GET /console/rounds/{round_id}/results": Call(ids={"round_id": "closed_round"}),
     "POST /console/studies/{study_id}/import/{kind}": Call(
@@ -432,8 +432,8 @@ def observe_all(engine: Engine) -> tuple[World, list[Observation]]:
 
 
 @pytest.fixture(scope="module")
-def observed(module_engine: Engine) -> Iterator[tuple[World, list[Observation]]]:
-    yield observe_all(module_engine)
+def observed(module_engine: Engine) -> tuple[World, list[Observation]]:
+    return observe_all(module_engine)
 
 
 def answer(observation: Observation) -> Any:
@@ -471,7 +471,7 @@ def test_refused_writes_change_nothing(observed: tuple[World, list[Observation]]
 
 
 def test_another_studys_ids_answer_exactly_like_ids_that_do_not_exist(
-    observed: tuple[World, list[Observation]], module_engine: Engine
+    observed: tuple[World, list[Observation]],
 ) -> None:
     """IDOR: a coordinator of B learns nothing about A's rounds, statements, panel or sources."""
     world, observations = observed

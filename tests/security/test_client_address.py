@@ -113,7 +113,8 @@ def through_proxy() -> TestClient:
     return TestClient(create_app(), follow_redirects=False, client=(PROXY, 40000))
 
 
-def test_clients_behind_one_proxy_are_limited_apart(behind_proxy: None, engine: Engine) -> None:
+@pytest.mark.usefixtures("behind_proxy", "engine")
+def test_clients_behind_one_proxy_are_limited_apart() -> None:
     proxy = through_proxy()
     assert set(wrong_sign_ins(proxy, MAX_FAILURES_PER_ADDRESS, forwarded_for=CLIENT)) == {401}
     assert wrong_sign_ins(proxy, 1, forwarded_for=CLIENT, first=100) == [429]
@@ -127,9 +128,8 @@ def test_clients_behind_one_proxy_are_limited_apart(behind_proxy: None, engine: 
     assert other.status_code == 404
 
 
-def test_a_header_from_a_client_that_is_not_the_proxy_is_ignored(
-    behind_proxy: None, engine: Engine
-) -> None:
+@pytest.mark.usefixtures("behind_proxy", "engine")
+def test_a_header_from_a_client_that_is_not_the_proxy_is_ignored() -> None:
     direct = TestClient(create_app(), follow_redirects=False, client=(CLIENT, 40000))
     answers = wrong_sign_ins(direct, MAX_FAILURES_PER_ADDRESS + 1, forwarded_for="192.0.2.60")
     assert answers == [401] * MAX_FAILURES_PER_ADDRESS + [429]
@@ -138,8 +138,10 @@ def test_a_header_from_a_client_that_is_not_the_proxy_is_ignored(
 @pytest.mark.parametrize("value", ["*", "proxy.internal", "127.0.0.1, *"])
 def test_trusting_every_proxy_or_a_name_refuses_to_start_in_one_line(value: str) -> None:
     refusal = Settings(trusted_proxies=value).refusal()
-    assert refusal is not None and refusal.startswith("Refusing to start")
-    assert "DELPHI_TRUSTED_PROXIES" in refusal and "\n" not in refusal
+    assert refusal is not None
+    assert refusal.startswith("Refusing to start")
+    assert "DELPHI_TRUSTED_PROXIES" in refusal
+    assert "\n" not in refusal
 
 
 def test_compose_believes_only_the_proxy_and_says_why() -> None:
@@ -151,4 +153,5 @@ def test_compose_believes_only_the_proxy_and_says_why() -> None:
     assert environment["DELPHI_TRUSTED_PROXIES"] == f"${{DELPHI_TRUSTED_PROXIES:-{gateway}}}"
     assert "right-most" in text
     readme = (ROOT / "README.md").read_text()
-    assert "DELPHI_TRUSTED_PROXIES" in readme and "right-most" in readme
+    assert "DELPHI_TRUSTED_PROXIES" in readme
+    assert "right-most" in readme

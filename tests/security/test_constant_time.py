@@ -94,28 +94,39 @@ def test_no_secret_is_compared_with_equals() -> None:
     assert not unsafe, "compare secrets with app.security.same_secret:\n" + "\n".join(unsafe)
 
 
-def _function(path: str, name: str) -> ast.FunctionDef:
+def _function(path: str, name: str) -> ast.FunctionDef | ast.AsyncFunctionDef:
     tree = ast.parse((APP.parent / path).read_text())
-    found = [n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef) and n.name == name]
+    defs = (ast.FunctionDef, ast.AsyncFunctionDef)
+    found = [n for n in ast.walk(tree) if isinstance(n, defs) and n.name == name]
     assert len(found) == 1, (path, name)
     return found[0]
 
 
-def _calls(function: ast.FunctionDef) -> set[str]:
+def _calls(function: ast.FunctionDef | ast.AsyncFunctionDef) -> set[str]:
     return {ast.unparse(n.func) for n in ast.walk(function) if isinstance(n, ast.Call)}
 
 
 @pytest.mark.parametrize(
     ("path", "name"),
     [
-        ("app/web/console/common.py", "check_csrf"),  # every console form
+        ("app/web/console/common.py", "csrf_matches"),  # every console form, and the sign-in's
         ("app/web/session.py", "csrf_ok"),  # the ballot and language forms
-        ("app/web/console/auth.py", "login"),  # the sign-in form's own token
     ],
 )
 def test_csrf_tokens_are_compared_in_constant_time(path: str, name: str) -> None:
     assert "same_secret" in _calls(_function(path, name))
     assert "hmac.compare_digest" in _calls(_function("app/security.py", "same_secret"))
+
+
+@pytest.mark.parametrize(
+    ("path", "name"),
+    [
+        ("app/web/console/common.py", "checked_form"),  # every console form
+        ("app/web/console/auth.py", "login"),  # the sign-in form's own token, kept in a cookie
+    ],
+)
+def test_console_forms_check_their_token_through_csrf_matches(path: str, name: str) -> None:
+    assert "csrf_matches" in _calls(_function(path, name))
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,6 @@ from collections.abc import Iterator
 import httpx
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from app.main import create_app
@@ -104,12 +103,12 @@ def cookies_of_a_visit(web: TestClient, session: Session, coordinator_token: str
     return seen
 
 
-def test_cookies_over_https_are_secure(
-    engine: Engine, session: Session, coordinator_token: str
-) -> None:
+def test_cookies_over_https_are_secure(session: Session, coordinator_token: str) -> None:
     web = TestClient(create_app(), base_url="https://testserver", follow_redirects=False)
     for cookie in cookies_of_a_visit(web, session, coordinator_token):
-        assert "secure" in cookie and "httponly" in cookie and "samesite=" in cookie, cookie
+        assert "secure" in cookie, cookie
+        assert "httponly" in cookie, cookie
+        assert "samesite=" in cookie, cookie
 
 
 @pytest.fixture
@@ -133,9 +132,8 @@ def https_site() -> Iterator[None]:
         get_settings.cache_clear()
 
 
-def test_cookies_behind_a_tls_proxy_are_secure(
-    https_site: None, engine: Engine, session: Session, coordinator_token: str
-) -> None:
+@pytest.mark.usefixtures("https_site")
+def test_cookies_behind_a_tls_proxy_are_secure(session: Session, coordinator_token: str) -> None:
     """The browser speaks https to the proxy, so it sends the cookies back; the app sees http."""
     accounts.create_user(session, email="lead@example.org", password=PASSWORD)
     session.commit()
@@ -154,11 +152,12 @@ def test_cookies_behind_a_tls_proxy_are_secure(
     names = {c.split("=", 1)[0] for c in seen}
     assert names == {"delphi_login_csrf", "delphi_console", "delphi_device", "delphi_panel"}
     for cookie in seen:
-        assert "secure" in cookie and "httponly" in cookie, cookie
+        assert "secure" in cookie, cookie
+        assert "httponly" in cookie, cookie
 
 
 def test_plain_http_cookies_still_work_for_a_local_install(
-    engine: Engine, session: Session, coordinator_token: str
+    session: Session, coordinator_token: str
 ) -> None:
     """Without https anywhere (make run on a laptop), Secure cookies would never come back."""
     web = TestClient(create_app(), follow_redirects=False)
@@ -167,8 +166,9 @@ def test_plain_http_cookies_still_work_for_a_local_install(
         assert "httponly" in cookie, cookie
 
 
+@pytest.mark.usefixtures("engine")
 @pytest.mark.parametrize("path", ["/crash", "/api/v1/crash"])
-def test_an_unexpected_error_answers_500_with_the_headers(engine: Engine, path: str) -> None:
+def test_an_unexpected_error_answers_500_with_the_headers(path: str) -> None:
     """A bug's 500 is still framed, sniff- and script-protected, and says what to do next."""
     app = create_app()
 
@@ -189,7 +189,7 @@ def test_an_unexpected_error_answers_500_with_the_headers(engine: Engine, path: 
 
 
 def test_after_any_error_answer_the_same_connection_serves_the_next_request(
-    engine: Engine, coordinator_token: str, caplog: pytest.LogCaptureFixture
+    coordinator_token: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A proxy keeps connections open: the request after a 500 (or any refusal) must not be reset.
 

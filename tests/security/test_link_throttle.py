@@ -5,6 +5,7 @@ import subprocess
 import sys
 from datetime import timedelta
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
@@ -27,7 +28,8 @@ def guess(web: TestClient, times: int) -> list[int]:
     return [web.get(f"/p/dp_guess{n:04d}").status_code for n in range(times)]
 
 
-def test_thirty_unknown_links_then_429_with_retry_after(engine: Engine) -> None:
+@pytest.mark.usefixtures("engine")
+def test_thirty_unknown_links_then_429_with_retry_after() -> None:
     web = browser()
     assert guess(web, MAX_UNKNOWN_LINKS_PER_ADDRESS) == [404] * MAX_UNKNOWN_LINKS_PER_ADDRESS
     refused = web.get("/p/dp_one-more-guess")
@@ -39,9 +41,7 @@ def test_thirty_unknown_links_then_429_with_retry_after(engine: Engine) -> None:
     assert "链接尝试过多" in web.get("/p/dp_guess?lang=zh-Hans").text
 
 
-def test_a_throttled_address_is_refused_even_a_real_link(
-    engine: Engine, coordinator_token: str
-) -> None:
+def test_a_throttled_address_is_refused_even_a_real_link(coordinator_token: str) -> None:
     """Otherwise a guesser would still learn which guess was right (303 instead of 429)."""
     run = start_study(TestClient(create_app()), coordinator_token, statements=1, panelists=1)
     web = browser()
@@ -51,9 +51,7 @@ def test_a_throttled_address_is_refused_even_a_real_link(
     assert elsewhere.get(f"/p/{run.panelists[0]['token']}").status_code == 303
 
 
-def test_valid_links_are_not_counted(
-    engine: Engine, coordinator_token: str, session: Session
-) -> None:
+def test_valid_links_are_not_counted(coordinator_token: str, session: Session) -> None:
     run = start_study(TestClient(create_app()), coordinator_token, statements=1, panelists=1)
     web = browser()
     token = run.panelists[0]["token"]
@@ -63,7 +61,8 @@ def test_valid_links_are_not_counted(
     assert web.get("/p/dp_a-typo").status_code == 404
 
 
-def test_the_limit_is_per_address(engine: Engine) -> None:
+@pytest.mark.usefixtures("engine")
+def test_the_limit_is_per_address() -> None:
     guess(browser(), MAX_UNKNOWN_LINKS_PER_ADDRESS)
     assert browser().get("/p/dp_again").status_code == 429
     assert browser(("203.0.113.20", 40000)).get("/p/dp_again").status_code == 404
@@ -93,7 +92,7 @@ def test_the_limit_holds_across_app_instances_and_processes(engine: Engine) -> N
     assert browser().get("/p/dp_last-straw").status_code == 429
 
 
-def test_old_guesses_expire_after_the_window(engine: Engine, session: Session) -> None:
+def test_old_guesses_expire_after_the_window(session: Session) -> None:
     long_ago = utcnow() - WINDOW - timedelta(seconds=5)
     session.add_all(
         LoginAttempt(email=PERSONAL_LINK, address=GUESSER[0], at=long_ago, succeeded=False)
@@ -125,4 +124,5 @@ def test_link_guesses_and_failed_sign_ins_are_throttled_apart(session: Session) 
             "password": "a long passphrase",
         },
     )
-    assert signed.status_code == 303 and signed.headers["location"] == "/console"
+    assert signed.status_code == 303
+    assert signed.headers["location"] == "/console"
