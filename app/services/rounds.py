@@ -128,31 +128,9 @@ def create_round(
     ensure_writable(study)
     rounds = rounds_of(session, study=study)
     last = rounds[-1] if rounds else None
-    if last is not None and last.status != RoundStatus.closed:
-        raise Conflict(
-            f"Round {last.number} is still {last.status.value}; "
-            + ("open or delete it" if last.status == RoundStatus.draft else "close it")
-            + " before creating the next round."
-        )
-    number = (last.number if last else 0) + 1
-    if number > study.max_rounds:
-        raise Conflict(
-            f"The study allows at most {study.max_rounds} rounds (its pre-registered stopping"
-            " rule); no further round can be created."
-        )
+    number = _next_number(study, last)
     if statement_ids is None:
-        chosen = carried_forward(session, study=study, after=last)
-        if not chosen:
-            stable = (
-                ", was dropped, or is stable without consensus (the pre-registered stability rule)"
-                if study.stability_rule
-                else " or was dropped"
-            )
-            raise Conflict(
-                f"Nothing is left to rate: every statement reached consensus{stable}."
-                if last
-                else "Add statements before creating round 1."
-            )
+        chosen = _carried_forward_or_refuse(session, study=study, last=last)
     else:
         chosen = _chosen(session, study=study, statement_ids=statement_ids)
     if asks_strength is None:
@@ -177,6 +155,42 @@ def create_round(
         asks_strength=asks_strength,
     )
     return round_
+
+
+def _next_number(study: Study, last: Round | None) -> int:
+    """The new round's number, once the last round is closed and the study allows another."""
+    if last is not None and last.status != RoundStatus.closed:
+        raise Conflict(
+            f"Round {last.number} is still {last.status.value}; "
+            + ("open or delete it" if last.status == RoundStatus.draft else "close it")
+            + " before creating the next round."
+        )
+    number = (last.number if last else 0) + 1
+    if number > study.max_rounds:
+        raise Conflict(
+            f"The study allows at most {study.max_rounds} rounds (its pre-registered stopping"
+            " rule); no further round can be created."
+        )
+    return number
+
+
+def _carried_forward_or_refuse(
+    session: Session, *, study: Study, last: Round | None
+) -> list[Statement]:
+    """What the next round puts to the panel by default; nothing left is a conflict."""
+    chosen = carried_forward(session, study=study, after=last)
+    if not chosen:
+        stable = (
+            ", was dropped, or is stable without consensus (the pre-registered stability rule)"
+            if study.stability_rule
+            else " or was dropped"
+        )
+        raise Conflict(
+            f"Nothing is left to rate: every statement reached consensus{stable}."
+            if last
+            else "Add statements before creating round 1."
+        )
+    return chosen
 
 
 def _check_strength(study: Study, asks_strength: bool) -> None:
@@ -293,23 +307,7 @@ def close_round(
     if study_id is None:
         raise NotFound(f"Round {round_id} does not exist or is not one of yours.")
     locks.hold_ratings(session, study_id=study_id, exclusive=True)
-    won = session.execute(  # type: ignore[attr-defined]
-        update(Round)
-        .where(Round.id == round_id, Round.status == RoundStatus.open)
-        .values(
-            status=RoundStatus.closed,
-            closed_at=now,
-            closed_by_id=actor.id if actor else None,
-        )
-        .execution_options(synchronize_session=False)
-    ).rowcount
-    round_ = session.get(Round, round_id, populate_existing=True)
-    if round_ is None:
-        raise NotFound(f"Round {round_id} does not exist or is not one of yours.")
-    if not won:
-        if round_.status == RoundStatus.draft:
-            raise Conflict(f"Round {round_.number} has not opened yet, so it cannot be closed.")
-        raise Conflict(f"Round {round_.number} is already closed.")
+    round_ = _claim_close(session, round_id=round_id, actor=actor, now=now)
     study = session.get_one(Study, round_.study_id)
     # Closed by the tick after its deadline: the panel is the one invited at the deadline.
     at = tally.counted_at(round_, now)  # closed_at is now: a late tick counts at the deadline
@@ -344,6 +342,29 @@ def close_round(
         responded=results.responded,
         invited=results.invited,
     )
+    return round_
+
+
+def _claim_close(session: Session, *, round_id: int, actor: User | None, now: datetime) -> Round:
+    """Mark the round closed if it is still open: of two closers, the conditional update lets
+    exactly one through; the other learns why it lost."""
+    won = session.execute(  # type: ignore[attr-defined]
+        update(Round)
+        .where(Round.id == round_id, Round.status == RoundStatus.open)
+        .values(
+            status=RoundStatus.closed,
+            closed_at=now,
+            closed_by_id=actor.id if actor else None,
+        )
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    round_ = session.get(Round, round_id, populate_existing=True)
+    if round_ is None:
+        raise NotFound(f"Round {round_id} does not exist or is not one of yours.")
+    if not won:
+        if round_.status == RoundStatus.draft:
+            raise Conflict(f"Round {round_.number} has not opened yet, so it cannot be closed.")
+        raise Conflict(f"Round {round_.number} is already closed.")
     return round_
 
 
