@@ -2,6 +2,7 @@
 
 import hashlib
 import json
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from sqlalchemy import select, update
@@ -184,6 +185,37 @@ def update_study(session: Session, *, actor: User, study: Study, changes: dict[s
     )
     session.flush()
     return study
+
+
+@dataclass(frozen=True, slots=True)
+class SettingsChange:
+    changed: bool  # something differed from what the study had
+    table_reset: bool  # the grading table went back to the new evidence scheme's preset
+
+
+def change_settings(
+    session: Session, *, actor: User, study: Study, fields: dict[str, Any]
+) -> SettingsChange:
+    """A whole settings form saved: only what differs from the study is written (and audited).
+
+    Rules are compared in one normal form, their defaults spelled out; a grading table written
+    for another evidence scheme cannot grade the new scheme's levels, so it is dropped.
+    """
+    normalise_stability(fields)
+    if "rule" in fields:
+        rule = RULE_ADAPTER.validate_python(fields["rule"])
+        fields["rule"] = RULE_ADAPTER.dump_python(rule, mode="json")
+    changes = {k: v for k, v in fields.items() if getattr(study, k) != v}
+    table_reset = (
+        "evidence_scheme" in changes
+        and study.grading_table is not None
+        and study.grading_table.get("scheme") != changes["evidence_scheme"]
+    )
+    if table_reset:
+        changes["grading_table"] = None
+    if changes:
+        update_study(session, actor=actor, study=study, changes=changes)
+    return SettingsChange(changed=bool(changes), table_reset=table_reset)
 
 
 def ensure_writable(study: Study) -> None:

@@ -1,21 +1,32 @@
 """Signing in and out, personal API tokens, and accounts (for administrators)."""
 
 import secrets
+from functools import partial
+from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse
 from itsdangerous import BadData, URLSafeTimedSerializer
-from pydantic import BaseModel, Field, ValidationError
+from sqlalchemy.orm import Session
 from starlette.responses import Response
 
 from app.http.deps import SessionDep
 from app.models import Role
-from app.security import same_secret
 from app.services import accounts, logins
-from app.services.errors import DomainError, Throttled
+from app.services.errors import DomainError, Invalid, Throttled
 from app.settings import get_settings
 from app.web import session as cookies
-from app.web.console.common import COOKIE, ConsoleUser, check_csrf, done, page
+from app.web.console.common import (
+    COOKIE,
+    CheckedForm,
+    ConsoleUser,
+    Coordinator,
+    csrf_matches,
+    done,
+    page,
+    show_again,
+)
+from app.web.console.forms import AccountForm, LoginForm, TokenForm, parse_form
 from app.web.forms import FormValues
 
 router = APIRouter(include_in_schema=False)
@@ -23,11 +34,6 @@ LOGIN_CSRF = "delphi_login_csrf"
 # Set at a successful sign-in: this browser's failures are counted apart from a stranger's.
 DEVICE_COOKIE = "delphi_device"
 DEVICE_MAX_AGE = 90 * 24 * 3600  # renewed at each sign-in
-
-
-class LoginForm(BaseModel):
-    email: str = Field(min_length=3, max_length=320)
-    password: str = Field(min_length=1, max_length=1_000)
 
 
 def _safe_next(value: str | None) -> str:
@@ -98,14 +104,13 @@ def login_page(request: Request) -> Response:
 
 @router.post("/login")
 def login(request: Request, values: FormValues, session: SessionDep) -> Response:
-    expected = request.cookies.get(LOGIN_CSRF)
-    if not expected or not same_secret(expected, values.get("csrf_token", "")):
+    if not csrf_matches(request.cookies.get(LOGIN_CSRF), values):  # its own, kept in a cookie
         return _login_page(
             request, error="The form expired; please sign in again.", status_code=403
         )
     try:
-        form = LoginForm.model_validate(values)
-    except ValidationError:
+        form = parse_form(LoginForm, values)
+    except Invalid:
         return _login_page(
             request,
             error="Enter your e-mail address and password.",
@@ -142,8 +147,7 @@ def login(request: Request, values: FormValues, session: SessionDep) -> Response
 
 
 @router.post("/logout")
-def logout(request: Request, values: FormValues, session: SessionDep, me: ConsoleUser) -> Response:
-    check_csrf(me, values)
+def logout(request: Request, _form: CheckedForm, session: SessionDep, me: ConsoleUser) -> Response:
     logins.sign_out(session, token=request.cookies.get(COOKIE, ""))
     response = RedirectResponse("/login", status_code=303)
     cookies.forget(request, response, COOKIE)
@@ -162,10 +166,9 @@ def tokens_page(request: Request, session: SessionDep, me: ConsoleUser) -> Respo
 
 @router.post("/console/tokens")
 def create_token(
-    request: Request, values: FormValues, session: SessionDep, me: ConsoleUser
+    request: Request, values: CheckedForm, session: SessionDep, me: ConsoleUser
 ) -> Response:
-    check_csrf(me, values)
-    label = values.get("label", "").strip()[:200] or "console"
+    label = parse_form(TokenForm, values).name()
     token = accounts.create_api_token(session, user=me.user, label=label)
     return page(
         request,
@@ -178,9 +181,8 @@ def create_token(
 
 @router.post("/console/tokens/{token_id}/revoke")
 def revoke_token(
-    token_id: int, request: Request, values: FormValues, session: SessionDep, me: ConsoleUser
+    token_id: int, request: Request, _form: CheckedForm, session: SessionDep, me: ConsoleUser
 ) -> Response:
-    check_csrf(me, values)
     accounts.revoke_api_token(session, user=me.user, token_id=token_id)
     return done(request, "/console/tokens", "The token is revoked; scripts using it stop working.")
 
@@ -188,55 +190,58 @@ def revoke_token(
 @router.get("/console/accounts")
 def accounts_page(request: Request, session: SessionDep, me: ConsoleUser) -> Response:
     if not me.is_admin:
-        return page(
-            request,
-            "console/message.html",
-            {"title": "Administrators only", "text": "Ask an administrator for access."},
-            coordinator=me,
-            status_code=403,
-        )
+        return _admins_only(request, me)
+    return page(request, "console/accounts.html", _accounts(session), coordinator=me)
+
+
+def _admins_only(request: Request, me: Coordinator) -> Response:
     return page(
         request,
-        "console/accounts.html",
-        {"users": accounts.all_users(session), "roles": list(Role), "errors": {}, "typed": {}},
+        "console/message.html",
+        {"title": "Administrators only", "text": "Ask an administrator for access."},
         coordinator=me,
+        status_code=403,
     )
+
+
+def _accounts(
+    session: Session, *, error: str = "", typed: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """The accounts page: every account, and the new-account form (as typed, when refused)."""
+    errors = {"form": error} if error else {}
+    return {
+        "users": accounts.all_users(session),
+        "roles": list(Role),
+        "errors": errors,
+        "typed": typed or {},
+    }
 
 
 @router.post("/console/accounts")
 def create_account(
-    request: Request, values: FormValues, session: SessionDep, me: ConsoleUser
+    request: Request, values: CheckedForm, session: SessionDep, me: ConsoleUser
 ) -> Response:
-    check_csrf(me, values)
     if not me.is_admin:
-        return page(
-            request,
-            "console/message.html",
-            {"title": "Administrators only", "text": "Ask an administrator for access."},
-            coordinator=me,
-            status_code=403,
-        )
-    role = values.get("role", "coordinator")
+        return _admins_only(request, me)
     try:
+        form = parse_form(AccountForm, values)
         accounts.create_user(
             session,
-            email=values.get("email", ""),
-            password=values.get("password", ""),
-            role=Role(role) if role in Role.__members__ else Role.coordinator,
-            name=values.get("name", "")[:200],
+            email=form.email,
+            password=form.password,
+            role=form.chosen_role(),
+            name=form.shown_name(),
         )
     except DomainError as exc:
-        session.rollback()
-        return page(
+        typed = {k: v for k, v in values.items() if k != "password"}
+        context = partial(_accounts, session, error=exc.message, typed=typed)
+        return show_again(
             request,
-            "console/accounts.html",
-            {
-                "users": accounts.all_users(session),
-                "roles": list(Role),
-                "errors": {"form": exc.message},
-                "typed": {k: v for k, v in values.items() if k != "password"},
-            },
-            coordinator=me,
+            session,
+            me,
+            exc,
+            template="console/accounts.html",
+            build=context,
             status_code=422,
         )
     return done(request, "/console/accounts", f"Account created for {values.get('email')}.")

@@ -6,6 +6,7 @@ from typing import Annotated, Any, TypeVar
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 from pydantic_core import ErrorDetails
 
+from app.models import Role
 from app.services.errors import Invalid
 
 M = TypeVar("M", bound=BaseModel)
@@ -92,3 +93,36 @@ class MemberForm(ConsoleForm):
     """A coordinator's e-mail address, to let them see the study."""
 
     email: str = Field("", title="E-mail")
+
+
+class LoginForm(ConsoleForm):
+    """Signing in: an address and a password, within sane lengths before any hashing."""
+
+    email: str = Field(min_length=3, max_length=320, title="E-mail")
+    password: str = Field(min_length=1, max_length=1_000, title="Password")
+
+
+class TokenForm(ConsoleForm):
+    """A new personal API token and what its owner calls it."""
+
+    label: str = Field("", title="Label")
+
+    def name(self) -> str:
+        """The label as typed (up to 200 characters), else "console"."""
+        return self.label.strip()[:200] or "console"
+
+
+class AccountForm(ConsoleForm):
+    """A new account, made by an administrator."""
+
+    email: str = Field("", title="E-mail")
+    password: str = Field("", title="Password")
+    role: str = Field("coordinator", title="Role")
+    name: str = Field("", title="Name")
+
+    def chosen_role(self) -> Role:
+        """The role chosen; anything that is not a role makes a coordinator."""
+        return Role(self.role) if self.role in Role.__members__ else Role.coordinator
+
+    def shown_name(self) -> str:
+        return self.name[:200]
