@@ -45,25 +45,7 @@ def round_results(
         ).all()
     )
     if round_.status == RoundStatus.closed:
-        snapshots = session.execute(
-            select(ResultSnapshot)
-            .join(
-                RoundItem,
-                (RoundItem.round_id == ResultSnapshot.round_id)
-                & (RoundItem.statement_id == ResultSnapshot.statement_id),
-            )
-            .where(ResultSnapshot.round_id == round_.id)
-            .order_by(RoundItem.position)
-        ).scalars()
-        statements = tuple(
-            StatementResult.from_snapshot(
-                s.figures,
-                statement_id=s.statement_id,
-                version_id=s.version_id,
-                key=keys.get(s.statement_id),
-            )
-            for s in snapshots
-        )
+        statements = _frozen(session, round_id=round_.id, keys=keys)
         invited, responded = round_.invited or 0, round_.responded or 0
         rule = round_.rule_snapshot or {}
         provisional = False
@@ -95,6 +77,31 @@ def round_results(
         statements=statements,
         stability=_stability(study, statistics, keys, tie_correction=tie_correction),
         attrition=_attrition(statistics["attrition"], keys),
+    )
+
+
+def _frozen(
+    session: Session, *, round_id: int, keys: dict[int, str]
+) -> tuple[StatementResult, ...]:
+    """A closed round's snapshots, in ballot order."""
+    snapshots = session.execute(
+        select(ResultSnapshot)
+        .join(
+            RoundItem,
+            (RoundItem.round_id == ResultSnapshot.round_id)
+            & (RoundItem.statement_id == ResultSnapshot.statement_id),
+        )
+        .where(ResultSnapshot.round_id == round_id)
+        .order_by(RoundItem.position)
+    ).scalars()
+    return tuple(
+        StatementResult.from_snapshot(
+            s.figures,
+            statement_id=s.statement_id,
+            version_id=s.version_id,
+            key=keys.get(s.statement_id),
+        )
+        for s in snapshots
     )
 
 
