@@ -3,7 +3,7 @@
 from collections import defaultdict
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import Select, and_, func, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
 from app.consensus import agreement_bounds, compute_figures
@@ -123,43 +123,8 @@ def kendall(session: Session, *, round_: Round) -> dict[str, Any]:
         .group_by(Rating.statement_id)
         .having(func.count() == raters)
     )
-    cells = (
-        select(
-            Rating.statement_id,
-            Rating.panelist_id,
-            Rating.value,
-            func.rank()
-            .over(partition_by=Rating.panelist_id, order_by=Rating.value)
-            .label("low_rank"),
-            func.count().over(partition_by=(Rating.panelist_id, Rating.value)).label("tied"),
-        )
-        .where(
-            Rating.round_id == round_.id,
-            Rating.value.is_not(None),
-            Rating.statement_id.in_(rated),
-        )
-        .subquery()
-    )
-    # Average rank of a tie = low + (t - 1) / 2, so twice it is an integer: 2 low + t - 1.
-    sums = session.execute(
-        select(cells.c.statement_id, func.sum(2 * cells.c.low_rank + cells.c.tied - 1))
-        .group_by(cells.c.statement_id)
-        .order_by(cells.c.statement_id)
-    ).all()
-    ties = (
-        select(func.count().label("t"))
-        .where(
-            Rating.round_id == round_.id,
-            Rating.value.is_not(None),
-            Rating.statement_id.in_(rated),
-        )
-        .group_by(Rating.panelist_id, Rating.value)
-        .subquery()
-    )
-    tie_sum = session.scalar(
-        select(func.coalesce(func.sum(ties.c.t * ties.c.t * ties.c.t - ties.c.t), 0))
-    )
-    doubled = [int(total) for _, total in sums]
+    doubled = _doubled_rank_sums(session, round_id=round_.id, rated=rated)
+    tie_sum = _tie_sum(session, round_id=round_.id, rated=rated)
 
     def w(correct: bool) -> dict[str, Any] | None:
         found = method.kendall_w_from_sums(
@@ -173,6 +138,51 @@ def kendall(session: Session, *, round_: Round) -> dict[str, Any]:
         "tie_corrected": w(True),
         "uncorrected": w(False),
     }
+
+
+def _doubled_rank_sums(session: Session, *, round_id: int, rated: Select[Any]) -> list[int]:
+    """Per statement (in id order), twice the sum of its ranks within each panelist's ratings."""
+    cells = (
+        select(
+            Rating.statement_id,
+            Rating.panelist_id,
+            Rating.value,
+            func.rank()
+            .over(partition_by=Rating.panelist_id, order_by=Rating.value)
+            .label("low_rank"),
+            func.count().over(partition_by=(Rating.panelist_id, Rating.value)).label("tied"),
+        )
+        .where(
+            Rating.round_id == round_id,
+            Rating.value.is_not(None),
+            Rating.statement_id.in_(rated),
+        )
+        .subquery()
+    )
+    # Average rank of a tie = low + (t - 1) / 2, so twice it is an integer: 2 low + t - 1.
+    sums = session.execute(
+        select(cells.c.statement_id, func.sum(2 * cells.c.low_rank + cells.c.tied - 1))
+        .group_by(cells.c.statement_id)
+        .order_by(cells.c.statement_id)
+    ).all()
+    return [int(total) for _, total in sums]
+
+
+def _tie_sum(session: Session, *, round_id: int, rated: Select[Any]) -> int | None:
+    """Sum of t³ - t over every panelist's groups of t tied ratings (the ties correction)."""
+    ties = (
+        select(func.count().label("t"))
+        .where(
+            Rating.round_id == round_id,
+            Rating.value.is_not(None),
+            Rating.statement_id.in_(rated),
+        )
+        .group_by(Rating.panelist_id, Rating.value)
+        .subquery()
+    )
+    return session.scalar(
+        select(func.coalesce(func.sum(ties.c.t * ties.c.t * ties.c.t - ties.c.t), 0))
+    )
 
 
 def attrition(
