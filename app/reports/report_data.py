@@ -4,7 +4,7 @@ grow with the panel or the statements (one handful per round, a fixed handful fo
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -177,49 +177,60 @@ def _participants(
     for view in closed:
         assert view.round.closed_at is not None, "the report counts closed rounds only"
         at = tally.counted_at(view.round, view.round.closed_at)
-        invited: dict[str, int] = defaultdict(int)
-        withdrew: dict[str, int] = defaultdict(int)
-        for group, created_at, withdrawn_at in members:
-            name = group or NO_GROUP
-            if created_at <= at and (withdrawn_at is None or withdrawn_at > at):
-                invited[name] += 1
-            if withdrawn_at is not None and withdrawn_at <= at:
-                withdrew[name] += previous is None or withdrawn_at > previous
-        attrition = view.results.attrition
-        since = attrition.previous_round
-        left = {
-            report_stability.group_key(name): int(g.left) for name, g in attrition.by_group.items()
-        }
-        groups = [
-            GroupFlow(
-                name,
-                invited[name],
-                answered.get((view.round.id, name), 0),
-                withdrew[name],
-                None if since is None else left.get(name, 0),
-            )
-            for name in names
-            if invited[name]
-            or withdrew[name]
-            or answered.get((view.round.id, name))
-            or left.get(name)
-        ]
         flows.append(
-            ParticipantFlow(
-                number=view.round.number,
-                opens_at=view.round.opens_at,
-                closed_at=view.round.closed_at,
-                invited=int(view.results.invited),
-                responded=int(view.results.responded),
-                withdrew=sum(withdrew.values()),
-                groups=groups,
-                left=None if since is None else int(attrition.left),
-                joined=None if since is None else int(attrition.joined),
-                previous_round=since,
+            _round_flow(
+                view, at=at, previous=previous, members=members, answered=answered, names=names
             )
         )
         previous = at
     return flows, len(members)
+
+
+def _round_flow(
+    view: RoundView,
+    *,
+    at: datetime,
+    previous: datetime | None,
+    members: Sequence[Any],
+    answered: dict[tuple[int, str], int],
+    names: list[str],
+) -> ParticipantFlow:
+    """One closed round's flow: per group, in the panel at `at`, answered, withdrew since
+    `previous` (the last round's count) and left since the previous round."""
+    invited: dict[str, int] = defaultdict(int)
+    withdrew: dict[str, int] = defaultdict(int)
+    for group, created_at, withdrawn_at in members:
+        name = group or NO_GROUP
+        if created_at <= at and (withdrawn_at is None or withdrawn_at > at):
+            invited[name] += 1
+        if withdrawn_at is not None and withdrawn_at <= at:
+            withdrew[name] += previous is None or withdrawn_at > previous
+    attrition = view.results.attrition
+    since = attrition.previous_round
+    left = {report_stability.group_key(name): int(g.left) for name, g in attrition.by_group.items()}
+    groups = [
+        GroupFlow(
+            name,
+            invited[name],
+            answered.get((view.round.id, name), 0),
+            withdrew[name],
+            None if since is None else left.get(name, 0),
+        )
+        for name in names
+        if invited[name] or withdrew[name] or answered.get((view.round.id, name)) or left.get(name)
+    ]
+    return ParticipantFlow(
+        number=view.round.number,
+        opens_at=view.round.opens_at,
+        closed_at=view.round.closed_at,
+        invited=int(view.results.invited),
+        responded=int(view.results.responded),
+        withdrew=sum(withdrew.values()),
+        groups=groups,
+        left=None if since is None else int(attrition.left),
+        joined=None if since is None else int(attrition.joined),
+        previous_round=since,
+    )
 
 
 def _statement_flow(
