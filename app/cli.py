@@ -161,7 +161,10 @@ def simulate(
         bool, typer.Option("--finalize", help="Attach invented evidence, grade and finalize")
     ] = False,
 ) -> None:
-    """Run a synthetic Delphi through the services and print each round's consensus."""
+    """Run a synthetic Delphi through the services and print each round's consensus.
+
+    Long because it is the whole command: a throwaway database, the run, and its printout.
+    """
     import tempfile
 
     from alembic import command

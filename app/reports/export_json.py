@@ -122,7 +122,10 @@ def _evidence(export: StudyExport) -> dict[str, Any]:
 
 
 def document(export: StudyExport) -> dict[str, Any]:
-    """Everything except the ratings, which `json_document` streams after it."""
+    """Everything except the ratings, which `json_document` streams after it.
+
+    Long because it is one document written key by key; parts with logic have functions.
+    """
     study = export.study
     return {
         "schema_version": SCHEMA_VERSION,

@@ -121,6 +121,10 @@ def render_html(session: Session, *, study: Study, language: str) -> RenderedRep
 
 
 def _render(data: report_data.ReportData, table: Any) -> RenderedReport:
+    """The report's HTML and its stylesheet's hash, from data already loaded.
+
+    Long because most of it is the template's context, one entry per name the template uses.
+    """
     words = Words(data.language)
     _ = words
     env = environment(data.language)

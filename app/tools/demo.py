@@ -219,6 +219,11 @@ def _illustrative_evidence(
 
 
 def _seed(session: Session, *, seed: int) -> Study:
+    """Coordinator, study, statements, evidence, panel, a closed round 1 and an open round 2.
+
+    Long because it tells the demo in order from one random stream: the seed's output depends on
+    that order, which one function keeps in view.
+    """
     rng = random.Random(seed)
     user = session.scalar(select(User).where(User.email == DEMO_EMAIL))
     if user is None:

@@ -70,7 +70,10 @@ def _vote(
 
 def finish_demo(session: Session, *, seed: int = 2021) -> Study:
     """Seed the demo if needed, then run rounds 2 and 3 and finalize (idempotent: a finalized
-    demo is returned as it is)."""
+    demo is returned as it is).
+
+    Long because it is the demo's later rounds in order from one random stream, as _seed is.
+    """
     rng = random.Random(seed)
     unsaid = rng.sample(REMARKS, len(REMARKS))
     seed_or_refresh(session, seed=seed)

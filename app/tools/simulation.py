@@ -80,6 +80,11 @@ def simulate(
     response_rate: float = 0.9,
     commit: Callable[[], None] | None = None,
 ) -> tuple[Study, list[RoundSummary]]:
+    """A whole synthetic Delphi: study, statements, panel, then each round rated and closed.
+
+    Long because it is one scenario in order from one random stream: the seed's results depend
+    on that order, which one function keeps in view.
+    """
     rng = random.Random(seed)
     study = studies.create_study(
         session,
