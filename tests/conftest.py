@@ -5,6 +5,7 @@ import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from alembic import command
@@ -12,7 +13,8 @@ from alembic.config import Config
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, create_engine, event, text
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Connection, ExecutionContext, make_url
+from sqlalchemy.engine.interfaces import DBAPICursor
 from sqlalchemy.orm import Session, sessionmaker
 
 from app import db
@@ -89,7 +91,15 @@ class QueryCounter:
         self.executions: list[int] = []
         event.listen(engine, "before_cursor_execute", self._on_execute)
 
-    def _on_execute(self, conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+    def _on_execute(
+        self,
+        conn: Connection,  # noqa: ARG002 (SQLAlchemy's before_cursor_execute signature)
+        cursor: DBAPICursor,  # noqa: ARG002
+        statement: str,
+        parameters: Any,
+        context: ExecutionContext | None,  # noqa: ARG002
+        executemany: bool,
+    ) -> None:
         if statement.startswith(("BEGIN", "PRAGMA", "SAVEPOINT", "RELEASE")):
             return
         self.count += 1
@@ -111,7 +121,7 @@ def queries(engine: Engine) -> QueryCounter:
 
 
 @pytest.fixture
-def client(engine: Engine) -> Iterator[TestClient]:
+def client(engine: Engine) -> Iterator[TestClient]:  # noqa: ARG001 (the app runs on this test's database)
     with TestClient(create_app()) as c:
         yield c
 
@@ -153,7 +163,7 @@ def serving(app: FastAPI) -> Iterator[str]:
 
 
 @pytest.fixture
-def live_server(engine: Engine) -> Iterator[str]:
+def live_server(engine: Engine) -> Iterator[str]:  # noqa: ARG001 (the app runs on this test's database)
     """The app under a real uvicorn on a free loopback port, in a thread, on the test database."""
     with serving(create_app()) as url:
         yield url

@@ -16,6 +16,8 @@ from email.policy import default as default_policy
 from typing import Any
 
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, Envelope
+from aiosmtpd.smtp import Session as SMTPSession
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -49,7 +51,7 @@ class Received:
 
     @property
     def body(self) -> str:
-        return str(self.email.get_content())  # type: ignore[attr-defined]
+        return str(self.email.get_content())
 
     @property
     def token(self) -> str:
@@ -68,20 +70,34 @@ class Recorder:
     delay: float = 0.0  # seconds before answering DATA, so concurrent senders overlap
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # type: ignore[no-untyped-def]
+    async def handle_RCPT(
+        self,
+        server: SMTP,  # noqa: ARG002 (aiosmtpd's handler signature)
+        session: SMTPSession,  # noqa: ARG002
+        envelope: Envelope,
+        address: str,
+        rcpt_options: list[str],  # noqa: ARG002
+    ) -> str:
         if address in self.unknown:
             return "550 5.1.1 No such mailbox here"
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
-    async def handle_DATA(self, server, session, envelope):  # type: ignore[no-untyped-def]
+    async def handle_DATA(
+        self,
+        server: SMTP,  # noqa: ARG002 (aiosmtpd's handler signature)
+        session: SMTPSession,  # noqa: ARG002
+        envelope: Envelope,
+    ) -> str:
         if self.delay:
             await asyncio.sleep(self.delay)
         with self.lock:
             if self.data_replies:
                 return self.data_replies.pop(0)
+            assert isinstance(envelope.content, bytes)  # aiosmtpd leaves DATA undecoded
+            assert envelope.mail_from is not None
             parsed = message_from_bytes(envelope.content, policy=default_policy)
-            self.received.append(Received(envelope.mail_from, list(envelope.rcpt_tos), parsed))  # type: ignore[arg-type]
+            self.received.append(Received(envelope.mail_from, list(envelope.rcpt_tos), parsed))
         return "250 2.0.0 Message accepted for delivery"
 
     def to(self, address: str) -> list[Received]:

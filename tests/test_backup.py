@@ -3,20 +3,22 @@
 import sqlite3
 import threading
 import time
+from pathlib import Path
 
 import httpx
-from sqlalchemy import delete, func, select, text
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, delete, func, select, text
 from typer.testing import CliRunner
 
 from app.cli import cli
 from app.models import Panelist, Rating
 from tests.dbstate import dump
-from tests.factories import start_study
+from tests.factories import StudyRun, start_study
 
 runner = CliRunner()
 
 
-def _rated_study(client, token):
+def _rated_study(client: TestClient, token: str) -> tuple[StudyRun, int, int]:
     """Round 1 closed (one statement settled, one not), round 2 drafted with what is left."""
     run = start_study(client, token, statements=2, panelists=4)
     first, second = (s["id"] for s in run.statements)
@@ -31,8 +33,8 @@ def _rated_study(client, token):
 
 
 def test_restore_brings_back_exactly_what_was_backed_up(
-    engine, client, coordinator_token, tmp_path
-):
+    engine: Engine, client: TestClient, coordinator_token: str, tmp_path: Path
+) -> None:
     run, round_1, round_2 = _rated_study(client, coordinator_token)
     results = run.results(round_1)
     saved = dump(engine)
@@ -40,7 +42,8 @@ def test_restore_brings_back_exactly_what_was_backed_up(
 
     made = runner.invoke(cli, ["backup", str(path)])
     assert made.exit_code == 0, made.output
-    assert made.output.startswith("Backed up ") and path.stat().st_size > 0
+    assert made.output.startswith("Backed up ")
+    assert path.stat().st_size > 0
 
     # After the backup the study moves on, and then someone deletes every rating.
     run.open_round(round_2)
@@ -54,7 +57,8 @@ def test_restore_brings_back_exactly_what_was_backed_up(
 
     restored = runner.invoke(cli, ["restore", str(path), "--yes"])
     assert restored.exit_code == 0, restored.output
-    assert "Restored" in restored.output and "db upgrade" not in restored.output
+    assert "Restored" in restored.output
+    assert "db upgrade" not in restored.output
     assert dump(engine) == saved
     # The app serves the restored study to the same coordinator token, as before.
     assert run.results(round_1) == results
@@ -62,8 +66,8 @@ def test_restore_brings_back_exactly_what_was_backed_up(
 
 
 def test_restore_without_yes_refuses_and_changes_nothing(
-    engine, client, coordinator_token, tmp_path
-):
+    engine: Engine, client: TestClient, coordinator_token: str, tmp_path: Path
+) -> None:
     _rated_study(client, coordinator_token)
     path = tmp_path / "delphi.backup"
     assert runner.invoke(cli, ["backup", str(path)]).exit_code == 0
@@ -79,8 +83,8 @@ def test_restore_without_yes_refuses_and_changes_nothing(
 
 
 def test_restore_refuses_files_that_are_not_delphi_backups(
-    engine, client, coordinator_token, tmp_path
-):
+    engine: Engine, client: TestClient, coordinator_token: str, tmp_path: Path
+) -> None:
     start_study(client, coordinator_token, statements=1, panelists=1)
     before = dump(engine)
     notes = tmp_path / "notes.txt"
@@ -96,23 +100,27 @@ def test_restore_refuses_files_that_are_not_delphi_backups(
         (other, "not a Delphi one" if sqlite else "is an SQLite database, but the database is"),
     ]:
         refused = runner.invoke(cli, ["restore", str(path), "--yes"])
-        assert refused.exit_code == 1 and reason in refused.output, refused.output
+        assert refused.exit_code == 1, refused.output
+        assert reason in refused.output, refused.output
         assert "Nothing was changed." in refused.output
     assert dump(engine) == before
 
 
-def test_backup_never_overwrites_a_file(engine, client, coordinator_token, tmp_path):
+def test_backup_never_overwrites_a_file(
+    client: TestClient, coordinator_token: str, tmp_path: Path
+) -> None:
     start_study(client, coordinator_token, statements=1, panelists=1)
     path = tmp_path / "delphi.backup"
     path.write_text("yesterday's")
     refused = runner.invoke(cli, ["backup", str(path)])
-    assert refused.exit_code == 1 and "already exists" in refused.output
+    assert refused.exit_code == 1
+    assert "already exists" in refused.output
     assert path.read_text() == "yesterday's"
 
 
 def test_a_backup_taken_while_panelists_rate_holds_whole_ballots(
-    engine, live_server, coordinator_token, client, tmp_path
-):
+    engine: Engine, live_server: str, coordinator_token: str, client: TestClient, tmp_path: Path
+) -> None:
     """Every ballot is saved in one transaction, so a consistent copy has all of one or none."""
     statements, panelists = 8, 24
     run = start_study(client, coordinator_token, statements=statements, panelists=panelists)
@@ -130,7 +138,7 @@ def test_a_backup_taken_while_panelists_rate_holds_whole_ballots(
 
     def saved_ratings() -> int:
         with engine.connect() as conn:
-            return conn.scalar(select(func.count()).select_from(Rating))
+            return conn.execute(select(func.count()).select_from(Rating)).scalar_one()
 
     voters = threading.Thread(target=vote)
     voters.start()
@@ -141,7 +149,8 @@ def test_a_backup_taken_while_panelists_rate_holds_whole_ballots(
     made = runner.invoke(cli, ["backup", str(path)])
     voters.join()
     assert made.exit_code == 0, made.output
-    assert not failures and saved_ratings() == statements * panelists
+    assert not failures
+    assert saved_ratings() == statements * panelists
 
     assert runner.invoke(cli, ["restore", str(path), "--yes"]).exit_code == 0
     with engine.connect() as conn:
@@ -152,5 +161,6 @@ def test_a_backup_taken_while_panelists_rate_holds_whole_ballots(
         ).all()
         assert conn.scalar(text("SELECT count(*) FROM alembic_version")) == 1
     counts = [count for _, count in per_panelist]
-    assert len(counts) == panelists and sum(counts) > 0
+    assert len(counts) == panelists
+    assert sum(counts) > 0
     assert set(counts) <= {0, statements}, counts

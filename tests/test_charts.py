@@ -51,7 +51,8 @@ def test_participant_boxes_grow_for_the_line_on_who_left_and_stack_with_arrows()
     assert chart.total == 96 + 26 + 114
     assert (first.frame_y, first.frame_height) == (1, 94)
     assert second.lines == (144, 164, 182, 200, 218)
-    assert first.arrow is not None and second.arrow is None
+    assert first.arrow is not None
+    assert second.arrow is None
     assert (first.arrow.y1, first.arrow.y2) == (96, 117)
     assert first.arrow.head == "144,115 156,115 150,122"
     bars = chart.rounds[0].groups
@@ -77,7 +78,9 @@ def test_statement_outcomes_split_a_350_wide_bar_and_only_wide_parts_are_labelle
     chart = charts.statement_flow([Statements(30, 12, 1, 17), Statements(0, 0, 0, 0)])
     first, second = chart.rounds
     assert (first.box.y, second.box.y, chart.total) == (0, 112, 78 + 34 + 78)
-    assert first.bar_y == 24 and first.box.arrow is not None and first.box.arrow.label_y == 99
+    assert first.bar_y == 24
+    assert first.box.arrow is not None
+    assert first.box.arrow.label_y == 99
     outcomes = ["consensus_for", "consensus_against", "no_consensus"]
     assert [s.outcome for s in first.segments] == outcomes
     assert [s.x for s in first.segments] == pytest.approx([322, 462, 322 + 350 * 13 / 30])

@@ -19,8 +19,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiosmtpd.smtp import AuthResult, LoginPassword
+from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword
+from aiosmtpd.smtp import Session as SMTPSession
+from fastapi.testclient import TestClient
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from app import delivery, mail
 from app.db import transaction
@@ -60,21 +63,25 @@ def no_smtp() -> Iterator[None]:
 # --- Held, retried, failed ------------------------------------------------------------------
 
 
+@pytest.mark.usefixtures("no_smtp")
 def test_without_smtp_settings_messages_are_held_with_their_link_and_history(
-    session, no_smtp, client
-):
+    session: Session, client: TestClient
+) -> None:
     b, people = bilingual_study(session)
     b.open_round(closes_at=utcnow() + timedelta(days=2))
     outbox.enqueue_invitations(session, study=b.study, panelists=[people["ada@example.org"]])
     reload(session)
 
     report = delivery.deliver_due()
-    assert report.held == 1 and report.sent == 0
+    assert report.held == 1
+    assert report.sent == 0
     assert delivery.deliver_due().held == 0  # held stays held; no second attempt
 
     (view,) = outbox.messages_for(session, study=b.study)
-    assert view.message.status == "held" and view.panelist_code == "P02"
-    assert view.link is not None and view.link in view.message.body
+    assert view.message.status == "held"
+    assert view.panelist_code == "P02"
+    assert view.link is not None
+    assert view.link in view.message.body
     assert [a.outcome for a in view.attempts] == ["held"]
     assert "no SMTP server configured" in view.attempts[0].detail
     token = LINK.search(view.link).group(1)  # type: ignore[union-attr]
@@ -92,7 +99,9 @@ def test_without_smtp_settings_messages_are_held_with_their_link_and_history(
     assert [o for o, _ in outcomes(session, view.message)] == ["held", "sent"]
 
 
-def test_a_temporary_failure_is_retried_later_and_both_attempts_are_kept(session, smtp):
+def test_a_temporary_failure_is_retried_later_and_both_attempts_are_kept(
+    session: Session, smtp: Recorder
+) -> None:
     _, people = bilingual_study(session)
     message = outbox.enqueue(session, kind="invitation", panelist=people["ada@example.org"])
     assert message is not None
@@ -113,11 +122,14 @@ def test_a_temporary_failure_is_retried_later_and_both_attempts_are_kept(session
     reload(session)
     assert (message.status, message.attempts) == ("sent", 2)
     (retry, retry_detail), (sent, sent_detail) = outcomes(session, message)
-    assert retry == "retry" and "451" in retry_detail and "Try later" in retry_detail
-    assert sent == "sent" and sent_detail.startswith("250")
+    assert retry == "retry"
+    assert "451" in retry_detail
+    assert "Try later" in retry_detail
+    assert sent == "sent"
+    assert sent_detail.startswith("250")
 
 
-def test_a_permanent_refusal_fails_at_once(session, smtp):
+def test_a_permanent_refusal_fails_at_once(session: Session, smtp: Recorder) -> None:
     _, people = bilingual_study(session)
     message = outbox.enqueue(session, kind="invitation", panelist=people["ada@example.org"])
     assert message is not None
@@ -129,11 +141,13 @@ def test_a_permanent_refusal_fails_at_once(session, smtp):
     reload(session)
     assert message.status == "failed"
     ((outcome, detail),) = outcomes(session, message)
-    assert outcome == "failed" and "550" in detail and "No such mailbox" in detail
+    assert outcome == "failed"
+    assert "550" in detail
+    assert "No such mailbox" in detail
     assert delivery.deliver_due(now=utcnow() + timedelta(days=1)).handled == 0
 
 
-def test_an_unreachable_server_is_retried_with_backoff_then_given_up(session):
+def test_an_unreachable_server_is_retried_with_backoff_then_given_up(session: Session) -> None:
     _, people = bilingual_study(session)
     message = outbox.enqueue(session, kind="invitation", panelist=people["ada@example.org"])
     assert message is not None
@@ -155,7 +169,9 @@ def test_an_unreachable_server_is_retried_with_backoff_then_given_up(session):
     assert "gave up after 5 attempts" in history[-1][1]
 
 
-def test_a_message_interrupted_mid_send_is_never_sent_again(session, smtp):
+def test_a_message_interrupted_mid_send_is_never_sent_again(
+    session: Session, smtp: Recorder
+) -> None:
     _, people = bilingual_study(session)
     message = outbox.enqueue(session, kind="invitation", panelist=people["ada@example.org"])
     assert message is not None
@@ -166,12 +182,14 @@ def test_a_message_interrupted_mid_send_is_never_sent_again(session, smtp):
     assert delivery.deliver_due().interrupted == 0  # its lease has not run out yet
 
     report = delivery.deliver_due(now=utcnow() + delivery.LEASE + timedelta(seconds=1))
-    assert report.interrupted == 1 and report.sent == 0
+    assert report.interrupted == 1
+    assert report.sent == 0
     assert smtp.received == []
     reload(session)
     assert message.status == "failed"
     ((outcome, detail),) = outcomes(session, message)
-    assert outcome == "failed" and detail.startswith("interrupted")
+    assert outcome == "failed"
+    assert detail.startswith("interrupted")
 
 
 # --- TLS and login --------------------------------------------------------------------------
@@ -196,7 +214,13 @@ def certificate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, 
     return cert, key
 
 
-def _authenticator(server, session, envelope, mechanism, auth_data):  # type: ignore[no-untyped-def]
+def _authenticator(
+    server: SMTP,  # noqa: ARG001 (aiosmtpd's authenticator signature)
+    session: SMTPSession,  # noqa: ARG001
+    envelope: Envelope,  # noqa: ARG001
+    mechanism: str,  # noqa: ARG001
+    auth_data: object,
+) -> AuthResult:
     ok = isinstance(auth_data, LoginPassword) and (auth_data.login, auth_data.password) == (
         b"delphi",
         b"s3cret",
@@ -206,11 +230,13 @@ def _authenticator(server, session, envelope, mechanism, auth_data):  # type: ig
 
 @pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS:UserWarning")
 @pytest.mark.parametrize("security", ["starttls", "ssl"])
-def test_mail_goes_over_tls_with_a_login(session, certificate, security):
+def test_mail_goes_over_tls_with_a_login(
+    session: Session, certificate: tuple[Path, Path], security: str
+) -> None:
     cert, key = certificate
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(cert, key)
-    tls = (
+    tls: dict[str, Any] = (
         {"tls_context": context, "require_starttls": True}
         if security == "starttls"
         # aiosmtpd does not count implicit TLS as TLS for AUTH; the connection is encrypted.
@@ -237,7 +263,7 @@ def test_mail_goes_over_tls_with_a_login(session, certificate, security):
     assert "535" in outcomes(session, last)[0][1]
 
 
-def test_header_injection_is_refused_before_anything_is_sent(smtp):
+def test_header_injection_is_refused_before_anything_is_sent(smtp: Recorder) -> None:
     message = OutboxMessage(
         id=1,
         to_address="ada@example.org\r\nBcc: eve@example.org",
@@ -294,7 +320,7 @@ def tick(now: datetime) -> tuple[int, delivery.DeliveryReport]:
     return queued, delivery.deliver_due(now=now)
 
 
-def test_two_workers_send_each_due_reminder_exactly_once(session):
+def test_two_workers_send_each_due_reminder_exactly_once(session: Session) -> None:
     b = build_study(session, statements=1, panelists=1)  # that panelist has no e-mail
     panelists = add_emailed(b, 8)
     closes = utcnow() + timedelta(days=5)
@@ -337,7 +363,7 @@ def test_two_workers_send_each_due_reminder_exactly_once(session):
     assert len(links) == len(reminders)
 
 
-def test_concurrent_deliveries_never_send_a_message_twice(session):
+def test_concurrent_deliveries_never_send_a_message_twice(session: Session) -> None:
     b = build_study(session, statements=1, panelists=1)
     queued = outbox.enqueue_invitations(session, study=b.study, panelists=add_emailed(b, 24))
     session.commit()
@@ -352,4 +378,5 @@ def test_concurrent_deliveries_never_send_a_message_twice(session):
     counts = session.execute(
         select(DeliveryAttempt.message_id, func.count()).group_by(DeliveryAttempt.message_id)
     ).all()
-    assert len(counts) == 24 and {c for _, c in counts} == {1}
+    assert len(counts) == 24
+    assert {c for _, c in counts} == {1}

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import Engine, func, select
 
 from app.models import Rating, ResultSnapshot
@@ -32,7 +33,9 @@ def servers() -> Iterator[list[Server]]:
         server.kill()  # the whole process group: no worker may outlive the test
 
 
-def test_every_acknowledged_rating_survives_a_sigkill(client, coordinator_token, engine, servers):
+def test_every_acknowledged_rating_survives_a_sigkill(
+    client: TestClient, coordinator_token: str, engine: Engine, servers: list[Server]
+) -> None:
     run = start_study(client, coordinator_token, statements=STATEMENTS, panelists=PANELISTS)
     round_ = run.new_round()
     run.open_round(round_["id"])
@@ -100,8 +103,8 @@ def test_every_acknowledged_rating_survives_a_sigkill(client, coordinator_token,
 
 
 def test_two_servers_closing_the_same_round_close_it_once(
-    client, coordinator_token, engine, servers
-):
+    client: TestClient, coordinator_token: str, engine: Engine, servers: list[Server]
+) -> None:
     run = start_study(client, coordinator_token, statements=5, panelists=4)
     round_ = run.new_round()
     run.open_round(round_["id"])

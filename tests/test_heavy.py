@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 
 from app import heavy
 from app.db import new_session
@@ -69,9 +69,10 @@ def taken() -> Counter[str]:
         )
 
 
+@pytest.mark.usefixtures("two_slots_short_wait")
 def test_a_ballot_is_answered_while_every_report_slot_is_busy(
-    two_slots_short_wait, client, coordinator_token, live_server
-):
+    client: TestClient, coordinator_token: str, live_server: str
+) -> None:
     """Other processes hold both slots; reports wait in line, the panel does not; then 429."""
     run = in_second_round(client, coordinator_token)
     study = run.study["id"]
@@ -103,28 +104,32 @@ def test_a_ballot_is_answered_while_every_report_slot_is_busy(
             saving = time.monotonic() - started
         answers = [future.result() for future in waiting]
 
-    assert ballot.status_code == 200 and saved.status_code == 200, (ballot.text, saved.text)
+    assert ballot.status_code == 200, (ballot.text, saved.text)
+    assert saved.status_code == 200, (ballot.text, saved.text)
     # Not a benchmark (bench/heavy.py is): only that the ballot never waited in the heavy line.
-    assert fetched < WAIT / 2 and saving < WAIT / 2, (fetched, saving)
+    assert fetched < WAIT / 2, (fetched, saving)
+    assert saving < WAIT / 2, (fetched, saving)
     assert [a.status_code for a in answers] == [429] * 6, [a.text[:200] for a in answers]
     for answer in answers:
         assert int(answer.headers["Retry-After"]) > 0
     assert "try again in" in answers[0].json()["detail"].lower()
     page = answers[-1].text
-    assert "try again in about 15 seconds" in page and "请在约 15 秒后重试" in page, page
+    assert "try again in about 15 seconds" in page, page
+    assert "请在约 15 秒后重试" in page, page
     assert taken() == Counter(), "a refused report is not recorded as taken"
 
     free = httpx.get(
         f"{live_server}/api/v1/studies/{study}/report.pdf", headers=run.auth, timeout=120
     )
-    assert free.status_code == 200 and free.content.startswith(b"%PDF")
+    assert free.status_code == 200
+    assert free.content.startswith(b"%PDF")
     assert taken() == Counter({"export.report": 1})
     web.close()
 
 
 def test_sixteen_report_pdfs_at_once_are_made_once_and_each_taken_is_audited(
-    client, coordinator_token, live_server, caplog
-):
+    client: TestClient, coordinator_token: str, live_server: str, caplog: pytest.LogCaptureFixture
+) -> None:
     """One observer's burst of sixteen: one render; each 200 carries the same PDF, and is logged."""
     caplog.set_level(logging.INFO, logger="delphi.renders")
     run = in_second_round(client, coordinator_token)
@@ -137,17 +142,20 @@ def test_sixteen_report_pdfs_at_once_are_made_once_and_each_taken_is_audited(
         answers = list(pool.map(fetch, range(16)))
 
     statuses = Counter(a.status_code for a in answers)
-    assert set(statuses) <= {200, 429} and statuses[200] > 0, statuses
+    assert set(statuses) <= {200, 429}, statuses
+    assert statuses[200] > 0, statuses
     pdfs = {a.content for a in answers if a.status_code == 200}
-    assert len(pdfs) == 1 and next(iter(pdfs)).startswith(b"%PDF")
+    assert len(pdfs) == 1
+    assert next(iter(pdfs)).startswith(b"%PDF")
     made = [r for r in caplog.records if r.name == "delphi.renders"]
     assert len(made) == 1, [r.getMessage() for r in made]
     assert taken() == Counter({"export.report": statuses[200]})
 
 
+@pytest.mark.usefixtures("two_slots_short_wait")
 def test_a_report_ready_to_serve_does_not_wait_behind_renders(
-    two_slots_short_wait, client, coordinator_token, live_server
-):
+    client: TestClient, coordinator_token: str, live_server: str
+) -> None:
     """Two PDF requests fill the process's heavy slots; a report made before is still served."""
     run = in_second_round(client, coordinator_token)
     study = run.study["id"]
@@ -197,8 +205,8 @@ def in_group(leader: int) -> set[int]:
 
 
 def test_render_processes_end_when_their_server_is_killed(
-    client, coordinator_token, engine, servers
-):
+    client: TestClient, coordinator_token: str, engine: Engine, servers: list[Server]
+) -> None:
     """A worker killed outright (the OOM killer, SIGKILL) leaves no render process behind."""
     run = in_second_round(client, coordinator_token)
     engine.dispose()  # the server process owns the database from here
@@ -241,8 +249,8 @@ def held_open(pid: int, database: str | None, port: int | None) -> list[str]:
 
 
 def test_an_idle_render_process_holds_no_database_connection(
-    client, coordinator_token, live_server, engine
-):
+    client: TestClient, coordinator_token: str, live_server: str, engine: Engine
+) -> None:
     """Connections are PostgreSQL's scarcest resource: a render process gives its back."""
     run = in_second_round(client, coordinator_token)
     made = httpx.get(
@@ -254,7 +262,7 @@ def test_an_idle_render_process_holds_no_database_connection(
     sqlite = engine.url.get_backend_name() == "sqlite"
     database = engine.url.database if sqlite else None
     port = None if sqlite else engine.url.port or 5432
-    assert {p.pid: held_open(p.pid, database, port) for p in renderers} == {
+    assert {pid: held_open(pid, database, port) for p in renderers if (pid := p.pid)} == {
         p.pid: [] for p in renderers
     }
 
@@ -269,9 +277,12 @@ def renders_stopped_after_a_tenth_of_a_second() -> Iterator[None]:
     get_settings.cache_clear()
 
 
+@pytest.mark.usefixtures("renders_stopped_after_a_tenth_of_a_second")
 def test_a_render_past_its_time_is_stopped_and_answered_503(
-    renders_stopped_after_a_tenth_of_a_second, client, coordinator_token, live_server
-):
+    client: TestClient,
+    coordinator_token: str,
+    live_server: str,
+) -> None:
     """A hung render gives its turn and slot back: 503 with a sentence, its process ended."""
     run = in_second_round(client, coordinator_token)
     study = run.study["id"]
@@ -288,7 +299,8 @@ def test_a_render_past_its_time_is_stopped_and_answered_503(
     web = console(live_server)
     page = web.get(f"/console/studies/{study}/report.pdf")
     assert page.status_code == 503
-    assert "took too long" in page.text and "用时过长" in page.text, page.text
+    assert "took too long" in page.text, page.text
+    assert "用时过长" in page.text, page.text
     web.close()
     assert taken() == Counter(), "a stopped render is not recorded as taken"
 
@@ -297,4 +309,5 @@ def test_a_render_past_its_time_is_stopped_and_answered_503(
     made = httpx.get(
         f"{live_server}/api/v1/studies/{study}/report.pdf", headers=run.auth, timeout=120
     )
-    assert made.status_code == 200 and made.content.startswith(b"%PDF")
+    assert made.status_code == 200
+    assert made.content.startswith(b"%PDF")

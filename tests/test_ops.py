@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -16,13 +17,14 @@ import yaml
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 from fastapi.testclient import TestClient
-from sqlalchemy import text
+from sqlalchemy import Engine, text
 
 from app import db
 from app.db import make_engine
 from app.logs import configure_logging
 from app.main import create_app
 from app.settings import DEV_SECRET, ROOT, Settings, get_settings
+from tests.conftest import QueryCounter
 from tests.factories import start_study
 
 BIN = Path(sys.executable).parent
@@ -32,18 +34,22 @@ PASSWORD = "correct horse battery"  # tests.factories.coordinator's
 # --- /healthz and /readyz -------------------------------------------------------------------
 
 
-def test_healthz_answers_without_touching_the_database(client, queries):
+def test_healthz_answers_without_touching_the_database(
+    client: TestClient, queries: QueryCounter
+) -> None:
     response = client.get("/healthz")
-    assert response.status_code == 200 and response.json() == {"status": "ok"}
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
     assert queries.count == 0
 
 
-def test_readyz_is_ok_on_a_migrated_database(client):
+def test_readyz_is_ok_on_a_migrated_database(client: TestClient) -> None:
     response = client.get("/readyz")
-    assert response.status_code == 200 and response.json() == {"status": "ok"}
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
 
 
-def test_an_unreachable_database_fails_readyz_but_not_healthz(engine):
+def test_an_unreachable_database_fails_readyz_but_not_healthz(engine: Engine) -> None:
     app = create_app()
     db.set_engine(make_engine("postgresql://nobody@127.0.0.1:9/nowhere"))
     try:
@@ -57,9 +63,12 @@ def test_an_unreachable_database_fails_readyz_but_not_healthz(engine):
     assert "nobody" not in ready.text  # the connection string is not shown
 
 
-def test_readyz_says_run_db_upgrade_when_the_schema_is_behind(client, engine):
+def test_readyz_says_run_db_upgrade_when_the_schema_is_behind(
+    client: TestClient, engine: Engine
+) -> None:
     script = ScriptDirectory.from_config(Config(str(ROOT / "alembic.ini")))
     head = script.get_current_head()
+    assert head is not None
     previous = script.get_revision(head).down_revision
     with engine.begin() as conn:
         conn.execute(text("UPDATE alembic_version SET version_num = :v"), {"v": previous})
@@ -75,7 +84,9 @@ def test_readyz_says_run_db_upgrade_when_the_schema_is_behind(client, engine):
     assert client.get("/readyz").status_code == 200
 
 
-def test_readyz_says_when_a_newer_release_migrated_the_database(client, engine):
+def test_readyz_says_when_a_newer_release_migrated_the_database(
+    client: TestClient, engine: Engine
+) -> None:
     head = ScriptDirectory.from_config(Config(str(ROOT / "alembic.ini"))).get_current_head()
     with engine.begin() as conn:
         conn.execute(text("UPDATE alembic_version SET version_num = 'from_the_future'"))
@@ -88,7 +99,7 @@ def test_readyz_says_when_a_newer_release_migrated_the_database(client, engine):
     assert "from_the_future, which this version of the app does not know" in response.text
 
 
-def test_readyz_says_run_db_upgrade_on_an_empty_database(engine, tmp_path):
+def test_readyz_says_run_db_upgrade_on_an_empty_database(engine: Engine, tmp_path: Path) -> None:
     app = create_app()
     db.set_engine(make_engine(f"sqlite:///{tmp_path / 'empty.sqlite3'}"))
     try:
@@ -103,19 +114,24 @@ def test_readyz_says_run_db_upgrade_on_an_empty_database(engine, tmp_path):
     }
 
 
-def test_probes_are_operational_endpoints_outside_the_openapi_document(client):
+def test_probes_are_operational_endpoints_outside_the_openapi_document(client: TestClient) -> None:
     paths = client.get("/openapi.json").json()["paths"]
-    assert "/healthz" not in paths and "/readyz" not in paths
+    assert "/healthz" not in paths
+    assert "/readyz" not in paths
 
 
 # --- structured logs --------------------------------------------------------------------------
 
 
 def _csrf(page: str) -> str:
-    return re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    found = re.search(r'name="csrf_token" value="([^"]+)"', page)
+    assert found is not None
+    return found.group(1)
 
 
-def test_logs_are_json_lines_without_tokens_passwords_cookies_or_emails(client, coordinator_token):
+def test_logs_are_json_lines_without_tokens_passwords_cookies_or_emails(
+    client: TestClient, coordinator_token: str
+) -> None:
     run = start_study(client, coordinator_token, statements=2, panelists=2)
     run.open_round(run.new_round()["id"])
     panelist_token = run.panelists[0]["token"]
@@ -152,7 +168,8 @@ def test_logs_are_json_lines_without_tokens_passwords_cookies_or_emails(client, 
     assert ("GET", "/p/[redacted]", 303) in seen
     assert ("GET", "/p/[redacted]", 404) in seen
     assert ("GET", "/api/v1/ballot", 200) in seen
-    assert ("POST", "/login", 401) in seen and ("POST", "/login", 303) in seen
+    assert ("POST", "/login", 401) in seen
+    assert ("POST", "/login", 303) in seen
     assert all(isinstance(r["duration_ms"], float) for r in requests)
     assert not any("?" in r["path"] or "lang=" in r["message"] for r in requests)
     secrets = [
@@ -171,7 +188,8 @@ def test_logs_are_json_lines_without_tokens_passwords_cookies_or_emails(client, 
         assert secret not in output, secret
 
 
-def test_the_log_level_comes_from_delphi_log_level(engine, monkeypatch):
+@pytest.mark.usefixtures("engine")
+def test_the_log_level_comes_from_delphi_log_level(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DELPHI_LOG_LEVEL", "debug")
     get_settings.cache_clear()
     captured = io.StringIO()
@@ -217,15 +235,17 @@ def _start(tmp_path: Path, **variables: str) -> subprocess.CompletedProcess[str]
     )
 
 
-def test_production_with_the_default_secret_refuses_to_start_in_one_line(tmp_path):
+def test_production_with_the_default_secret_refuses_to_start_in_one_line(tmp_path: Path) -> None:
     started = _start(tmp_path, DELPHI_ENVIRONMENT="production")
     assert started.returncode != 0
-    assert started.stderr.count("\n") == 1 and "Traceback" not in started.stderr
+    assert started.stderr.count("\n") == 1
+    assert "Traceback" not in started.stderr
     assert started.stderr.startswith("Refusing to start in production")
-    assert "set DELPHI_SECRET_KEY" in started.stderr and DEV_SECRET not in started.stderr
+    assert "set DELPHI_SECRET_KEY" in started.stderr
+    assert DEV_SECRET not in started.stderr
 
 
-def test_cli_refuses_before_touching_the_database_in_production(tmp_path):
+def test_cli_refuses_before_touching_the_database_in_production(tmp_path: Path) -> None:
     database = tmp_path / "prod.sqlite3"
     upgraded = subprocess.run(
         [str(BIN / "delphi"), "db", "upgrade"],
@@ -237,7 +257,8 @@ def test_cli_refuses_before_touching_the_database_in_production(tmp_path):
         text=True,
         timeout=60,
     )
-    assert upgraded.returncode != 0 and not database.exists()
+    assert upgraded.returncode != 0
+    assert not database.exists()
     assert upgraded.stderr.strip() == (
         "Refusing to start in production (DELPHI_BASE_URL is https://delphi.example.org) with "
         "the development secret: set DELPHI_SECRET_KEY to a long random value, e.g. the output "
@@ -245,7 +266,7 @@ def test_cli_refuses_before_touching_the_database_in_production(tmp_path):
     )
 
 
-def test_production_starts_with_a_long_secret_and_development_with_nothing(tmp_path):
+def test_production_starts_with_a_long_secret_and_development_with_nothing(tmp_path: Path) -> None:
     secret = "k" * 48
     assert (
         _start(tmp_path, DELPHI_ENVIRONMENT="production", DELPHI_SECRET_KEY=secret).returncode == 0
@@ -266,17 +287,18 @@ def test_production_starts_with_a_long_secret_and_development_with_nothing(tmp_p
         ({}, False),
     ],
 )
-def test_what_counts_as_production(variables, refused):
+def test_what_counts_as_production(variables: dict[str, Any], refused: bool) -> None:
     assert (Settings(**variables).refusal() is not None) == refused
 
 
 # --- the container's server command -----------------------------------------------------------
 
 
-def test_compose_file_wires_the_app_to_postgres_with_a_required_secret():
+def test_compose_file_wires_the_app_to_postgres_with_a_required_secret() -> None:
     compose = yaml.safe_load((ROOT / "compose.yaml").read_text())
     app, database = compose["services"]["app"], compose["services"]["db"]
-    assert database["image"] == "postgres:15" and "healthcheck" in database
+    assert database["image"] == "postgres:15"
+    assert "healthcheck" in database
     assert app["depends_on"]["db"]["condition"] == "service_healthy"
     environment = app["environment"]
     assert environment["DELPHI_SECRET_KEY"].startswith("${DELPHI_SECRET_KEY:?")
@@ -288,7 +310,9 @@ def test_compose_file_wires_the_app_to_postgres_with_a_required_secret():
             assert name.removeprefix("DELPHI_").lower() in readable, name
 
 
-def test_gunicorn_as_in_the_dockerfile_serves_probes_with_json_logs(engine, tmp_path):
+def test_gunicorn_as_in_the_dockerfile_serves_probes_with_json_logs(
+    engine: Engine, tmp_path: Path
+) -> None:
     dockerfile = (ROOT / "Dockerfile").read_text()
     assert "delphi db upgrade && exec gunicorn" in dockerfile
     with socket.socket() as probe:
@@ -318,7 +342,8 @@ def test_gunicorn_as_in_the_dockerfile_serves_probes_with_json_logs(engine, tmp_
                 assert server.poll() is None, stderr.read_text()
                 assert time.monotonic() < deadline, stderr.read_text()
                 time.sleep(0.2)
-        assert ready.status_code == 200 and ready.json() == {"status": "ok"}
+        assert ready.status_code == 200
+        assert ready.json() == {"status": "ok"}
         assert httpx.get(f"http://127.0.0.1:{port}/p/dp_secret-link-token").status_code == 404
     finally:
         server.terminate()

@@ -1,7 +1,7 @@
 """Evidence sources from RIS files as EndNote, Zotero, Mendeley and RefWorks export them."""
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from app.models import AuditEntry, EvidenceLink, EvidenceSource
@@ -112,13 +112,17 @@ def linked_keys(session: Session, built: Built, source: EvidenceSource) -> list[
     return sorted(by_id[i] for i in ids)
 
 
-def import_ris(session: Session, built: Built, text: str, name: str = "library.ris") -> list:
+def import_ris(
+    session: Session, built: Built, text: str, name: str = "library.ris"
+) -> list[EvidenceSource]:
     return evidence_import.import_sources(
         session, actor=built.user, study=built.study, filename=name, content=text.encode()
     )
 
 
-def test_an_endnote_export_imports_citations_identifiers_designs_appraisals_and_links(session):
+def test_an_endnote_export_imports_citations_identifiers_designs_appraisals_and_links(
+    session: Session,
+) -> None:
     built = study(session)
     made = import_ris(session, built, ENDNOTE)
     assert len(made) == 2
@@ -144,17 +148,23 @@ def test_an_endnote_export_imports_citations_identifiers_designs_appraisals_and_
     assert linked_keys(session, built, trial) == ["S01"]
     assert linked_keys(session, built, review) == ["S01", "S02"]
     entry = session.scalars(select(AuditEntry).where(AuditEntry.action == "import.evidence")).one()
-    assert entry.detail["imported"] == 2 and entry.detail["filename"] == "library.ris"
+    assert entry.detail["imported"] == 2
+    assert entry.detail["filename"] == "library.ris"
     level = evidence.levels(session, study=built.study)[built.statements[0].id]
-    assert level.code == "1b" and "Smith 2019" in " ".join(level.reasons)
+    assert level.code == "1b"
+    assert "Smith 2019" in " ".join(level.reasons)
 
 
-def test_a_zotero_export_keeps_chinese_titles_and_reads_html_notes_and_pubmed_links(session):
+def test_a_zotero_export_keeps_chinese_titles_and_reads_html_notes_and_pubmed_links(
+    session: Session,
+) -> None:
     built = study(session)
     preview = evidence_import.preview_sources(
         session, study=built.study, filename="Exported Items.ris", content=ZOTERO.encode()
     )
-    assert preview.ok and preview.found == [
+    assert isinstance(preview, evidence_ris.RisPreview)
+    assert preview.ok
+    assert preview.found == [
         "from its title",
         "from its keyword “design: cohort”",
         "from its title",
@@ -172,7 +182,8 @@ def test_a_zotero_export_keeps_chinese_titles_and_reads_html_notes_and_pubmed_li
     assert (walking.design, walking.pedro, walking.amstar2) == ("cohort", None, None)
     assert linked_keys(session, built, walking) == ["S03"]
     series = found["Okafor 2022"]
-    assert series.design == "case_series" and linked_keys(session, built, series) == []
+    assert series.design == "case_series"
+    assert linked_keys(session, built, series) == []
 
 
 @pytest.mark.parametrize(
@@ -190,7 +201,7 @@ def test_a_zotero_export_keeps_chinese_titles_and_reads_html_notes_and_pubmed_li
         ("运动疗法治疗神经病理性疼痛的系统评价与Meta分析", "systematic_review"),
     ],
 )
-def test_a_design_named_in_the_title_is_recognised(title, design):
+def test_a_design_named_in_the_title_is_recognised(title: str, design: str) -> None:
     reference = evidence_ris.Reference(1, {"TY": ["JOUR"], "TI": [title]})
     assert evidence_ris.design_of(reference, []) == (design, "from its title")
 
@@ -207,13 +218,16 @@ def test_a_design_named_in_the_title_is_recognised(title, design):
         ),
     ],
 )
-def test_a_design_that_cannot_be_told_is_not_guessed(tags, why):
+def test_a_design_that_cannot_be_told_is_not_guessed(tags: dict[str, list[str]], why: str) -> None:
     reference = evidence_ris.Reference(1, {"TY": ["JOUR"], **tags})
     design, reason = evidence_ris.design_of(reference, tags.get("KW", []))
-    assert design is None and why in reason
+    assert design is None
+    assert why in reason
 
 
-def test_a_reference_without_a_recognisable_design_refuses_the_whole_file(session, engine):
+def test_a_reference_without_a_recognisable_design_refuses_the_whole_file(
+    session: Session, engine: Engine
+) -> None:
     built = study(session)
     session.commit()
     before = dbstate.dump(engine)
@@ -224,11 +238,14 @@ def test_a_reference_without_a_recognisable_design_refuses_the_whole_file(sessio
     preview = evidence_import.preview_sources(
         session, study=built.study, filename="library.ris", content=unclear.encode()
     )
-    assert len(preview.new) == 2 and preview.unit == "Line"
+    assert isinstance(preview, evidence_ris.RisPreview)
+    assert len(preview.new) == 2
+    assert preview.unit == "Line"
     (error,) = preview.errors
     assert (error.row, error.column) == (unclear.count("\n", 0, unclear.index("AU  - Brown")), "TY")
     assert error.message.startswith("Brown 2017, Exercise and neuropathic pain. Pain: no design")
-    assert "“design: rct”" in error.message and "CSV file with a design column" in error.message
+    assert "“design: rct”" in error.message
+    assert "CSV file with a design column" in error.message
     with pytest.raises(Invalid, match=r"^1 row has errors; nothing was imported\.$"):
         import_ris(session, built, unclear)
     session.rollback()
@@ -240,7 +257,9 @@ def test_a_reference_without_a_recognisable_design_refuses_the_whole_file(sessio
     assert sources(session, built)["Brown 2017"].design == "expert_opinion"
 
 
-def test_appraisals_statement_keys_and_identifiers_are_checked_per_reference(session):
+def test_appraisals_statement_keys_and_identifiers_are_checked_per_reference(
+    session: Session,
+) -> None:
     built = study(session)
     text = (
         "TY  - JOUR\nAU  - Ng, A\nPY  - 2020\nTI  - A systematic review of walking\n"
@@ -300,8 +319,8 @@ def test_appraisals_statement_keys_and_identifiers_are_checked_per_reference(ses
     ],
 )
 def test_a_file_that_is_not_ris_or_is_cut_short_is_refused_with_its_line(
-    session, engine, content, message
-):
+    session: Session, engine: Engine, content: bytes, message: str
+) -> None:
     built = study(session)
     session.commit()
     before = dbstate.dump(engine)
@@ -314,7 +333,7 @@ def test_a_file_that_is_not_ris_or_is_cut_short_is_refused_with_its_line(
     assert dbstate.dump(engine) == before
 
 
-def test_spacing_variants_old_mac_line_ends_and_refworks_tags_are_read(session):
+def test_spacing_variants_old_mac_line_ends_and_refworks_tags_are_read(session: Session) -> None:
     built = study(session)
     text = (
         "TY - JOUR\rA1 - Kim, Soo-jin\rY1 - 2016/04/01\rT1 - Stretching for cervical "
@@ -339,7 +358,9 @@ def test_spacing_variants_old_mac_line_ends_and_refworks_tags_are_read(session):
     assert windows_unicode.new == preview.new
 
 
-def test_importing_the_same_file_again_adds_nothing_and_a_csv_source_is_recognised(session):
+def test_importing_the_same_file_again_adds_nothing_and_a_csv_source_is_recognised(
+    session: Session,
+) -> None:
     built = study(session)
     evidence.add_source(
         session,
@@ -359,24 +380,29 @@ def test_importing_the_same_file_again_adds_nothing_and_a_csv_source_is_recognis
     again = evidence_import.preview_sources(
         session, study=built.study, filename="library.ris", content=ENDNOTE.encode()
     )
-    assert again.ok and again.new == [] and again.unchanged == 2
+    assert again.ok
+    assert again.new == []
+    assert again.unchanged == 2
     assert import_ris(session, built, ENDNOTE) == []
     assert len(sources(session, built)) == 2
 
 
-def test_an_endnote_text_export_is_read_as_ris_and_other_files_are_named_clearly(session):
+def test_an_endnote_text_export_is_read_as_ris_and_other_files_are_named_clearly(
+    session: Session,
+) -> None:
     built = study(session)
     preview = evidence_import.preview_sources(
         session, study=built.study, filename="My EndNote Library.txt", content=ENDNOTE.encode()
     )
-    assert preview.ok and len(preview.new) == 2
+    assert preview.ok
+    assert len(preview.new) == 2
     with pytest.raises(Invalid, match=r"^refs\.pdf is not a CSV, XLSX or RIS file"):
         evidence_import.preview_sources(
             session, study=built.study, filename="refs.pdf", content=b"%PDF-1.7"
         )
 
 
-def test_a_superscript_digit_is_an_error_not_a_crash(session):
+def test_a_superscript_digit_is_an_error_not_a_crash(session: Session) -> None:
     built = study(session)
     text = (
         "TY  - JOUR\nAU  - Ota, B\nPY  - 2020\nTI  - Cycling: a randomized controlled trial\n"
@@ -390,7 +416,7 @@ def test_a_superscript_digit_is_an_error_not_a_crash(session):
     ]
 
 
-def test_a_score_of_five_thousand_digits_is_an_error_not_a_crash(session):
+def test_a_score_of_five_thousand_digits_is_an_error_not_a_crash(session: Session) -> None:
     """int() refuses more than 4,300 digits: the preview crashed with a 500."""
     built = study(session)
     text = (

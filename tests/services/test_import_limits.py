@@ -16,6 +16,8 @@ from pathlib import Path
 import pytest
 from babel.support import Translations
 from openpyxl import Workbook
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
 
 from app.services import (
     evidence_import,
@@ -246,7 +248,9 @@ BOMBS: dict[str, Bomb] = {
 
 
 @pytest.mark.parametrize(("filename", "build", "says"), BOMBS.values(), ids=list(BOMBS))
-def test_costly_files_are_refused_within_a_second_and_100_mb(filename, build, says):
+def test_costly_files_are_refused_within_a_second_and_100_mb(
+    filename: str, build: Callable[[], bytes], says: str
+) -> None:
     content = build()
     started = time.perf_counter()
     with pytest.raises(Invalid) as refused:
@@ -264,7 +268,9 @@ def test_costly_files_are_refused_within_a_second_and_100_mb(filename, build, sa
     assert peak < 100_000_000, f"{peak / 1e6:.0f} MB at the peak"
 
 
-def test_a_costly_workbook_is_refused_by_every_import_and_changes_nothing(session, engine):
+def test_a_costly_workbook_is_refused_by_every_import_and_changes_nothing(
+    session: Session, engine: Engine
+) -> None:
     b = build_study(session, statements=1, panelists=1)
     session.commit()
     before = dbstate.dump(engine)
@@ -285,7 +291,7 @@ def test_a_costly_workbook_is_refused_by_every_import_and_changes_nothing(sessio
     assert dbstate.dump(engine) == before
 
 
-def test_a_full_workbook_within_the_limits_is_still_read():
+def test_a_full_workbook_within_the_limits_is_still_read() -> None:
     """5,000 rows of ten filled columns (openpyxl's own writing), and blank rows up to 10,000."""
     book = Workbook()
     sheet = book.active
@@ -297,11 +303,12 @@ def test_a_full_workbook_within_the_limits_is_still_read():
     out = io.BytesIO()
     book.save(out)
     columns, rows = tables.read_table(filename="s.xlsx", content=out.getvalue())
-    assert len(columns) == 10 and len(rows) == 5_000
+    assert len(columns) == 10
+    assert len(rows) == 5_000
     assert rows[-1]["column 9"] == "Statement 4999, part 9: walking helps."
 
 
-def test_every_refusal_has_its_chinese_sentence():
+def test_every_refusal_has_its_chinese_sentence() -> None:
     chinese = Translations.load(
         str(Path(import_limits.__file__).parent.parent / "translations"), ["zh_Hans"]
     )
@@ -315,4 +322,5 @@ def test_every_refusal_has_its_chinese_sentence():
         translated = chinese.gettext(sentence)
         assert translated != sentence, sentence
         shown = translated % {"name": "s.xlsx", "limit": "50"}
-        assert "s.xlsx" in shown and ("50" in shown or "%(limit)s" not in sentence)
+        assert "s.xlsx" in shown
+        assert "50" in shown or "%(limit)s" not in sentence

@@ -7,12 +7,14 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.delivery import deliver_due
 from app.models import PanelistLink, Round, utcnow
 from app.services import ballots, outbox, panel
+from tests.conftest import QueryCounter
 from tests.mailing import (
     LINK,
     SENDER,
@@ -47,8 +49,8 @@ def no_smtp() -> Iterator[None]:
 
 
 def test_invitations_arrive_in_each_panelists_language_with_a_link_that_opens_the_ballot(
-    session, smtp, client
-):
+    session: Session, smtp: Recorder, client: TestClient
+) -> None:
     b, people = bilingual_study(session)
     closes = utcnow() + timedelta(days=7)
     b.open_round(closes_at=closes)
@@ -65,11 +67,16 @@ def test_invitations_arrive_in_each_panelists_language_with_a_link_that_opens_th
     assert en.mail_from == zh.mail_from == "delphi@example.org"
     assert en.email["From"] == SENDER
     assert en.subject == f'Invitation to the Delphi study "{TITLE_EN}"'
-    assert "Dear Ada Lovelace," in en.body and TITLE_EN in en.body
-    assert "Round 1 is open now." in en.body and "(Europe/London)" in en.body
+    assert "Dear Ada Lovelace," in en.body
+    assert TITLE_EN in en.body
+    assert "Round 1 is open now." in en.body
+    assert "(Europe/London)" in en.body
     assert zh.subject == f"诚邀您参加德尔菲研究“{TITLE_ZH}”"
-    assert "王伟，您好" in zh.body and TITLE_ZH in zh.body and TITLE_EN not in zh.body
-    assert "第 1 轮现已开放" in zh.body and "(Asia/Shanghai)" in zh.body
+    assert "王伟，您好" in zh.body
+    assert TITLE_ZH in zh.body
+    assert TITLE_EN not in zh.body
+    assert "第 1 轮现已开放" in zh.body
+    assert "(Asia/Shanghai)" in zh.body
     assert zh.email["Content-Type"].params["charset"] == "utf-8"
     assert en.email["Message-ID"] != zh.email["Message-ID"]
 
@@ -84,22 +91,28 @@ def test_invitations_arrive_in_each_panelists_language_with_a_link_that_opens_th
     assert en.token != zh.token
 
     for message in messages(session):
-        assert message.status == "sent" and message.sent_at is not None
+        assert message.status == "sent"
+        assert message.sent_at is not None
         ((outcome, detail),) = outcomes(session, message)
-        assert outcome == "sent" and detail.startswith("250 ")
+        assert outcome == "sent"
+        assert detail.startswith("250 ")
         # Delivered: the raw token now lives only in the inbox, as the design wants.
-        assert en.token not in message.body and zh.token not in message.body
+        assert en.token not in message.body
+        assert zh.token not in message.body
         assert outbox.REDACTED in message.body
     assert all(v.link is None for v in outbox.messages_for(session, study=b.study))
 
 
-def test_each_message_gets_a_fresh_link_and_skips_those_who_cannot_be_written_to(session):
+def test_each_message_gets_a_fresh_link_and_skips_those_who_cannot_be_written_to(
+    session: Session,
+) -> None:
     _, people = bilingual_study(session)
     ada = people["ada@example.org"]
-    links = session.scalar(select(func.count()).select_from(PanelistLink))
+    links = session.execute(select(func.count()).select_from(PanelistLink)).scalar_one()
     first = outbox.enqueue(session, kind="invitation", panelist=ada)
     second = outbox.enqueue(session, kind="invitation", panelist=ada)
-    assert first is not None and second is not None
+    assert first is not None
+    assert second is not None
     tokens = [LINK.search(m.body).group(1) for m in (first, second)]  # type: ignore[union-attr]
     assert tokens[0] != tokens[1]
     assert all(panel.panelist_for_token(session, token=t).id == ada.id for t in tokens)
@@ -109,7 +122,9 @@ def test_each_message_gets_a_fresh_link_and_skips_those_who_cannot_be_written_to
     assert session.scalar(select(func.count()).select_from(PanelistLink)) == links + 2
 
 
-def test_a_dedupe_key_queues_one_message_and_leaves_no_stray_link(session, monkeypatch):
+def test_a_dedupe_key_queues_one_message_and_leaves_no_stray_link(
+    session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
     b, people = bilingual_study(session)
     round_ = b.open_round(closes_at=utcnow() + timedelta(days=3))
     ada = people["ada@example.org"]
@@ -132,12 +147,14 @@ def test_a_dedupe_key_queues_one_message_and_leaves_no_stray_link(session, monke
 
     monkeypatch.setattr(outbox, "_enqueued", late_check)
     again = outbox.enqueue(session, kind="reminder", panelist=ada, round_=round_, dedupe_key="k1")
-    assert again is None and checks == ["k1", "k1"]
+    assert again is None
+    assert checks == ["k1", "k1"]
     assert len(messages(session)) == 1
     assert session.scalar(select(func.count()).select_from(PanelistLink)) == links  # rolled back
 
 
-def test_round_opened_goes_to_every_active_panelist_once(session, no_smtp):
+@pytest.mark.usefixtures("no_smtp")
+def test_round_opened_goes_to_every_active_panelist_once(session: Session) -> None:
     b, _ = bilingual_study(session)
     round_ = b.open_round()  # no deadline
     first = outbox.enqueue_round_opened(session, round_=round_)
@@ -149,7 +166,8 @@ def test_round_opened_goes_to_every_active_panelist_once(session, no_smtp):
     assert "no fixed deadline" in english.body
 
 
-def test_closing_soon_goes_to_those_who_have_not_submitted(session, no_smtp):
+@pytest.mark.usefixtures("no_smtp")
+def test_closing_soon_goes_to_those_who_have_not_submitted(session: Session) -> None:
     b, people = bilingual_study(session)
     round_ = b.open_round(closes_at=utcnow() + timedelta(days=1))
     entry = ballots.RatingInput(statement_id=b.statements[0].id, value=5)
@@ -170,7 +188,9 @@ def test_closing_soon_goes_to_those_who_have_not_submitted(session, no_smtp):
 # --- Reminders ------------------------------------------------------------------------------
 
 
-def test_reminders_go_only_to_non_responders_at_72_and_24_hours_once_each(session, smtp):
+def test_reminders_go_only_to_non_responders_at_72_and_24_hours_once_each(
+    session: Session, smtp: Recorder
+) -> None:
     b = build_study(session, statements=1, panelists=1)  # its panelist has no e-mail
     rater, abstainer, commenter, silent, withdrawn = add_emailed(b, 5)
     closes = utcnow() + timedelta(days=5)
@@ -215,7 +235,9 @@ def test_reminders_go_only_to_non_responders_at_72_and_24_hours_once_each(sessio
     ]
 
 
-def test_only_the_latest_due_reminder_is_sent_and_none_from_before_the_round_opened(session):
+def test_only_the_latest_due_reminder_is_sent_and_none_from_before_the_round_opened(
+    session: Session,
+) -> None:
     b = build_study(session, statements=1, panelists=1)
     add_emailed(b, 1)
     closes = utcnow() + timedelta(hours=48)  # the 72-hour point came before the opening
@@ -225,10 +247,11 @@ def test_only_the_latest_due_reminder_is_sent_and_none_from_before_the_round_ope
     assert outbox.enqueue_due_reminders(session, now=late) == 1
     assert outbox.enqueue_due_reminders(session, now=late) == 0
     (message,) = messages(session, kind="reminder")
-    assert message.dedupe_key is not None and message.dedupe_key.endswith(":24")
+    assert message.dedupe_key is not None
+    assert message.dedupe_key.endswith(":24")
 
 
-def test_due_reminder_points(session):
+def test_due_reminder_points() -> None:
     opened = utcnow()
     round_ = Round(opens_at=opened, closes_at=opened + timedelta(days=5))
     closes = round_.closes_at
@@ -245,7 +268,8 @@ def test_due_reminder_points(session):
 # --- The console ----------------------------------------------------------------------------
 
 
-def test_history_is_scoped_to_the_study(session, no_smtp):
+@pytest.mark.usefixtures("no_smtp")
+def test_history_is_scoped_to_the_study(session: Session) -> None:
     from app.services.errors import NotFound
 
     b, people = bilingual_study(session)
@@ -258,18 +282,23 @@ def test_history_is_scoped_to_the_study(session, no_smtp):
     assert outbox.messages_for(session, study=other.study) == []
 
 
-def test_the_outbox_lists_messages_in_a_fixed_number_of_queries(session, queries, no_smtp):
+@pytest.mark.usefixtures("no_smtp")
+def test_the_outbox_lists_messages_in_a_fixed_number_of_queries(
+    session: Session, queries: QueryCounter
+) -> None:
     b = build_study(session, statements=1, panelists=1)
     outbox.enqueue_invitations(session, study=b.study, panelists=add_emailed(b, 8))
     session.commit()
     deliver_due()
     queries.reset()
     views = outbox.messages_for(session, study=b.study)
-    assert len(views) == 8 and all(len(v.attempts) == 1 for v in views)
+    assert len(views) == 8
+    assert all(len(v.attempts) == 1 for v in views)
     assert queries.count == 2
 
 
-def test_held_messages_can_all_be_queued_again(session, no_smtp):
+@pytest.mark.usefixtures("no_smtp")
+def test_held_messages_can_all_be_queued_again(session: Session) -> None:
     b, people = bilingual_study(session)
     outbox.enqueue_invitations(session, study=b.study, panelists=list(people.values()))
     reload(session)

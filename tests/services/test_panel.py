@@ -1,13 +1,14 @@
 """Personal links: one per e-mail may be live at once; re-issuing revokes them all."""
 
 import pytest
+from sqlalchemy.orm import Session
 
 from app.services import panel
 from app.services.errors import Unauthorized
 from tests.services.builders import build_study
 
 
-def test_every_issued_link_opens_the_same_panelist_until_reissued(session):
+def test_every_issued_link_opens_the_same_panelist_until_reissued(session: Session) -> None:
     b = build_study(session, statements=1, panelists=2)
     member = b.panelists[0]
     first = panel.issue_link(session, panelist=member)

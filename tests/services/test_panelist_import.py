@@ -1,7 +1,7 @@
 """Importing panelists from CSV or XLSX: previewed, all or nothing, idempotent."""
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from app.models import AuditEntry, Panelist
@@ -20,7 +20,7 @@ def panel_of(session: Session, built: Built) -> list[Panelist]:
     )
 
 
-def test_xlsx_imports_panelists_with_their_groups(session):
+def test_xlsx_imports_panelists_with_their_groups(session: Session) -> None:
     b = bilingual(session)
     content = xlsx_bytes(
         [" Name ", "EMAIL", "Group", "Language", "TimeZone"],
@@ -48,7 +48,9 @@ def test_xlsx_imports_panelists_with_their_groups(session):
     assert entry.detail == {"filename": "panel.xlsx", "imported": 3, "unchanged": 0}
 
 
-def test_a_panel_file_with_one_bad_row_among_good_ones_imports_nothing(session, engine):
+def test_a_panel_file_with_one_bad_row_among_good_ones_imports_nothing(
+    session: Session, engine: Engine
+) -> None:
     b = bilingual(session)
     session.commit()
     before = dbstate.dump(engine)
@@ -92,20 +94,21 @@ def test_a_panel_file_with_one_bad_row_among_good_ones_imports_nothing(session, 
     assert dbstate.dump(engine) == before
 
 
-def test_any_group_is_accepted_when_the_study_declares_none(session):
+def test_any_group_is_accepted_when_the_study_declares_none(session: Session) -> None:
     b = build_study(session, statements=1, panelists=1)
     content = csv_bytes("name|group", "Ann|nurse")
     preview = panelist_import.preview_panelists(
         session, study=b.study, filename="p.csv", content=content
     )
-    assert preview.ok and preview.new[0].group == "nurse"
+    assert preview.ok
+    assert preview.new[0].group == "nurse"
 
 
 def test_reimporting_the_same_panel_adds_nothing_and_one_more_row_adds_just_that_panelist(
-    session,
-):
+    session: Session,
+) -> None:
     b = bilingual(session)
-    rows = [
+    rows: list[list[str | None]] = [
         ["name", "email", "group"],
         ["Ann", "ann@example.org", "physiatrists"],
         ["Bo", None, "physiotherapists"],
@@ -118,7 +121,9 @@ def test_reimporting_the_same_panel_adds_nothing_and_one_more_row_adds_just_that
     again = panelist_import.preview_panelists(
         session, study=b.study, filename="p.xlsx", content=xlsx_bytes(*rows)
     )
-    assert again.ok and again.new == [] and again.unchanged == 3
+    assert again.ok
+    assert again.new == []
+    assert again.unchanged == 3
     assert (
         panelist_import.import_panelists(
             session, actor=b.user, study=b.study, filename="p.xlsx", content=xlsx_bytes(*rows)
@@ -133,7 +138,7 @@ def test_reimporting_the_same_panel_adds_nothing_and_one_more_row_adds_just_that
     assert [p.name for p in panel_of(session, b)] == ["P0", "Ann", "Bo", "Bo", "Cy"]
 
 
-def test_a_missing_required_column_is_reported_on_the_header_row(session):
+def test_a_missing_required_column_is_reported_on_the_header_row(session: Session) -> None:
     b = bilingual(session)
     preview = panelist_import.preview_panelists(
         session, study=b.study, filename="p.csv", content=csv_bytes("email", "a@example.org")

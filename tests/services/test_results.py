@@ -27,7 +27,8 @@ def test_results_count_abstentions_apart_and_report_response_rate(session: Sessi
     assert row.classification == "consensus_for"
     assert (final.invited, final.responded, final.response_rate) == (5, 4, 0.8)
     assert final.provisional is False
-    assert final.rule["rule"] == "comet_70_15" and final.rule["quantile_method"] == "type7"
+    assert final.rule["rule"] == "comet_70_15"
+    assert final.rule["quantile_method"] == "type7"
 
 
 def test_require_all_groups_blocks_consensus_when_one_group_dissents(session: Session) -> None:

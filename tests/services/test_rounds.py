@@ -4,6 +4,7 @@ from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from app.models import AuditEntry, ResultSnapshot, RoundStatus, utcnow
 from app.services import rounds, statements
@@ -11,7 +12,9 @@ from app.services.errors import Conflict
 from tests.services.builders import build_study, vote
 
 
-def test_next_round_holds_no_consensus_and_new_statements_with_their_latest_wording(session):
+def test_next_round_holds_no_consensus_and_new_statements_with_their_latest_wording(
+    session: Session,
+) -> None:
     b = build_study(session, statements=3, panelists=4)
     s_for, s_split, s_against = b.statements
     r1 = b.open_round()
@@ -34,16 +37,17 @@ def test_next_round_holds_no_consensus_and_new_statements_with_their_latest_word
     rounds.open_round(session, actor=b.user, study=b.study, round_=r2)
     frozen = {i.statement_id: i.version_id for i in rounds.get_round(session, round_id=r2.id).items}
     assert frozen[s_split.id] == new_version.id
-    assert new_version.parent_id == old_version and new_version.version == 2
-    snapshot = session.scalar(
+    assert new_version.parent_id == old_version
+    assert new_version.version == 2
+    snapshot = session.scalars(
         select(ResultSnapshot).where(
             ResultSnapshot.round_id == r1.id, ResultSnapshot.statement_id == s_split.id
         )
-    )
+    ).one()
     assert snapshot.version_id == old_version  # round 1's result keeps the wording it rated
 
 
-def test_study_stops_when_nothing_is_left_to_rate(session):
+def test_study_stops_when_nothing_is_left_to_rate(session: Session) -> None:
     b = build_study(session, statements=1, panelists=3)
     r1 = b.open_round()
     vote(session, b, {b.statements[0].id: [9, 9, 9]})
@@ -52,7 +56,7 @@ def test_study_stops_when_nothing_is_left_to_rate(session):
         rounds.create_round(session, actor=b.user, study=b.study)
 
 
-def test_max_rounds_is_a_stopping_rule(session):
+def test_max_rounds_is_a_stopping_rule(session: Session) -> None:
     b = build_study(session, statements=1, panelists=3, max_rounds=1)
     r1 = b.open_round()
     vote(session, b, {b.statements[0].id: [1, 5, 9]})
@@ -61,14 +65,14 @@ def test_max_rounds_is_a_stopping_rule(session):
         rounds.create_round(session, actor=b.user, study=b.study)
 
 
-def test_only_one_round_open_at_a_time(session):
+def test_only_one_round_open_at_a_time(session: Session) -> None:
     b = build_study(session, statements=1, panelists=2)
     b.open_round()
     with pytest.raises(Conflict, match="Round 1 is still open"):
         rounds.create_round(session, actor=b.user, study=b.study)
 
 
-def test_tick_closes_only_rounds_whose_deadline_passed(session):
+def test_tick_closes_only_rounds_whose_deadline_passed(session: Session) -> None:
     due = build_study(session, statements=1, panelists=2, title="due")
     later = build_study(session, statements=1, panelists=2, title="later", email="b@example.org")
     r_due = due.open_round(closes_at=utcnow() + timedelta(hours=1))
@@ -81,4 +85,5 @@ def test_tick_closes_only_rounds_whose_deadline_passed(session):
     assert (r_due.status, r_later.status) == (RoundStatus.closed, RoundStatus.open)
     assert r_due.responded == 2
     entry = session.scalars(select(AuditEntry).where(AuditEntry.action == "round.close")).one()
-    assert entry.detail["reason"] == "deadline" and entry.actor_label == "system"
+    assert entry.detail["reason"] == "deadline"
+    assert entry.actor_label == "system"

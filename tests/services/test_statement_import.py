@@ -1,7 +1,7 @@
 """Importing statements from CSV or XLSX: previewed, all or nothing, idempotent."""
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, selectinload
 
 from app.models import AuditEntry, Statement
@@ -29,7 +29,9 @@ def statements_of(session: Session, built: Built) -> dict[str, Statement]:
     return {s.key: s for s in found}
 
 
-def test_csv_with_bom_semicolons_and_chinese_text_imports_statements_with_translations(session):
+def test_csv_with_bom_semicolons_and_chinese_text_imports_statements_with_translations(
+    session: Session,
+) -> None:
     b = bilingual(session)
     created = statement_import.import_statements(
         session, actor=b.user, study=b.study, filename="statements.csv", content=STATEMENTS_CSV
@@ -48,8 +50,8 @@ def test_csv_with_bom_semicolons_and_chinese_text_imports_statements_with_transl
 
 
 def test_a_statement_file_with_bad_rows_imports_nothing_and_names_each_row_and_column(
-    session, engine
-):
+    session: Session, engine: Engine
+) -> None:
     b = bilingual(session)
     session.commit()
     before = dbstate.dump(engine)
@@ -77,10 +79,12 @@ def test_a_statement_file_with_bad_rows_imports_nothing_and_names_each_row_and_c
     ]
     messages = [e.message for e in preview.errors]
     assert "Unknown column 'txt'" in messages[0]
-    assert "'fr'" in messages[1] and "en, zh-Hans" in messages[1]
+    assert "'fr'" in messages[1]
+    assert "en, zh-Hans" in messages[1]
     assert "text is empty" in messages[2]
     assert "'N1' is also on row 2" in messages[3]
-    assert "different text" in messages[4] and "Statement 1" in messages[4]
+    assert "different text" in messages[4]
+    assert "Statement 1" in messages[4]
     assert "same text is on row 2" in messages[5]
     assert "5,001 characters" in messages[6]
 
@@ -100,8 +104,8 @@ def test_a_statement_file_with_bad_rows_imports_nothing_and_names_each_row_and_c
 
 
 def test_reimporting_the_same_statements_adds_nothing_and_counts_every_row_unchanged(
-    session, engine
-):
+    session: Session,
+) -> None:
     b = bilingual(session)
     statement_import.import_statements(
         session, actor=b.user, study=b.study, filename="s.csv", content=STATEMENTS_CSV
@@ -110,7 +114,9 @@ def test_reimporting_the_same_statements_adds_nothing_and_counts_every_row_uncha
     again = statement_import.preview_statements(
         session, study=b.study, filename="s.csv", content=STATEMENTS_CSV
     )
-    assert again.ok and again.new == [] and again.unchanged == 3
+    assert again.ok
+    assert again.new == []
+    assert again.unchanged == 3
     assert (
         statement_import.import_statements(
             session, actor=b.user, study=b.study, filename="s.csv", content=STATEMENTS_CSV
@@ -130,7 +136,7 @@ def test_reimporting_the_same_statements_adds_nothing_and_counts_every_row_uncha
     assert details[-1] == {"filename": "s.csv", "imported": 0, "unchanged": 3}
 
 
-def test_a_statement_file_with_one_more_row_adds_just_that_row(session):
+def test_a_statement_file_with_one_more_row_adds_just_that_row(session: Session) -> None:
     b = bilingual(session)
     statement_import.import_statements(
         session, actor=b.user, study=b.study, filename="s.csv", content=STATEMENTS_CSV
@@ -141,7 +147,8 @@ def test_a_statement_file_with_one_more_row_adds_just_that_row(session):
     preview = statement_import.preview_statements(
         session, study=b.study, filename="s.csv", content=longer
     )
-    assert preview.unchanged == 3 and [s.key for s in preview.new] == ["R4"]
+    assert preview.unchanged == 3
+    assert [s.key for s in preview.new] == ["R4"]
     created = statement_import.import_statements(
         session, actor=b.user, study=b.study, filename="s.csv", content=longer
     )
@@ -149,7 +156,9 @@ def test_a_statement_file_with_one_more_row_adds_just_that_row(session):
     assert sorted(statements_of(session, b)) == ["R1", "R2", "R3", "R4", "S01"]
 
 
-def test_statements_without_keys_match_on_their_text_and_get_keys_that_do_not_collide(session):
+def test_statements_without_keys_match_on_their_text_and_get_keys_that_do_not_collide(
+    session: Session,
+) -> None:
     b = bilingual(session)
     content = csv_bytes(
         "text|key",
@@ -171,10 +180,11 @@ def test_statements_without_keys_match_on_their_text_and_get_keys_that_do_not_co
     again = statement_import.preview_statements(
         session, study=b.study, filename="s.csv", content=content
     )
-    assert again.new == [] and again.unchanged == 3
+    assert again.new == []
+    assert again.unchanged == 3
 
 
-def test_a_file_with_only_a_header_imports_nothing_without_error(session):
+def test_a_file_with_only_a_header_imports_nothing_without_error(session: Session) -> None:
     b = bilingual(session)
     assert (
         statement_import.import_statements(

@@ -1,6 +1,8 @@
 """The one table reader: CSV (any of three separators) and XLSX, read or refused in a sentence."""
 
 import pytest
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
 
 from app.services import panelist_import, statement_import, tables
 from app.services.errors import Invalid
@@ -8,7 +10,9 @@ from tests import dbstate
 from tests.services.spreadsheets import bilingual, csv_bytes, xlsx_bytes
 
 
-def test_comma_separated_csv_without_bom_and_with_quoted_commas_is_read_too(session):
+def test_comma_separated_csv_without_bom_and_with_quoted_commas_is_read_too(
+    session: Session,
+) -> None:
     b = bilingual(session)
     content = b'text,key\n"Rest, then exercise.",A1\n"He said ""stop"".",A2\n"Two\nlines.",A3\n'
     columns, rows = tables.read_table(filename="list.CSV", content=content)
@@ -20,7 +24,7 @@ def test_comma_separated_csv_without_bom_and_with_quoted_commas_is_read_too(sess
     assert [s.key for s in created] == ["A1", "A2", "A3"]
 
 
-def test_tab_separated_csv_is_sniffed_from_the_header():
+def test_tab_separated_csv_is_sniffed_from_the_header() -> None:
     content = "name\temail\nLi Wei\tli@example.org\n".encode("utf-8-sig")
     assert tables.read_table(filename="p.csv", content=content) == (
         ["name", "email"],
@@ -28,7 +32,7 @@ def test_tab_separated_csv_is_sniffed_from_the_header():
     )
 
 
-def test_xlsx_numbers_are_read_as_text_without_a_trailing_point_zero():
+def test_xlsx_numbers_are_read_as_text_without_a_trailing_point_zero() -> None:
     content = xlsx_bytes(["key", "text", "topic"], [101, "First", 2.5], [102.0, "Second", None])
     columns, rows = tables.read_table(filename="s.xlsx", content=content)
     assert columns == ["key", "text", "topic"]
@@ -38,7 +42,7 @@ def test_xlsx_numbers_are_read_as_text_without_a_trailing_point_zero():
     ]
 
 
-def test_trailing_empty_columns_and_blank_lines_are_ignored():
+def test_trailing_empty_columns_and_blank_lines_are_ignored() -> None:
     content = b"\xef\xbb\xbf\r\ntext;key;;\r\n One ; A1 ;;\r\n;;;\r\nTwo;A2;;\r\n\r\n"
     assert tables.read_table(filename="s.csv", content=content) == (
         ["text", "key"],
@@ -46,7 +50,7 @@ def test_trailing_empty_columns_and_blank_lines_are_ignored():
     )
 
 
-def test_row_numbers_are_those_a_spreadsheet_shows_even_after_blank_rows(session):
+def test_row_numbers_are_those_a_spreadsheet_shows_even_after_blank_rows(session: Session) -> None:
     b = bilingual(session)
     content = csv_bytes("text|key", "One|A1", "|", '"Two', 'lines"|A2', "|A3")
     preview = statement_import.preview_statements(
@@ -103,8 +107,8 @@ MALFORMED = {
 
 @pytest.mark.parametrize(("filename", "content", "says"), MALFORMED.values(), ids=list(MALFORMED))
 def test_malformed_files_are_refused_with_a_clear_reason_and_change_nothing(
-    session, engine, filename, content, says
-):
+    session: Session, engine: Engine, filename: str, content: bytes, says: str
+) -> None:
     b = bilingual(session)
     session.commit()
     before = dbstate.dump(engine)
