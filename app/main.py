@@ -44,7 +44,7 @@ STATIC = Path(__file__).resolve().parent / "web" / "static"
 
 
 @asynccontextmanager
-async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:  # noqa: ARG001 (FastAPI's lifespan signature)
     interval = get_settings().tick_seconds
     ticker = asyncio.create_task(tick_forever(interval)) if interval > 0 else None
     yield
@@ -105,13 +105,13 @@ def create_app() -> FastAPI:
     return app
 
 
-async def _login_required(request: Request, exc: LoginRequired) -> Response:
+async def _login_required(request: Request, exc: LoginRequired) -> Response:  # noqa: ARG001 (Starlette's handler signature)
     from urllib.parse import quote
 
     return RedirectResponse(f"/login?next={quote(exc.next_url)}", status_code=303)
 
 
-async def _csrf_failed(request: Request, exc: CsrfFailed) -> Response:
+async def _csrf_failed(request: Request, exc: CsrfFailed) -> Response:  # noqa: ARG001 (Starlette's handler signature)
     return render(
         "console/message.html",
         {
@@ -138,7 +138,7 @@ async def _domain_error(request: Request, exc: DomainError) -> Response:
     return JSONResponse(body, status_code=exc.status, headers=headers)
 
 
-async def _integrity_error(request: Request, exc: IntegrityError) -> JSONResponse:
+async def _integrity_error(request: Request, exc: IntegrityError) -> JSONResponse:  # noqa: ARG001 (Starlette's handler signature)
     """A constraint caught two changes racing; the transaction was rolled back whole."""
     return JSONResponse(
         {

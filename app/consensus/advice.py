@@ -81,28 +81,35 @@ def advise(results: RoundResults, *, max_rounds: int, carried_forward: int) -> A
             f"the {kendall.items} statements rank, {kendall.raters} panelists; "
             f"p = {kendall.p:.3g})."
         )
+    headline, stop = _headline(
+        number,
+        max_rounds=max_rounds,
+        carried_forward=carried_forward,
+        all_stable=bool(stable) and not moving,
+    )
+    return Advice(headline, stop, tuple(reasons), tuple(_warnings(results)))
+
+
+def _headline(
+    number: int, *, max_rounds: int, carried_forward: int, all_stable: bool
+) -> tuple[str, bool]:
+    """The advice in one sentence, and whether it is to stop."""
     if number >= max_rounds:
-        headline = (
+        return (
             f"Stop: round {number} was the last the pre-registered rules allow "
             f"({max_rounds}). Finalize the recommendations."
-        )
-        stop = True
-    elif not carried_forward:
-        headline = "Stop: nothing is left to rate. Finalize the recommendations."
-        stop = True
-    elif not moving and stable:
-        headline = (
+        ), True
+    if not carried_forward:
+        return "Stop: nothing is left to rate. Finalize the recommendations.", True
+    if all_stable:
+        return (
             "Consider stopping: what has no consensus is stable, so another round is unlikely "
             "to change it."
-        )
-        stop = True
-    else:
-        headline = (
-            f"Another round could help: {carried_forward} statement(s) would be carried forward "
-            f"({max_rounds - number} round(s) left under the rules)."
-        )
-        stop = False
-    return Advice(headline, stop, tuple(reasons), tuple(_warnings(results)))
+        ), True
+    return (
+        f"Another round could help: {carried_forward} statement(s) would be carried forward "
+        f"({max_rounds - number} round(s) left under the rules)."
+    ), False
 
 
 def _keys(rows: Sequence[StatementResult]) -> str:

@@ -114,6 +114,13 @@ def check_source(source: Source) -> None:
         raise ValueError(
             f"{name} has design {source.design!r}, which is not one of: {', '.join(DESIGNS)}."
         )
+    _check_pedro(source)
+    _check_amstar(source)
+
+
+def _check_pedro(source: Source) -> None:
+    """The PEDro score and items: for trials only, in range, and adding up."""
+    name = source.name
     if source.design != "rct" and (source.pedro is not None or source.pedro_items is not None):
         raise ValueError(
             f"{name} is a {DESIGN_WORDS[source.design][0]}, and the PEDro scale appraises "
@@ -129,6 +136,11 @@ def check_source(source: Source) -> None:
             check_pedro_items(source.pedro, source.pedro_items)
         except ValueError as error:
             raise ValueError(f"{name}: {error}") from None
+
+
+def _check_amstar(source: Source) -> None:
+    """The AMSTAR appraisal and pooled levels: for reviews only, and in range."""
+    name = source.name
     if not source.is_review:
         for attribute, what in (
             ("amstar2", "AMSTAR-2 rating"),

@@ -141,20 +141,28 @@ class _Scan:
             refuse(DAMAGED, self.name)
         local = tag.rpartition(" ")[2]
         if self.data_depth:
-            self.cells += 1
-            if self.cells > MAX_CELLS:
-                refuse(CONTENT, self.name, MAX_CELLS)
-            if not self.in_sheet:
-                if local == "si" and self.depth == self.data_depth + 1:
-                    self.texts += 1
-                    if self.texts > MAX_TEXTS:
-                        refuse(CONTENT, self.name, MAX_TEXTS)
-                return
-            if local == "row" and self.depth == self.data_depth + 1:
-                self.start_row(attrs.get("r"))
-            elif local == "c" and self.depth == self.data_depth + 2:
-                self.start_cell(attrs.get("r"))
+            self.start_in_data(local, attrs)
+        else:
+            self.start_outside_data(local, attrs)
+
+    def start_in_data(self, local: str, attrs: dict[str, str]) -> None:
+        """An element of the cells or the shared strings: each counts against the cell limit."""
+        self.cells += 1
+        if self.cells > MAX_CELLS:
+            refuse(CONTENT, self.name, MAX_CELLS)
+        if not self.in_sheet:
+            if local == "si" and self.depth == self.data_depth + 1:
+                self.texts += 1
+                if self.texts > MAX_TEXTS:
+                    refuse(CONTENT, self.name, MAX_TEXTS)
             return
+        if local == "row" and self.depth == self.data_depth + 1:
+            self.start_row(attrs.get("r"))
+        elif local == "c" and self.depth == self.data_depth + 2:
+            self.start_cell(attrs.get("r"))
+
+    def start_outside_data(self, local: str, attrs: dict[str, str]) -> None:
+        """An element around the data (settings, sheet list, dimension), under its own limit."""
         self.settings += 1
         if self.settings > MAX_SETTINGS:
             refuse(CONTENT, self.name, MAX_SETTINGS)
@@ -167,7 +175,7 @@ class _Scan:
             if self.sheets > MAX_SHEETS:
                 refuse(SHEETS, self.name, MAX_SHEETS)
 
-    def end(self, tag: str) -> None:
+    def end(self, tag: str) -> None:  # noqa: ARG002 (expat's end-element handler signature)
         if self.depth == self.data_depth:
             self.data_depth = 0
         self.depth -= 1
