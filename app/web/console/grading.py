@@ -15,8 +15,7 @@ from app.http.deps import SessionDep
 from app.http.paths import PathId
 from app.services import evidence, numbers, studies
 from app.services.errors import DomainError, Invalid
-from app.web.console.common import ConsoleUser, check_csrf, done, page, refused
-from app.web.forms import FormValues
+from app.web.console.common import CheckedForm, ConsoleUser, done, page, refused
 
 router = APIRouter(include_in_schema=False)
 
@@ -169,11 +168,10 @@ def _save(session: Session, me: Any, study: models.Study, table: dict[str, Any] 
 def save_grading(
     study_id: PathId,
     request: Request,
-    values: FormValues,
+    values: CheckedForm,
     session: SessionDep,
     me: ConsoleUser,
 ) -> Response:
-    check_csrf(me, values)
     study = studies.study_for(session, user=me.user, study_id=study_id, write=True)
     preset = values.get("preset", "")
     try:
@@ -191,7 +189,7 @@ def save_grading(
             _save(session, me, study, parsed.model_dump(mode="json", exclude_none=True))
             message = f"Grading table saved ({len(parsed.rows)} rows)."
     except DomainError as exc:
-        response = refused(
+        return refused(
             request,
             session,
             me,
@@ -202,5 +200,4 @@ def save_grading(
             form="preset" if preset else "rows",
             typed=values,
         )
-        return response
     return done(request, f"/console/studies/{study.id}/grading", message)

@@ -2,6 +2,7 @@
 
 import base64
 import binascii
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
@@ -13,7 +14,7 @@ from app.http.deps import SessionDep
 from app.http.paths import PathId
 from app.services import evidence_import, import_limits, panelist_import, statement_import, studies
 from app.services.errors import DomainError, Invalid
-from app.web.console.common import ConsoleUser, check_csrf, done, page
+from app.web.console.common import ConsoleUser, CsrfFailed, csrf_matches, done, page
 
 router = APIRouter(include_in_schema=False)
 KINDS = {"statements": "Statements", "panelists": "Panelists", "evidence": "Evidence sources"}
@@ -30,21 +31,33 @@ IMPORTERS: dict[str, Any] = {
 }
 
 
-async def upload(request: Request) -> tuple[dict[str, str], str, bytes | None]:
-    """The form's text fields, and the uploaded (or carried-back) file's name and bytes."""
+@dataclass(frozen=True, slots=True)
+class Upload:
+    """An import form as posted: whether to import or preview, and the file's name and bytes."""
+
+    action: str
+    filename: str
+    content: bytes | None
+
+
+async def upload(request: Request, me: ConsoleUser) -> Upload:
+    """The uploaded (or carried-back) file, only when the form carries the coordinator's token."""
     form = await request.form(max_files=1, max_fields=20)
     values = {k: v for k, v in form.multi_items() if isinstance(v, str)}
+    if not csrf_matches(me.csrf, values):
+        raise CsrfFailed()
+    action = values.get("action", "")
     file = form.get("file")
     if isinstance(file, UploadFile) and file.filename:
-        return values, file.filename, await file.read(MAX_FILE + 1)
+        return Upload(action, file.filename, await file.read(MAX_FILE + 1))
     try:
         carried = base64.b64decode(values.get("content", ""), validate=True)
     except (binascii.Error, ValueError):
         carried = b""
-    return values, values.get("filename", ""), carried or None
+    return Upload(action, values.get("filename", ""), carried or None)
 
 
-Upload = Annotated[tuple[dict[str, str], str, bytes | None], Depends(upload)]
+CheckedUpload = Annotated[Upload, Depends(upload)]
 
 
 @router.get("/console/studies/{study_id}/import")
@@ -60,12 +73,11 @@ def import_file(
     study_id: PathId,
     kind: str,
     request: Request,
-    sent: Upload,
+    sent: CheckedUpload,
     session: SessionDep,
     me: ConsoleUser,
 ) -> Response:
-    values, filename, content = sent
-    check_csrf(me, values)
+    filename, content = sent.filename, sent.content
     study = studies.study_for(session, user=me.user, study_id=study_id, write=True)
     context = {"study": study, "kinds": KINDS, "kind": kind, "filename": filename}
     if kind not in KINDS:
@@ -85,7 +97,7 @@ def import_file(
             status_code=422,
         )
     try:
-        if values.get("action") != "import":
+        if sent.action != "import":
             preview = PREVIEWS[kind](session, study=study, filename=filename, content=content)
             return page(
                 request,

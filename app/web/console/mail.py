@@ -8,9 +8,8 @@ from app.http.paths import PathId
 from app.services import outbox, studies
 from app.services.errors import DomainError
 from app.settings import get_settings
-from app.web.console.common import ConsoleUser, check_csrf, done, page
+from app.web.console.common import CheckedForm, ConsoleUser, done, page
 from app.web.console.studies import _back
-from app.web.forms import FormValues
 
 router = APIRouter(include_in_schema=False)
 
@@ -37,12 +36,11 @@ def outbox_page(
 def invite(
     study_id: PathId,
     request: Request,
-    values: FormValues,
+    _form: CheckedForm,
     session: SessionDep,
     me: ConsoleUser,
 ) -> Response:
     """Invite every panelist who has not had an invitation yet."""
-    check_csrf(me, values)
     study = studies.study_for(session, user=me.user, study_id=study_id, write=True)
     queued = outbox.invite_uninvited(session, actor=me.user, study=study)
     return done(
@@ -56,11 +54,10 @@ def invite(
 def closing_soon(
     study_id: PathId,
     request: Request,
-    values: FormValues,
+    _form: CheckedForm,
     session: SessionDep,
     me: ConsoleUser,
 ) -> Response:
-    check_csrf(me, values)
     study = studies.study_for(session, user=me.user, study_id=study_id, write=True)
     queued = outbox.closing_soon_now(session, actor=me.user, study=study)
     if queued is None:
@@ -76,11 +73,10 @@ def closing_soon(
 def requeue_held(
     study_id: PathId,
     request: Request,
-    values: FormValues,
+    _form: CheckedForm,
     session: SessionDep,
     me: ConsoleUser,
 ) -> Response:
-    check_csrf(me, values)
     study = studies.study_for(session, user=me.user, study_id=study_id, write=True)
     try:
         count = outbox.requeue_held(session, actor=me.user, study=study)

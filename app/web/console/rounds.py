@@ -1,9 +1,7 @@
 """Console pages for round control, results and the audit log."""
 
 from collections.abc import Callable
-from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import APIRouter, BackgroundTasks, Request
 from sqlalchemy.orm import Session
@@ -16,10 +14,12 @@ from app.http.deps import SessionDep
 from app.http.paths import PathId
 from app.scheduler import freeze_statistics
 from app.services import audit, outbox, results, rounds, studies
-from app.services.errors import DomainError, Invalid
-from app.web.console.common import ConsoleUser, Coordinator, check_csrf, done, page
+from app.services.errors import DomainError
+from app.web.console.common import CheckedForm, ConsoleUser, Coordinator, done, page
+from app.web.console.forms import parse_form
+from app.web.console.round_form import DeadlineForm, StrengthForm
 from app.web.console.studies import _back
-from app.web.forms import FormValues, ticked_ids
+from app.web.forms import ticked_ids
 
 router = APIRouter(include_in_schema=False)
 CLASSES = ("consensus_for", "consensus_against", "no_consensus")
@@ -41,27 +41,14 @@ def _round(
     return round_, study
 
 
-def _deadline(values: dict[str, str]) -> datetime | None:
-    """A local date and time plus a time zone name from the form, as an aware datetime."""
-    when = values.get("closes_at", "").strip()
-    if not when:
-        return None
-    try:
-        zone = ZoneInfo(values.get("timezone", "UTC") or "UTC")
-        return datetime.fromisoformat(when).replace(tzinfo=zone)
-    except (ValueError, ZoneInfoNotFoundError) as exc:
-        raise Invalid("Give the deadline as a date and time, and a valid time zone.") from exc
-
-
 @router.post("/console/studies/{study_id}/rounds")
 def create_round(
     study_id: PathId,
     request: Request,
-    values: FormValues,
+    _form: CheckedForm,
     session: SessionDep,
     me: ConsoleUser,
 ) -> Response:
-    check_csrf(me, values)
     study = studies.study_for(session, user=me.user, study_id=study_id, write=True)
     try:
         created = rounds.create_round(session, actor=me.user, study=study)
@@ -78,11 +65,10 @@ def create_round(
 def set_items(
     round_id: PathId,
     request: Request,
-    values: FormValues,
+    values: CheckedForm,
     session: SessionDep,
     me: ConsoleUser,
 ) -> Response:
-    check_csrf(me, values)
     round_, study = _round(session, me, round_id, write=True)
     try:
         chosen = ticked_ids(values, "item-")
@@ -100,14 +86,13 @@ def set_items(
 def ask_strength(
     round_id: PathId,
     request: Request,
-    values: FormValues,
+    values: CheckedForm,
     session: SessionDep,
     me: ConsoleUser,
 ) -> Response:
-    check_csrf(me, values)
     round_, study = _round(session, me, round_id, write=True)
-    asks = "asks_strength" in values
     try:
+        asks = parse_form(StrengthForm, values).asks_strength
         rounds.ask_strength(session, actor=me.user, study=study, round_=round_, asks_strength=asks)
     except DomainError as exc:
         return _back(request, session, me, study, exc)
@@ -123,11 +108,10 @@ def ask_strength(
 def delete_round(
     round_id: PathId,
     request: Request,
-    values: FormValues,
+    _form: CheckedForm,
     session: SessionDep,
     me: ConsoleUser,
 ) -> Response:
-    check_csrf(me, values)
     round_, study = _round(session, me, round_id, write=True)
     try:
         rounds.delete_draft(session, actor=me.user, study=study, round_=round_)
@@ -140,16 +124,14 @@ def delete_round(
 def open_round(
     round_id: PathId,
     request: Request,
-    values: FormValues,
+    values: CheckedForm,
     session: SessionDep,
     me: ConsoleUser,
 ) -> Response:
-    check_csrf(me, values)
     round_, study = _round(session, me, round_id, write=True)
     try:
-        rounds.open_round(
-            session, actor=me.user, study=study, round_=round_, closes_at=_deadline(values)
-        )
+        closes_at = parse_form(DeadlineForm, values).deadline()
+        rounds.open_round(session, actor=me.user, study=study, round_=round_, closes_at=closes_at)
         outbox.enqueue_round_opened(session, round_=round_)  # committed with the opening
     except DomainError as exc:
         return _back(request, session, me, study, exc, form="open", typed=values)
@@ -164,16 +146,13 @@ def open_round(
 def extend(
     round_id: PathId,
     request: Request,
-    values: FormValues,
+    values: CheckedForm,
     session: SessionDep,
     me: ConsoleUser,
 ) -> Response:
-    check_csrf(me, values)
     round_, study = _round(session, me, round_id, write=True)
     try:
-        closes_at = _deadline(values)
-        if closes_at is None:
-            raise Invalid("Give the new deadline.")
+        closes_at = parse_form(DeadlineForm, values).new_deadline()
         rounds.extend_deadline(
             session, actor=me.user, study=study, round_=round_, closes_at=closes_at
         )
@@ -204,12 +183,11 @@ def confirm_close(
 def close(
     round_id: PathId,
     request: Request,
-    values: FormValues,
+    _form: CheckedForm,
     session: SessionDep,
     me: ConsoleUser,
     after: BackgroundTasks,
 ) -> Response:
-    check_csrf(me, values)
     round_, study = _round(session, me, round_id, write=True)
     try:
         rounds.close_round(session, round_id=round_.id, actor=me.user)
