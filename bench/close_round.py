@@ -14,7 +14,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, TextClause, create_engine, func, insert, select, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from app import db
 from app.models import Rating, ResultSnapshot, Round, RoundStatus, User, utcnow
@@ -279,7 +279,8 @@ def postgres_result() -> Result | None:
             conn.exec_driver_sql(f"CREATE DATABASE {PG_DATABASE}")
     except SQLAlchemyError as exc:
         admin.dispose()
-        reason = str(exc.orig or exc).strip().splitlines()[0]
+        cause = exc.orig if isinstance(exc, DBAPIError) else None
+        reason = str(cause or exc).strip().splitlines()[0]
         where = make_url(server).render_as_string()
         print(f"\n[PostgreSQL] skipped: {where} is unreachable ({reason})")
         return None

@@ -25,7 +25,7 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, insert
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from app import db
 from app.models import Panelist, Rating, Study, User, utcnow
@@ -339,7 +339,8 @@ def postgres_url() -> str | None:
             conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {PG_DATABASE} WITH (FORCE)")
             conn.exec_driver_sql(f"CREATE DATABASE {PG_DATABASE}")
     except SQLAlchemyError as exc:
-        reason = str(exc.orig or exc).strip().splitlines()[0]
+        cause = exc.orig if isinstance(exc, DBAPIError) else None
+        reason = str(cause or exc).strip().splitlines()[0]
         print(f"\n[PostgreSQL] skipped: {make_url(server).render_as_string()} ({reason})")
         return None
     finally:

@@ -117,11 +117,11 @@ async def ballots_burst(base: str, tokens: list[str], statement_ids: list[int], 
             ]
         }
         async with gate:
-            for method, kwargs in (("GET", {}), ("PUT", {"json": body})):
+            for method, sent in (("GET", None), ("PUT", body)):
                 started = time.perf_counter()
                 try:
                     response = await client.request(
-                        method, "/api/v1/ballot", headers=headers, **kwargs
+                        method, "/api/v1/ballot", headers=headers, json=sent
                     )
                     if response.status_code != 200:
                         run.errors.append(f"{method} {response.status_code} {response.text[:120]}")

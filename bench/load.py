@@ -210,10 +210,10 @@ async def burst(
             ]
         }
         async with gate:
-            for method, kwargs in (("GET", {}), ("PUT", {"json": body})):
+            for method, sent in (("GET", None), ("PUT", body)):
                 started = time.perf_counter()
                 try:
-                    response = await client.request(method, path, headers=headers, **kwargs)
+                    response = await client.request(method, path, headers=headers, json=sent)
                     if response.status_code != 200:
                         run.errors.append(f"{method} {response.status_code} {response.text[:120]}")
                 except httpx.HTTPError as exc:
