@@ -41,9 +41,7 @@ from app.web.console.study_form import NEW_STUDY, StudyForm, messages, typed_fro
 router = APIRouter(include_in_schema=False)
 
 ZONES = sorted(available_timezones())
-
-
-SETTINGS = "console/study_new.html"
+SETTINGS = "console/study_new.html"  # the set-up form, also for changing a study's settings
 
 
 @router.get("/console")
