@@ -1,15 +1,17 @@
 """Colours meet WCAG AA contrast, and cookies turn secure behind HTTPS."""
 
-import re
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
+
+from tests.matching import found
 
 CSS = (Path(__file__).resolve().parents[2] / "app" / "web" / "static" / "app.css").read_text()
 
 
 def _var(name: str) -> str:
-    colour = re.search(rf"--{name}:\s*(#[0-9a-fA-F]{{3,6}})\b", CSS).group(1)
+    colour = found(rf"--{name}:\s*(#[0-9a-fA-F]{{3,6}})\b", CSS).group(1)
     return colour if len(colour) == 7 else "#" + "".join(c * 2 for c in colour[1:])
 
 
@@ -41,12 +43,14 @@ FEEDBACK_BG = "#f0f4f8"
         ("chart bars against the panel", "#5b7a99", FEEDBACK_BG),
     ],
 )
-def test_text_meets_wcag_aa_contrast(what, foreground, background):
+def test_text_meets_wcag_aa_contrast(what: str, foreground: str, background: str) -> None:
     needed = 3.0 if what.startswith("chart") else 4.5  # non-text graphics need 3:1
     assert contrast(foreground, background) >= needed, (what, contrast(foreground, background))
 
 
-def test_session_cookie_is_secure_when_served_over_https(client, coordinator_token):
+def test_session_cookie_is_secure_when_served_over_https(
+    client: TestClient, coordinator_token: str
+) -> None:
     from app.settings import get_settings
     from tests.factories import start_study
 

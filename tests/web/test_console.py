@@ -3,22 +3,28 @@
 import html
 import re
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
 
 from app.main import create_app
 from app.models import Role
 from app.services import accounts
 from tests.dbstate import dump
+from tests.matching import found
 
 PASSWORD = "a long passphrase"
 
 
 def csrf(page: str) -> str:
-    return re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    return found(r'name="csrf_token" value="([^"]+)"', page).group(1)
 
 
-def signed_in(session, email="lead@example.org", role=Role.coordinator) -> TestClient:
+def signed_in(
+    session: Session, email: str = "lead@example.org", role: Role = Role.coordinator
+) -> TestClient:
     if not session.query(accounts.User).filter_by(email=email).first():
         accounts.create_user(session, email=email, password=PASSWORD, role=role)
         session.commit()
@@ -32,7 +38,7 @@ def signed_in(session, email="lead@example.org", role=Role.coordinator) -> TestC
     return web
 
 
-def new_study(web: TestClient, **fields) -> int:
+def new_study(web: TestClient, **fields: str) -> int:
     page = web.get("/console/studies/new").text
     data = {
         "csrf_token": csrf(page),
@@ -53,16 +59,18 @@ def new_study(web: TestClient, **fields) -> int:
     return int(response.headers["location"].rsplit("/", 1)[1])
 
 
-def post(web: TestClient, url: str, page_url: str, **data):
+def post(web: TestClient, url: str, page_url: str, **data: str) -> httpx.Response:
     return web.post(url, data={"csrf_token": csrf(web.get(page_url).text), **data})
 
 
-def test_console_needs_sign_in(engine):
+@pytest.mark.usefixtures("engine")
+def test_console_needs_sign_in() -> None:
     response = TestClient(create_app(), follow_redirects=False).get("/console/studies/1")
-    assert response.status_code == 303 and response.headers["location"].startswith("/login")
+    assert response.status_code == 303
+    assert response.headers["location"].startswith("/login")
 
 
-def test_wrong_password_and_unknown_email_get_the_same_answer(session):
+def test_wrong_password_and_unknown_email_get_the_same_answer(session: Session) -> None:
     accounts.create_user(session, email="lead@example.org", password=PASSWORD)
     session.commit()
     web = TestClient(create_app(), follow_redirects=False)
@@ -76,7 +84,7 @@ def test_wrong_password_and_unknown_email_get_the_same_answer(session):
     assert answers == [(401, 1), (401, 1)], "the same message, shown once"
 
 
-def test_login_is_throttled_per_account_with_retry_after(session):
+def test_login_is_throttled_per_account_with_retry_after(session: Session) -> None:
     accounts.create_user(session, email="lead@example.org", password=PASSWORD)
     session.commit()
     web = TestClient(create_app(), follow_redirects=False)
@@ -90,10 +98,11 @@ def test_login_is_throttled_per_account_with_retry_after(session):
     response = web.post(
         "/login", data={"csrf_token": csrf(form), "email": "lead@example.org", "password": PASSWORD}
     )
-    assert response.status_code == 429 and int(response.headers["retry-after"]) > 0
+    assert response.status_code == 429
+    assert int(response.headers["retry-after"]) > 0
 
 
-def test_create_study_states_the_rule_in_plain_words(session):
+def test_create_study_states_the_rule_in_plain_words(session: Session) -> None:
     web = signed_in(session)
     study_id = new_study(web)
     page = web.get(f"/console/studies/{study_id}").text
@@ -104,7 +113,9 @@ def test_create_study_states_the_rule_in_plain_words(session):
     assert "Editable until round 1 opens" in page
 
 
-def test_invalid_study_form_comes_back_with_messages_and_values(session, engine):
+def test_invalid_study_form_comes_back_with_messages_and_values(
+    session: Session, engine: Engine
+) -> None:
     web = signed_in(session)
     page = web.get("/console/studies/new").text
     before = dump(engine)
@@ -120,11 +131,12 @@ def test_invalid_study_form_comes_back_with_messages_and_values(session, engine)
         },
     )
     assert response.status_code == 422
-    assert "RAND/UCLA" in response.text and 'value="Likert study"' in response.text
+    assert "RAND/UCLA" in response.text
+    assert 'value="Likert study"' in response.text
     assert dump(engine) == before
 
 
-def test_a_whole_round_from_the_console(session, client):
+def test_a_whole_round_from_the_console(session: Session, client: TestClient) -> None:
     web = signed_in(session)
     study_id = new_study(web)
     study_url = f"/console/studies/{study_id}"
@@ -135,12 +147,13 @@ def test_a_whole_round_from_the_console(session, client):
             web, f"{study_url}/panelists", study_url, name=name, group=group, language="en"
         )
         assert response.status_code == 201
-    link = re.search(r"(http://\S+/p/dp_[\w-]+)", response.text).group(1)
+    link = found(r"(http://\S+/p/dp_[\w-]+)", response.text).group(1)
     study_page = web.get(study_url).text
-    assert "Next: round 1" in study_page and "round 1 rates every statement" in study_page
+    assert "Next: round 1" in study_page
+    assert "round 1 rates every statement" in study_page
     assert post(web, f"{study_url}/rounds", study_url).status_code == 303
     page = web.get(study_url).text
-    round_id = re.search(r"/console/rounds/(\d+)/open", page).group(1)
+    round_id = found(r"/console/rounds/(\d+)/open", page).group(1)
     response = post(
         web,
         f"/console/rounds/{round_id}/open",
@@ -150,7 +163,8 @@ def test_a_whole_round_from_the_console(session, client):
     )
     assert response.status_code == 303
     page = web.get(study_url).text
-    assert "0 of 2 panelists have answered" in page and "Frozen" in page
+    assert "0 of 2 panelists have answered" in page
+    assert "Frozen" in page
     assert re.search(r"SHA-256 <code class=\"hash\">[0-9a-f]{64}</code>", page)
     # a panelist votes in their own browser; the dashboard moves
     token = link.rsplit("/", 1)[1]
@@ -167,17 +181,21 @@ def test_a_whole_round_from_the_console(session, client):
     response = web.post(f"/console/rounds/{round_id}/close", data={"csrf_token": csrf(confirm)})
     assert response.status_code == 303
     results = web.get(response.headers["location"]).text
-    assert "Round 1 results" in results and "1 of 2 panelists answered" in results
+    assert "Round 1 results" in results
+    assert "1 of 2 panelists answered" in results
     filtered = web.get(f"/console/rounds/{round_id}/results?classification=consensus_for").text
     assert "No statement matches" in filtered or "consensus for" in filtered
     audit = web.get(f"{study_url}/audit").text
     for action in ("study.create", "statements.add", "panel.add", "round.open", "round.close"):
         assert action in audit
     csv_export = web.get(f"{study_url}/audit.csv")
-    assert csv_export.status_code == 200 and "round.close" in csv_export.text
+    assert csv_export.status_code == 200
+    assert "round.close" in csv_export.text
 
 
-def test_console_post_without_csrf_is_refused_and_changes_nothing(session, engine):
+def test_console_post_without_csrf_is_refused_and_changes_nothing(
+    session: Session, engine: Engine
+) -> None:
     web = signed_in(session)
     study_id = new_study(web)
     before = dump(engine)
@@ -186,7 +204,7 @@ def test_console_post_without_csrf_is_refused_and_changes_nothing(session, engin
     assert dump(engine) == before
 
 
-def test_observer_can_read_but_not_change(session):
+def test_observer_can_read_but_not_change(session: Session) -> None:
     lead = signed_in(session)
     study_id = new_study(lead)
     accounts.create_user(
@@ -214,7 +232,7 @@ def test_observer_can_read_but_not_change(session):
     assert response.status_code == 403
 
 
-def test_other_coordinators_studies_are_not_found(session):
+def test_other_coordinators_studies_are_not_found(session: Session) -> None:
     lead = signed_in(session)
     study_id = new_study(lead)
     other = signed_in(session, email="other@example.org")
@@ -225,11 +243,11 @@ def test_other_coordinators_studies_are_not_found(session):
     assert "Exercise" not in studies.text
 
 
-def test_api_tokens_are_shown_once_and_can_be_revoked(session, client):
+def test_api_tokens_are_shown_once_and_can_be_revoked(session: Session, client: TestClient) -> None:
     web = signed_in(session)
     page = web.get("/console/tokens").text
     created = web.post("/console/tokens", data={"csrf_token": csrf(page), "label": "R script"})
-    token = re.search(r'<code class="token">([^<]+)</code>', created.text).group(1)
+    token = found(r'<code class="token">([^<]+)</code>', created.text).group(1)
     assert (
         client.get("/api/v1/studies", headers={"Authorization": f"Bearer {token}"}).status_code
         == 200
@@ -238,7 +256,7 @@ def test_api_tokens_are_shown_once_and_can_be_revoked(session, client):
     assert tokens.status_code == 200
     assert "<h1>Personal API tokens</h1>" in tokens.text
     assert token not in tokens.text
-    token_id = re.search(r"/console/tokens/(\d+)/revoke", created.text).group(1)
+    token_id = found(r"/console/tokens/(\d+)/revoke", created.text).group(1)
     post(web, f"/console/tokens/{token_id}/revoke", "/console/tokens")
     assert (
         client.get("/api/v1/studies", headers={"Authorization": f"Bearer {token}"}).status_code
@@ -246,7 +264,7 @@ def test_api_tokens_are_shown_once_and_can_be_revoked(session, client):
     )
 
 
-def test_logout_ends_the_session(session):
+def test_logout_ends_the_session(session: Session) -> None:
     web = signed_in(session)
     page = web.get("/console").text
     web.post("/logout", data={"csrf_token": csrf(page)})
@@ -254,7 +272,7 @@ def test_logout_ends_the_session(session):
 
 
 @pytest.mark.parametrize("role", [Role.coordinator, Role.observer])
-def test_only_admins_manage_accounts(session, role):
+def test_only_admins_manage_accounts(session: Session, role: Role) -> None:
     web = signed_in(session, email=f"{role.value}@example.org", role=role)
     assert web.get("/console/accounts").status_code == 403
     admin = signed_in(session, email="admin@example.org", role=Role.admin)
@@ -272,7 +290,7 @@ def test_only_admins_manage_accounts(session, role):
     assert created.status_code == 303
 
 
-def test_import_shows_row_errors_then_imports_the_fixed_file_once(session):
+def test_import_shows_row_errors_then_imports_the_fixed_file_once(session: Session) -> None:
     web = signed_in(session)
     study_id = new_study(web, groups="physiatrists, physiotherapists")
     url = f"/console/studies/{study_id}/import/panelists"
@@ -284,29 +302,35 @@ def test_import_shows_row_errors_then_imports_the_fixed_file_once(session):
         files={"file": ("panel.csv", bad.encode("utf-8-sig"), "text/csv")},
     )
     assert preview.status_code == 422
-    assert "nurses" in preview.text and "<td>3</td>" in preview.text  # row 3, the bad one
+    assert "nurses" in preview.text
+    assert "<td>3</td>" in preview.text
     good = bad.replace("nurses", "physiotherapists")
     preview = web.post(
         url,
         data={"csrf_token": token},
         files={"file": ("panel.csv", good.encode("utf-8-sig"), "text/csv")},
     )
-    assert preview.status_code == 200 and "Import 2 row(s)" in preview.text
-    carried = re.search(r'name="content" value="([^"]+)"', preview.text).group(1)
+    assert preview.status_code == 200
+    assert "Import 2 row(s)" in preview.text
+    carried = found(r'name="content" value="([^"]+)"', preview.text).group(1)
     imported = web.post(
         url,
         data={"csrf_token": token, "action": "import", "filename": "panel.csv", "content": carried},
     )
-    assert imported.status_code == 201 and imported.text.count("/p/dp_") == 2
+    assert imported.status_code == 201
+    assert imported.text.count("/p/dp_") == 2
     again = web.post(
         url,
         data={"csrf_token": token},
         files={"file": ("panel.csv", good.encode("utf-8-sig"), "text/csv")},
     )
-    assert "2 already in the study" in again.text and "Nothing new to import" in again.text
+    assert "2 already in the study" in again.text
+    assert "Nothing new to import" in again.text
 
 
-def test_outbox_holds_messages_without_smtp_and_shows_their_links(session, client):
+def test_outbox_holds_messages_without_smtp_and_shows_their_links(
+    session: Session, client: TestClient
+) -> None:
     web = signed_in(session)
     study_id = new_study(web)
     study_url = f"/console/studies/{study_id}"
@@ -327,15 +351,18 @@ def test_outbox_holds_messages_without_smtp_and_shows_their_links(session, clien
     deliver_due()  # what the server's tick does; no SMTP is configured in tests
     page = web.get(outbox_url).text
     assert "No SMTP server is configured" in page
-    assert "held" in page and "no SMTP server configured" in page
-    link = re.search(r"/p/(dp_[\w-]+)", page).group(1)
+    assert "held" in page
+    assert "no SMTP server configured" in page
+    link = found(r"/p/(dp_[\w-]+)", page).group(1)
     ballot = client.get(f"/p/{link}", follow_redirects=False)
     assert ballot.status_code == 303  # the held message's link opens the ballot
     assert post(web, f"{outbox_url}/invite", outbox_url).status_code == 303
     assert "0 invitation(s) queued" in web.get(outbox_url).text  # each panelist invited once
 
 
-def test_statement_page_shows_its_wordings_and_figures_round_by_round(session, client):
+def test_statement_page_shows_its_wordings_and_figures_round_by_round(
+    session: Session, client: TestClient
+) -> None:
     from tests.factories import start_study
 
     web = signed_in(session)
@@ -358,10 +385,11 @@ def test_statement_page_shows_its_wordings_and_figures_round_by_round(session, c
     assert "Why it changed: Dose" in page
     rows = re.findall(r"<tr><td>(\d)</td><td>v(\d)</td>", page)
     assert rows == [("1", "1"), ("2", "2")]
-    assert "no consensus" in page and "consensus for" in page
+    assert "no consensus" in page
+    assert "consensus for" in page
 
 
-def test_observers_see_neither_identities_nor_personal_links(session):
+def test_observers_see_neither_identities_nor_personal_links(session: Session) -> None:
     lead = signed_in(session)
     study_id = new_study(lead)
     study_url = f"/console/studies/{study_id}"
@@ -384,11 +412,13 @@ def test_observers_see_neither_identities_nor_personal_links(session):
     assert shown.status_code == 200
     page = shown.text
     assert "<h1>Exercise for neuropathic pain</h1>" in page
-    assert "Dr Secret" not in page and "secret@example.org" not in page and "P01" in page
+    assert "Dr Secret" not in page
+    assert "secret@example.org" not in page
+    assert "P01" in page
     assert watcher.get(f"{study_url}/outbox").status_code == 403
 
 
-def test_a_refused_form_keeps_what_the_coordinator_typed(session):
+def test_a_refused_form_keeps_what_the_coordinator_typed(session: Session) -> None:
     web = signed_in(session)
     study_id = new_study(web)
     study_url = f"/console/studies/{study_id}"
@@ -396,23 +426,25 @@ def test_a_refused_form_keeps_what_the_coordinator_typed(session):
     response = post(
         web, f"{study_url}/statements", study_url, text="A long careful wording", key="S01"
     )
-    assert response.status_code == 409 and "already has a statement with key" in response.text
+    assert response.status_code == 409
+    assert "already has a statement with key" in response.text
     assert "A long careful wording</textarea>" in response.text
     refused = post(web, f"{study_url}/panelists", study_url, name="Dr Typo", email="eve@@bad")
-    assert refused.status_code == 422 and 'value="Dr Typo"' in refused.text
+    assert refused.status_code == 422
+    assert 'value="Dr Typo"' in refused.text
 
 
-def test_new_link_and_withdrawal_from_the_panel_table(session, client):
+def test_new_link_and_withdrawal_from_the_panel_table(session: Session, client: TestClient) -> None:
     web = signed_in(session)
     study_id = new_study(web)
     study_url = f"/console/studies/{study_id}"
     added = post(web, f"{study_url}/panelists", study_url, name="Dr A", group="physiatrists")
     assert "P01 added" in added.text
-    old = re.search(r"/p/(dp_[\w-]+)", added.text).group(1)
-    panelist_id = re.search(r"/console/panelists/(\d+)/link", web.get(study_url).text).group(1)
+    old = found(r"/p/(dp_[\w-]+)", added.text).group(1)
+    panelist_id = found(r"/console/panelists/(\d+)/link", web.get(study_url).text).group(1)
     reissued = post(web, f"/console/panelists/{panelist_id}/link", study_url)
     assert "New personal link for P01" in reissued.text
-    fresh = re.search(r"/p/(dp_[\w-]+)", reissued.text).group(1)
+    fresh = found(r"/p/(dp_[\w-]+)", reissued.text).group(1)
     assert fresh != old
     study_page = web.get(study_url)
     assert study_page.status_code == 200
@@ -437,7 +469,7 @@ def form_fields(page: str) -> dict[str, str]:
     return {k: html.unescape(v) for k, v in fields.items()}
 
 
-def test_settings_can_change_until_round_one_opens_then_only_the_title(session):
+def test_settings_can_change_until_round_one_opens_then_only_the_title(session: Session) -> None:
     web = signed_in(session)
     study_id = new_study(web)
     edit = f"/console/studies/{study_id}/edit"
@@ -458,7 +490,7 @@ def test_settings_can_change_until_round_one_opens_then_only_the_title(session):
     post(web, f"{study_url}/statements", study_url, text="Walking helps")
     post(web, f"{study_url}/panelists", study_url, name="Dr A", group="physiatrists")
     post(web, f"{study_url}/rounds", study_url)
-    round_id = re.search(r"/console/rounds/(\d+)/open", web.get(study_url).text).group(1)
+    round_id = found(r"/console/rounds/(\d+)/open", web.get(study_url).text).group(1)
     post(
         web,
         f"/console/rounds/{round_id}/open",
@@ -480,17 +512,19 @@ def test_settings_can_change_until_round_one_opens_then_only_the_title(session):
     assert renamed.status_code == 303, re.findall(r"<li>(.*?)</li>", renamed.text)
     fields["percent_agreement.threshold"] = "90"
     refused = web.post(edit, data=fields)
-    assert refused.status_code == 409 and "frozen" in refused.text
+    assert refused.status_code == 409
+    assert "frozen" in refused.text
 
 
-def test_evidence_page_adds_sources_overrides_levels_and_finalizes(session, client):
+@pytest.mark.usefixtures("client")
+def test_evidence_page_adds_sources_overrides_levels_and_finalizes(session: Session) -> None:
     web = signed_in(session)
     study_id = new_study(web)
     study_url = f"/console/studies/{study_id}"
     evidence_url = f"{study_url}/evidence"
     post(web, f"{study_url}/statements", study_url, text="Strength training helps")
     post(web, f"{study_url}/panelists", study_url, name="Dr A", group="physiatrists")
-    statement_id = re.search(r"/console/statements/(\d+)\"", web.get(study_url).text).group(1)
+    statement_id = found(r"/console/statements/(\d+)\"", web.get(study_url).text).group(1)
     refused = post(
         web,
         f"{evidence_url}/sources",
@@ -500,7 +534,8 @@ def test_evidence_page_adds_sources_overrides_levels_and_finalizes(session, clie
         pedro="6",
         **{f"for-{statement_id}": "on"},
     )
-    assert refused.status_code == 422 and "PEDro" in refused.text
+    assert refused.status_code == 422
+    assert "PEDro" in refused.text
     assert 'value="Wu 2017"' in refused.text  # what was typed is still there
     for citation, score in (("Smith 2019", "7"), ("Li 2020", "8")):
         post(
@@ -513,7 +548,8 @@ def test_evidence_page_adds_sources_overrides_levels_and_finalizes(session, clie
             **{f"for-{statement_id}": "on"},
         )
     page = web.get(evidence_url).text
-    assert "S01: Level 1a" in page and "Smith 2019 (7)" in page
+    assert "S01: Level 1a" in page
+    assert "Smith 2019 (7)" in page
     post(
         web,
         f"/console/statements/{statement_id}/level",
@@ -522,9 +558,10 @@ def test_evidence_page_adds_sources_overrides_levels_and_finalizes(session, clie
         justification="Both trials from one centre",
     )
     page = web.get(evidence_url).text
-    assert "set by hand (computed: 1a)" in page and "Both trials from one centre" in page
+    assert "set by hand (computed: 1a)" in page
+    assert "Both trials from one centre" in page
     post(web, f"{study_url}/rounds", study_url)
-    round_id = re.search(r"/console/rounds/(\d+)/open", web.get(study_url).text).group(1)
+    round_id = found(r"/console/rounds/(\d+)/open", web.get(study_url).text).group(1)
     post(
         web,
         f"/console/rounds/{round_id}/open",
@@ -535,10 +572,12 @@ def test_evidence_page_adds_sources_overrides_levels_and_finalizes(session, clie
     confirm = web.get(f"/console/rounds/{round_id}/close").text
     web.post(f"/console/rounds/{round_id}/close", data={"csrf_token": csrf(confirm)})
     unconfirmed = post(web, f"{study_url}/finalize", evidence_url)
-    assert unconfirmed.status_code == 422 and "cannot be undone" in unconfirmed.text
+    assert unconfirmed.status_code == 422
+    assert "cannot be undone" in unconfirmed.text
     assert post(web, f"{study_url}/finalize", evidence_url, confirm="yes").status_code == 303
     page = web.get(evidence_url).text
-    assert "Finalized" in page and re.search(
+    assert "Finalized" in page
+    assert re.search(
         r"content hash \(SHA-256\) <code class=\"hash\">"
         r"[0-9a-f]{64}",
         page,
@@ -546,7 +585,7 @@ def test_evidence_page_adds_sources_overrides_levels_and_finalizes(session, clie
     assert "no recommendation" in page.lower()  # nobody rated: no consensus
 
 
-def test_evidence_imports_from_a_spreadsheet_all_or_nothing_and_once(session):
+def test_evidence_imports_from_a_spreadsheet_all_or_nothing_and_once(session: Session) -> None:
     web = signed_in(session)
     study_id = new_study(web)
     study_url = f"/console/studies/{study_id}"
@@ -563,14 +602,15 @@ def test_evidence_imports_from_a_spreadsheet_all_or_nothing_and_once(session):
         files={"file": ("evidence.csv", bad.encode("utf-8-sig"), "text/csv")},
     )
     assert preview.status_code == 422
-    assert "PEDro" in preview.text and "S09" in preview.text
+    assert "PEDro" in preview.text
+    assert "S09" in preview.text
     good = "citation;design;pedro;statements\nSmith 2019;rct;7;S01\nLi 2020;rct;8;S01\n"
     preview = web.post(
         url,
         data={"csrf_token": token},
         files={"file": ("evidence.csv", good.encode("utf-8-sig"), "text/csv")},
     )
-    carried = re.search(r'name="content" value="([^"]+)"', preview.text).group(1)
+    carried = found(r'name="content" value="([^"]+)"', preview.text).group(1)
     done_ = web.post(
         url,
         data={
@@ -593,7 +633,9 @@ def test_evidence_imports_from_a_spreadsheet_all_or_nothing_and_once(session):
 RIS_TYPE = "application/x-research-info-systems"
 
 
-def test_evidence_imports_from_a_ris_file_through_the_preview_and_once(session, engine):
+def test_evidence_imports_from_a_ris_file_through_the_preview_and_once(
+    session: Session, engine: Engine
+) -> None:
     web = signed_in(session)
     study_id = new_study(web)
     study_url = f"/console/studies/{study_id}"
@@ -620,7 +662,8 @@ def test_evidence_imports_from_a_ris_file_through_the_preview_and_once(session, 
     )
     assert preview.status_code == 422
     text = html.unescape(preview.text)
-    assert '<th scope="col">Line</th>' in text and "<td>19</td>" in text
+    assert '<th scope="col">Line</th>' in text
+    assert "<td>19</td>" in text
     assert "Brown n.d., Walking and pain: no design is recognisable" in text
     assert 'value="import"' not in text  # no confirm button while a reference is wrong
     assert dump(engine) == before
@@ -629,15 +672,17 @@ def test_evidence_imports_from_a_ris_file_through_the_preview_and_once(session, 
         data={"csrf_token": token},
         files={"file": ("library.ris", trials.encode("utf-8-sig"), RIS_TYPE)},
     )
-    assert preview.status_code == 200 and "Import 2 row(s)" in preview.text
+    assert preview.status_code == 200
+    assert "Import 2 row(s)" in preview.text
     text = html.unescape(preview.text)
     assert (
         "Smith 2019, Walking for diabetic neuropathy: a randomized controlled trial. J Pain Res"
         in text
     )
     assert "李 2020, 步行训练对糖尿病周围神经病变疼痛的影响" in text
-    assert 'rct <span class="muted">(from its title)</span>' in text and "PEDro 8" in text
-    carried = re.search(r'name="content" value="([^"]+)"', preview.text).group(1)
+    assert 'rct <span class="muted">(from its title)</span>' in text
+    assert "PEDro 8" in text
+    carried = found(r'name="content" value="([^"]+)"', preview.text).group(1)
     forged = web.post(
         url,
         data={
@@ -647,7 +692,8 @@ def test_evidence_imports_from_a_ris_file_through_the_preview_and_once(session, 
             "content": carried,
         },
     )
-    assert forged.status_code == 403 and dump(engine) == before
+    assert forged.status_code == 403
+    assert dump(engine) == before
     imported = web.post(
         url,
         data={
@@ -659,24 +705,28 @@ def test_evidence_imports_from_a_ris_file_through_the_preview_and_once(session, 
     )
     assert imported.status_code == 303
     evidence_page = html.unescape(web.get(f"{study_url}/evidence").text)
-    assert "S01: Level 1a" in evidence_page and "Smith 2019" in evidence_page
+    assert "S01: Level 1a" in evidence_page
+    assert "Smith 2019" in evidence_page
     again = web.post(
         url,
         data={"csrf_token": token},
         files={"file": ("library.ris", trials.encode("utf-8-sig"), RIS_TYPE)},
     )
-    assert "2 already in the study" in again.text and "Nothing new to import" in again.text
+    assert "2 already in the study" in again.text
+    assert "Nothing new to import" in again.text
 
 
 @pytest.mark.parametrize("name", ["item-²", "item-٣", "item-1.0", "item-" + "9" * 5_000])
-def test_a_tampered_round_item_tick_is_refused_and_changes_nothing(session, engine, name):
+def test_a_tampered_round_item_tick_is_refused_and_changes_nothing(
+    session: Session, engine: Engine, name: str
+) -> None:
     """isdigit() took "²" for an id: int() then crashed with a 500."""
     web = signed_in(session)
     study_id = new_study(web)
     study_url = f"/console/studies/{study_id}"
     post(web, f"{study_url}/statements", study_url, text="Walking helps")
     post(web, f"{study_url}/rounds", study_url)
-    round_id = re.search(r"/console/rounds/(\d+)/items", web.get(study_url).text).group(1)
+    round_id = found(r"/console/rounds/(\d+)/items", web.get(study_url).text).group(1)
     before = dump(engine)
     response = post(web, f"/console/rounds/{round_id}/items", study_url, **{name: "on"})
     assert response.status_code == 422
@@ -714,8 +764,8 @@ def test_a_tampered_round_item_tick_is_refused_and_changes_nothing(session, engi
     ],
 )
 def test_an_appraisal_score_not_in_the_digits_0_to_9_is_refused_beside_its_field(
-    session, engine, fields, field, message
-):
+    session: Session, engine: Engine, fields: dict[str, str], field: str, message: str
+) -> None:
     """isdigit() took "²" and "٣": int() crashed on the first (a 500) and read the second as 3."""
     web = signed_in(session)
     study_id = new_study(web)
@@ -735,7 +785,9 @@ def test_an_appraisal_score_not_in_the_digits_0_to_9_is_refused_beside_its_field
     assert dump(engine) == before
 
 
-def test_a_tampered_evidence_tick_is_refused_and_changes_nothing(session, engine):
+def test_a_tampered_evidence_tick_is_refused_and_changes_nothing(
+    session: Session, engine: Engine
+) -> None:
     web = signed_in(session)
     study_id = new_study(web)
     evidence_url = f"/console/studies/{study_id}/evidence"

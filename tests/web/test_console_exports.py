@@ -6,6 +6,7 @@ import re
 
 from fastapi.testclient import TestClient
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from app.main import create_app
 from app.models import AuditEntry, Role, Study
@@ -14,10 +15,12 @@ from tests.reports.study import two_rounds
 from tests.web.test_console import new_study, signed_in
 
 
-def _study(client, session) -> int:
+def _study(client: TestClient, session: Session) -> int:
     """The two-round study of tests/reports, run by lead@example.org (signed in below)."""
     signed_in(session)
-    lead = session.scalar(select(accounts.User).where(accounts.User.email == "lead@example.org"))
+    lead = session.scalars(
+        select(accounts.User).where(accounts.User.email == "lead@example.org")
+    ).one()
     token = accounts.create_api_token(session, user=lead, label="tests")
     session.commit()
     return two_rounds(client, token, session, lead).study_id
@@ -29,7 +32,9 @@ def _exports_section(page: str) -> str:
     return match.group(0)
 
 
-def test_the_study_page_links_every_export_and_the_report(client, session):
+def test_the_study_page_links_every_export_and_the_report(
+    client: TestClient, session: Session
+) -> None:
     study_id = _study(client, session)
     web = signed_in(session)
     section = _exports_section(web.get(f"/console/studies/{study_id}").text)
@@ -45,14 +50,17 @@ def test_the_study_page_links_every_export_and_the_report(client, session):
     assert "coordinators only" in section
 
 
-def test_a_console_download_is_the_export_and_is_audited(client, session):
+def test_a_console_download_is_the_export_and_is_audited(
+    client: TestClient, session: Session
+) -> None:
     study_id = _study(client, session)
     web = signed_in(session)
     response = web.get(f"/console/studies/{study_id}/export.csv")
     assert response.status_code == 200
     assert response.headers["content-disposition"].startswith("attachment;")
     rows = list(csv.DictReader(io.StringIO(response.text)))
-    assert len(rows) == 38 and rows[0]["panelist"] == "P01"
+    assert len(rows) == 38
+    assert rows[0]["panelist"] == "P01"
     panel = web.get(f"/console/studies/{study_id}/panel.csv")
     assert "expert0@example.org" in panel.text
     session.rollback()  # a fresh snapshot: the app committed in its own sessions
@@ -65,22 +73,30 @@ def test_a_console_download_is_the_export_and_is_audited(client, session):
     ]
 
 
-def test_an_observer_sees_no_panel_export_and_is_refused_it(client, session):
+def test_an_observer_sees_no_panel_export_and_is_refused_it(
+    client: TestClient, session: Session
+) -> None:
     study_id = _study(client, session)
     web = signed_in(session, email="watcher@example.org", role=Role.observer)
-    lead = session.scalar(select(accounts.User).where(accounts.User.email == "lead@example.org"))
-    study = session.get(Study, study_id)
+    lead = session.scalars(
+        select(accounts.User).where(accounts.User.email == "lead@example.org")
+    ).one()
+    study = session.get_one(Study, study_id)
     accounts.add_member(session, actor=lead, study=study, email="watcher@example.org")
     session.commit()
     section = _exports_section(web.get(f"/console/studies/{study_id}").text)
-    assert "panel.csv" not in section and "export.xlsx" in section
+    assert "panel.csv" not in section
+    assert "export.xlsx" in section
     refused = web.get(f"/console/studies/{study_id}/panel.csv")
     assert refused.status_code == 403
-    assert "Expert 0" not in refused.text and "cannot export panelists" in refused.text
+    assert "Expert 0" not in refused.text
+    assert "cannot export panelists" in refused.text
     assert web.get(f"/console/studies/{study_id}/export.xlsx").status_code == 200
 
 
-def test_a_study_that_is_not_yours_or_an_unknown_format_is_not_found(client, session):
+def test_a_study_that_is_not_yours_or_an_unknown_format_is_not_found(
+    client: TestClient, session: Session
+) -> None:
     study_id = _study(client, session)
     web = signed_in(session, email="other@example.org")
     assert web.get(f"/console/studies/{study_id}/export.csv").status_code == 404
@@ -89,14 +105,15 @@ def test_a_study_that_is_not_yours_or_an_unknown_format_is_not_found(client, ses
     assert lead.get(f"/console/studies/{study_id}/export.pdf").status_code == 404
 
 
-def test_exports_need_a_signed_in_coordinator(client, session):
+def test_exports_need_a_signed_in_coordinator(client: TestClient, session: Session) -> None:
     study_id = _study(client, session)
     anonymous = TestClient(create_app(), follow_redirects=False)
     response = anonymous.get(f"/console/studies/{study_id}/export.json")
-    assert response.status_code == 303 and response.headers["location"].startswith("/login")
+    assert response.status_code == 303
+    assert response.headers["location"].startswith("/login")
 
 
-def test_the_audit_csv_is_an_export_whose_hostile_cells_come_out_as_text(session):
+def test_the_audit_csv_is_an_export_whose_hostile_cells_come_out_as_text(session: Session) -> None:
     """An actor or detail a spreadsheet would run as a formula is quoted, as in every CSV export."""
     web = signed_in(session)
     study_id = new_study(web)

@@ -2,18 +2,21 @@
 
 import re
 
-from sqlalchemy import select
+import pytest
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
 
 from app.models import Study
 from tests.dbstate import dump
+from tests.matching import found
 from tests.web.test_console import csrf, new_study, post, signed_in
 
 
-def _grading(study_id):
+def _grading(study_id: int) -> str:
     return f"/console/studies/{study_id}/grading"
 
 
-def test_the_preset_table_is_shown_in_words_and_the_editor_holds_its_rows(session):
+def test_the_preset_table_is_shown_in_words_and_the_editor_holds_its_rows(session: Session) -> None:
     web = signed_in(session)
     study_id = new_study(web)
     page = web.get(_grading(study_id)).text
@@ -23,7 +26,7 @@ def test_the_preset_table_is_shown_in_words_and_the_editor_holds_its_rows(sessio
     assert re.search(r'name="row-0-level-1a" checked', page)
 
 
-def test_rows_edited_by_hand_are_saved_in_their_order_and_used(session):
+def test_rows_edited_by_hand_are_saved_in_their_order_and_used(session: Session) -> None:
     web = signed_in(session)
     study_id = new_study(web)
     response = post(
@@ -54,11 +57,13 @@ def test_rows_edited_by_hand_are_saved_in_their_order_and_used(session):
         "Grade B when the panel reached consensus for",
     ]
     session.expire_all()
-    table = session.scalar(select(Study.grading_table).where(Study.id == study_id))
+    table = session.execute(select(Study.grading_table).where(Study.id == study_id)).scalar_one()
     assert [row["grade"] for row in table["rows"]] == ["A", "B"]
 
 
-def test_a_bad_row_comes_back_with_its_number_and_the_typing_kept(session, engine):
+def test_a_bad_row_comes_back_with_its_number_and_the_typing_kept(
+    session: Session, engine: Engine
+) -> None:
     web = signed_in(session)
     study_id = new_study(web)
     before = dump(engine)
@@ -75,14 +80,17 @@ def test_a_bad_row_comes_back_with_its_number_and_the_typing_kept(session, engin
     assert dump(engine) == before
 
 
-def test_a_table_that_asks_for_the_panels_vote_needs_the_vote(session, engine):
+def test_a_table_that_asks_for_the_panels_vote_needs_the_vote(
+    session: Session, engine: Engine
+) -> None:
     web = signed_in(session)
     study_id = new_study(web, evidence_scheme="grade")
     grading = web.get(_grading(study_id))
     assert grading.status_code == 200
     page = grading.text
     assert "<h1>Grading table</h1>" in page
-    assert "Panel&#39;s choice" not in page and 'value="grade_panel"' not in page
+    assert "Panel&#39;s choice" not in page
+    assert 'value="grade_panel"' not in page
     with_vote = new_study(web, evidence_scheme="grade", strength_vote="on")
     page = web.get(_grading(with_vote)).text
     assert 'value="grade_panel"' in page
@@ -113,14 +121,15 @@ def test_a_table_that_asks_for_the_panels_vote_needs_the_vote(session, engine):
     assert dump(engine) == before
 
 
-def test_the_table_is_frozen_once_round_1_opens(session, client):
+@pytest.mark.usefixtures("client")
+def test_the_table_is_frozen_once_round_1_opens(session: Session) -> None:
     web = signed_in(session)
     study_id = new_study(web)
     study = f"/console/studies/{study_id}"
     post(web, f"{study}/statements", study, text="Aerobic exercise for diabetic neuropathy")
     post(web, f"{study}/panelists", study, name="Dr Wang", email="wang@example.org")
     post(web, f"{study}/rounds", study)
-    round_id = re.search(r"/console/rounds/(\d+)/open", web.get(study).text).group(1)
+    round_id = found(r"/console/rounds/(\d+)/open", web.get(study).text).group(1)
     opened = post(
         web,
         f"/console/rounds/{round_id}/open",
@@ -133,13 +142,16 @@ def test_the_table_is_frozen_once_round_1_opens(session, client):
     assert grading.status_code == 200
     page = grading.text
     assert "<h1>Grading table</h1>" in page
-    assert "Frozen" in page and 'name="row-0-grade"' not in page
+    assert "Frozen" in page
+    assert 'name="row-0-grade"' not in page
     refused = post(web, _grading(study_id), study, preset="oxford")
     assert refused.status_code == 409
     assert "grading_table can no longer change" in refused.text
 
 
-def test_an_order_that_is_not_a_number_or_an_unknown_consensus_is_refused(session, engine):
+def test_an_order_that_is_not_a_number_or_an_unknown_consensus_is_refused(
+    session: Session, engine: Engine
+) -> None:
     web = signed_in(session)
     study_id = new_study(web)
     before = dump(engine)
@@ -152,11 +164,14 @@ def test_an_order_that_is_not_a_number_or_an_unknown_consensus_is_refused(sessio
         ({"row-0-grade": "A", "row-0-classification": "maybe"}, "Row 1: choose for, against"),
     ]:
         response = post(web, _grading(study_id), _grading(study_id), **fields)
-        assert response.status_code == 422 and message in response.text
+        assert response.status_code == 422
+        assert message in response.text
     assert dump(engine) == before
 
 
-def test_an_order_written_with_other_digits_than_0_to_9_is_refused_not_read(session, engine):
+def test_an_order_written_with_other_digits_than_0_to_9_is_refused_not_read(
+    session: Session, engine: Engine
+) -> None:
     """float() read "٣" as 3 and "1_0" as 10: a row moved where nobody typed it."""
     web = signed_in(session)
     study_id = new_study(web)

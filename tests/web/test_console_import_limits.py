@@ -4,6 +4,9 @@ import base64
 import html
 from types import SimpleNamespace
 
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
 from app.services import import_limits
 from app.templating import render
 from app.web.console.imports import KINDS
@@ -18,7 +21,9 @@ SAYS = (
 )
 
 
-def test_a_costly_workbook_gets_the_import_page_back_with_the_reason(session, engine):
+def test_a_costly_workbook_gets_the_import_page_back_with_the_reason(
+    session: Session, engine: Engine
+) -> None:
     web = signed_in(session)
     study_id = new_study(web)
     url = f"/console/studies/{study_id}/import/statements"
@@ -44,12 +49,13 @@ def test_a_costly_workbook_gets_the_import_page_back_with_the_reason(session, en
     assert dump(engine) == before
 
 
-def test_the_refusal_reads_in_chinese_on_a_chinese_page():
+def test_the_refusal_reads_in_chinese_on_a_chinese_page() -> None:
     study = SimpleNamespace(id=1, title="运动与神经病理性疼痛", groups=[], languages=["zh-Hans"])
     refusal = import_limits.Refused(import_limits.COLUMNS, name="陈述.xlsx", limit="50")
-    page = render(
+    response = render(
         "console/import.html",
         {"study": study, "kinds": KINDS, "refusal": refusal, "csrf": "", "me": None},
         language="zh-Hans",
-    ).body.decode()
+    )
+    page = bytes(response.body).decode()
     assert "陈述.xlsx 超过 50 列（空列也计算在内）；请删除表格右侧的列。" in page

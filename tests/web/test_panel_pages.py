@@ -1,75 +1,94 @@
 """The panelist's pages as a busy clinician meets them: link, ballot, errors, feedback, states."""
 
 import re
+from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
 
 from app.main import create_app
 from app.models import Panelist, Rating, Round, utcnow
+from tests.conftest import QueryCounter
 from tests.dbstate import dump
-from tests.factories import start_study
+from tests.factories import StudyRun, start_study
+from tests.matching import found
 
 
-def browser(engine) -> TestClient:
+@dataclass
+class OpenRun(StudyRun):
+    """The study with its first round open for a week."""
+
+    round1: dict[str, Any] = field(default_factory=dict)
+
+
+def browser() -> TestClient:
     """A separate cookie jar: one panelist's browser."""
     return TestClient(create_app(), follow_redirects=False)
 
 
-def sign_in(web: TestClient, run, index: int) -> None:
+def sign_in(web: TestClient, run: StudyRun, index: int) -> None:
     token = run.panelists[index]["token"]
     response = web.get(f"/p/{token}")
-    assert response.status_code == 303 and response.headers["location"] == "/ballot"
+    assert response.status_code == 303
+    assert response.headers["location"] == "/ballot"
 
 
 def csrf(page: str) -> str:
-    return re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    return found(r'name="csrf_token" value="([^"]+)"', page).group(1)
 
 
-def form_for(page: str, **fields) -> dict:
-    round_id = re.search(r'name="round_id" value="(\d+)"', page).group(1)
+def form_for(page: str, **fields: str) -> dict[str, str]:
+    round_id = found(r'name="round_id" value="(\d+)"', page).group(1)
     return {"csrf_token": csrf(page), "round_id": round_id, **fields}
 
 
 @pytest.fixture
-def run(client, coordinator_token):
-    run = start_study(client, coordinator_token, statements=3, panelists=4)
-    run.round1 = run.new_round()
+def run(client: TestClient, coordinator_token: str) -> OpenRun:
+    started = start_study(client, coordinator_token, statements=3, panelists=4)
+    run = OpenRun(**vars(started), round1=started.new_round())
     run.open_round(run.round1["id"], closes_at=utcnow() + timedelta(days=7))
     return run
 
 
-def test_personal_link_sets_a_private_cookie_and_drops_the_token_from_the_address(run, engine):
-    web = browser(engine)
+def test_personal_link_sets_a_private_cookie_and_drops_the_token_from_the_address(
+    run: OpenRun,
+) -> None:
+    web = browser()
     response = web.get(f"/p/{run.panelists[0]['token']}")
     assert response.status_code == 303
     assert response.headers["location"] == "/ballot"
     cookie = response.headers["set-cookie"].lower()
-    assert "httponly" in cookie and "samesite=lax" in cookie
+    assert "httponly" in cookie
+    assert "samesite=lax" in cookie
     assert run.panelists[0]["token"] not in cookie
 
 
-def test_unknown_link_gets_a_friendly_404_without_a_hint(engine):
-    response = browser(engine).get("/p/dp_made-up-token")
+@pytest.mark.usefixtures("engine")
+def test_unknown_link_gets_a_friendly_404_without_a_hint() -> None:
+    response = browser().get("/p/dp_made-up-token")
     assert response.status_code == 404
     assert "This link does not open a ballot" in response.text
 
 
-def test_ballot_shows_statements_scale_and_progress(run, engine):
-    web = browser(engine)
+def test_ballot_shows_statements_scale_and_progress(run: OpenRun) -> None:
+    web = browser()
     sign_in(web, run, 0)
     page = web.get("/ballot")
     assert page.status_code == 200
     assert "0</span> of 3 rated" in page.text
-    assert page.text.count("<fieldset") == 3 and page.text.count("<legend>") == 3
-    assert "Strongly disagree" in page.text and "Unable to rate" in page.text
+    assert page.text.count("<fieldset") == 3
+    assert page.text.count("<legend>") == 3
+    assert "Strongly disagree" in page.text
+    assert "Unable to rate" in page.text
     assert re.search(r"Please answer by\s+<time", page.text)
 
 
-def test_save_redirects_with_a_message_and_reopening_shows_saved_values(run, engine):
-    web = browser(engine)
+def test_save_redirects_with_a_message_and_reopening_shows_saved_values(run: OpenRun) -> None:
+    web = browser()
     sign_in(web, run, 0)
     s1, s2, _ = (s["id"] for s in run.statements)
     page = web.get("/ballot").text
@@ -94,8 +113,10 @@ def test_save_redirects_with_a_message_and_reopening_shows_saved_values(run, eng
     assert "Your answers are saved" not in once_more.text  # shown once
 
 
-def test_submit_with_a_missing_rating_comes_back_with_messages_and_typing_kept(run, engine):
-    web = browser(engine)
+def test_submit_with_a_missing_rating_comes_back_with_messages_and_typing_kept(
+    run: OpenRun, engine: Engine
+) -> None:
+    web = browser()
     sign_in(web, run, 0)
     s1, s2, s3 = (s["id"] for s in run.statements)
     page = web.get("/ballot").text
@@ -108,14 +129,15 @@ def test_submit_with_a_missing_rating_comes_back_with_messages_and_typing_kept(r
     )
     assert response.status_code == 422
     assert dump(engine) == before
-    assert f'id="err-{s2}"' in response.text and f'id="err-{s3}"' in response.text
+    assert f'id="err-{s2}"' in response.text
+    assert f'id="err-{s3}"' in response.text
     assert f'id="err-{s1}"' not in response.text
     assert "Still thinking</textarea>" in response.text
     assert re.search(rf'name="rating-{s1}" value="8"\s+checked', response.text)
 
 
-def test_out_of_scale_value_is_shown_beside_its_statement(run, engine):
-    web = browser(engine)
+def test_out_of_scale_value_is_shown_beside_its_statement(run: OpenRun, engine: Engine) -> None:
+    web = browser()
     sign_in(web, run, 0)
     s1 = run.statements[0]["id"]
     page = web.get("/ballot").text
@@ -127,9 +149,11 @@ def test_out_of_scale_value_is_shown_beside_its_statement(run, engine):
 
 
 @pytest.mark.parametrize("typed", ["²", "٣", "５", "--5", "7.0", "9" * 5_000, "-" + "9" * 4_400])
-def test_a_rating_not_in_the_digits_0_to_9_is_refused_beside_its_statement(run, engine, typed):
+def test_a_rating_not_in_the_digits_0_to_9_is_refused_beside_its_statement(
+    run: OpenRun, engine: Engine, typed: str
+) -> None:
     """isdigit() took "²" and "٣": int() crashed on the first (a 500) and read the second as 3."""
-    web = browser(engine)
+    web = browser()
     sign_in(web, run, 0)
     s1 = run.statements[0]["id"]
     page = web.get("/ballot").text
@@ -140,9 +164,11 @@ def test_a_rating_not_in_the_digits_0_to_9_is_refused_beside_its_statement(run, 
     assert dump(engine) == before
 
 
-def test_a_rating_field_named_with_other_scripts_digits_rates_nothing(run, engine, session):
+def test_a_rating_field_named_with_other_scripts_digits_rates_nothing(
+    run: OpenRun, session: Session
+) -> None:
     """The form's field names were read with \\d, so "rating-١" rated statement 1."""
-    web = browser(engine)
+    web = browser()
     sign_in(web, run, 0)
     s1 = run.statements[0]["id"]
     arabic = str(s1).translate(str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩"))
@@ -151,8 +177,8 @@ def test_a_rating_field_named_with_other_scripts_digits_rates_nothing(run, engin
     assert session.scalars(select(Rating)).all() == []
 
 
-def test_overlong_comment_is_refused_and_kept_for_the_panelist(run, engine):
-    web = browser(engine)
+def test_overlong_comment_is_refused_and_kept_for_the_panelist(run: OpenRun) -> None:
+    web = browser()
     sign_in(web, run, 0)
     s1 = run.statements[0]["id"]
     page = web.get("/ballot").text
@@ -161,11 +187,14 @@ def test_overlong_comment_is_refused_and_kept_for_the_panelist(run, engine):
         data=form_for(page, action="save", **{f"rating-{s1}": "5", f"comment-{s1}": "y" * 5001}),
     )
     assert response.status_code == 422
-    assert "the limit is 5,000" in response.text and "y" * 5001 in response.text
+    assert "the limit is 5,000" in response.text
+    assert "y" * 5001 in response.text
 
 
-def test_post_without_csrf_token_is_forbidden_and_changes_nothing(run, engine):
-    web = browser(engine)
+def test_post_without_csrf_token_is_forbidden_and_changes_nothing(
+    run: OpenRun, engine: Engine
+) -> None:
+    web = browser()
     sign_in(web, run, 0)
     s1 = run.statements[0]["id"]
     page = web.get("/ballot").text
@@ -173,12 +202,15 @@ def test_post_without_csrf_token_is_forbidden_and_changes_nothing(run, engine):
     fields = form_for(page, action="save", **{f"rating-{s1}": "5"})
     del fields["csrf_token"]
     response = web.post("/ballot", data=fields)
-    assert response.status_code == 403 and "expired" in response.text
+    assert response.status_code == 403
+    assert "expired" in response.text
     assert dump(engine) == before
 
 
-def test_stale_form_after_the_round_closed_is_refused_with_typing_kept(run, engine):
-    web = browser(engine)
+def test_stale_form_after_the_round_closed_is_refused_with_typing_kept(
+    run: OpenRun, engine: Engine
+) -> None:
+    web = browser()
     sign_in(web, run, 0)
     s1 = run.statements[0]["id"]
     page = web.get("/ballot").text
@@ -196,7 +228,7 @@ def test_stale_form_after_the_round_closed_is_refused_with_typing_kept(run, engi
     assert dump(engine) == before
 
 
-def test_round_two_shows_chart_previous_rating_and_escaped_comments(run, engine):
+def test_round_two_shows_chart_previous_rating_and_escaped_comments(run: OpenRun) -> None:
     s1, s2, s3 = (s["id"] for s in run.statements)
     run.rate(0, {s1: 8, s2: 8, s3: 2}, submit=True)
     run.call(
@@ -214,7 +246,7 @@ def test_round_two_shows_chart_previous_rating_and_escaped_comments(run, engine)
     run.rate(2, {s1: 9, s2: 8, s3: 5})
     run.close_round(run.round1["id"])
     run.open_round(run.new_round()["id"])
-    web = browser(engine)
+    web = browser()
     sign_in(web, run, 0)
     page = web.get("/ballot").text
     assert page.count("<fieldset") == 1  # only the statement without consensus
@@ -223,12 +255,13 @@ def test_round_two_shows_chart_previous_rating_and_escaped_comments(run, engine)
     assert re.search(r'class="bar mine"', page)
     assert "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;" in page
     assert "<script>alert" not in page
-    assert "Expert" not in page and "P02" not in page  # no names or codes of others
+    assert "Expert" not in page
+    assert "P02" not in page
 
 
 def test_feedback_waits_behind_a_disclosure_until_rated_when_the_study_says_so(
-    client, coordinator_token, engine
-):
+    client: TestClient, coordinator_token: str
+) -> None:
     run = start_study(
         client, coordinator_token, statements=1, panelists=3, hide_feedback_until_rated=True
     )
@@ -239,57 +272,61 @@ def test_feedback_waits_behind_a_disclosure_until_rated_when_the_study_says_so(
         run.rate(i, {sid: v})
     run.close_round(r1["id"])
     run.open_round(run.new_round()["id"])
-    web = browser(engine)
+    web = browser()
     sign_in(web, run, 0)
     page = web.get("/ballot").text
     assert '<details class="feedback hidden-feedback">' in page
     api = run.call("GET", "/api/v1/ballot", headers=run.as_panelist(0))
-    assert api["items"][0]["feedback"] is None and api["items"][0]["feedback_hidden"] is True
+    assert api["items"][0]["feedback"] is None
+    assert api["items"][0]["feedback_hidden"] is True
     web.post("/ballot", data=form_for(page, action="save", **{f"rating-{sid}": "6"}))
     assert '<div class="feedback">' in web.get("/ballot").text
 
 
-def test_no_open_round_says_what_to_expect(run, engine):
+def test_no_open_round_says_what_to_expect(run: OpenRun) -> None:
     run.close_round(run.round1["id"])
-    web = browser(engine)
+    web = browser()
     sign_in(web, run, 0)
     page = web.get("/ballot")
     assert page.status_code == 200
-    assert "The next round has not opened yet" in page.text and "Round 1 closed on" in page.text
+    assert "The next round has not opened yet" in page.text
+    assert "Round 1 closed on" in page.text
 
 
-def test_deadline_passed_page(run, engine, session):
-    session.get(Round, run.round1["id"]).closes_at = utcnow() - timedelta(minutes=1)
+def test_deadline_passed_page(run: OpenRun, session: Session) -> None:
+    session.get_one(Round, run.round1["id"]).closes_at = utcnow() - timedelta(minutes=1)
     session.commit()
-    web = browser(engine)
+    web = browser()
     sign_in(web, run, 0)
     assert "The deadline for round 1 has passed" in web.get("/ballot").text
 
 
-def test_withdrawn_panelist_sees_they_have_withdrawn(run, engine, session):
-    session.get(Panelist, run.panelists[0]["id"]).withdrawn_at = utcnow()
+def test_withdrawn_panelist_sees_they_have_withdrawn(run: OpenRun, session: Session) -> None:
+    session.get_one(Panelist, run.panelists[0]["id"]).withdrawn_at = utcnow()
     session.commit()
-    web = browser(engine)
+    web = browser()
     sign_in(web, run, 0)
     assert "You have withdrawn from this study" in web.get("/ballot").text
 
 
-def test_ballot_without_a_session_asks_for_the_personal_link(engine):
-    page = browser(engine).get("/ballot")
-    assert page.status_code == 401 and "Open your personal link" in page.text
+@pytest.mark.usefixtures("engine")
+def test_ballot_without_a_session_asks_for_the_personal_link() -> None:
+    page = browser().get("/ballot")
+    assert page.status_code == 401
+    assert "Open your personal link" in page.text
 
 
-def test_reissued_link_ends_old_sessions(run, engine, session):
-    web = browser(engine)
+def test_reissued_link_ends_old_sessions(run: OpenRun, session: Session) -> None:
+    web = browser()
     sign_in(web, run, 0)
-    session.get(Panelist, run.panelists[0]["id"]).token_hash = "0" * 64
+    session.get_one(Panelist, run.panelists[0]["id"]).token_hash = "0" * 64
     session.commit()
     assert web.get("/ballot").status_code == 401
 
 
 @pytest.mark.parametrize("path", ["/ballot", "/p/dp_nothing", "/"])
-def test_security_headers_on_pages(run, engine, path):
-    web = browser(engine)
+def test_security_headers_on_pages(run: OpenRun, path: str) -> None:
+    web = browser()
     sign_in(web, run, 0)
     headers = web.get(path).headers
     assert "frame-ancestors 'none'" in headers["content-security-policy"]
@@ -300,8 +337,11 @@ def test_security_headers_on_pages(run, engine, path):
 
 
 def test_ballot_page_queries_do_not_grow_with_statements(
-    client, coordinator_token, engine, queries, session
-):
+    client: TestClient,
+    coordinator_token: str,
+    queries: QueryCounter,
+    session: Session,
+) -> None:
     from tests.factories import coordinator
 
     counts = []
@@ -319,7 +359,7 @@ def test_ballot_page_queries_do_not_grow_with_statements(
         )
         run.close_round(r1["id"])
         run.open_round(run.new_round(statement_ids=[s["id"] for s in run.statements])["id"])
-        web = browser(engine)
+        web = browser()
         sign_in(web, run, 0)
         queries.reset()
         page = web.get("/ballot")
@@ -328,7 +368,9 @@ def test_ballot_page_queries_do_not_grow_with_statements(
     assert counts[0] == counts[1]
 
 
-def test_switching_language_switches_the_statements_too(client, coordinator_token, engine):
+def test_switching_language_switches_the_statements_too(
+    client: TestClient, coordinator_token: str
+) -> None:
     run = start_study(
         client, coordinator_token, statements=0, panelists=0, languages=["en", "zh-Hans"]
     )
@@ -343,24 +385,26 @@ def test_switching_language_switches_the_statements_too(client, coordinator_toke
         "POST", f"/api/v1/studies/{sid}/panelists", 201, json=[{"name": "A", "language": "en"}]
     )
     run.open_round(run.new_round()["id"])
-    web = browser(engine)
+    web = browser()
     sign_in(web, run, 0)
     page = web.get("/ballot").text
     assert "Walking helps" in page
     web.post("/language", data={"csrf_token": csrf(page), "language": "zh-Hans"})
     switched = web.get("/ballot").text
-    assert "步行有帮助" in switched and "Walking helps" not in switched
+    assert "步行有帮助" in switched
+    assert "Walking helps" not in switched
     assert '<html lang="zh-Hans">' in switched
 
 
-def test_after_finalization_panelists_see_the_final_recommendations(run, engine):
+def test_after_finalization_panelists_see_the_final_recommendations(run: OpenRun) -> None:
     s1, s2, s3 = (s["id"] for s in run.statements)
     for i in range(4):
         run.rate(i, {s1: 8, s2: 8, s3: 1 + 2 * i})
     run.close_round(run.round1["id"])
     run.call("POST", f"/api/v1/studies/{run.study['id']}/finalize")
-    web = browser(engine)
+    web = browser()
     sign_in(web, run, 0)
     page = web.get("/ballot").text
     assert "Thank you: the study is complete" in page
-    assert "Grade D" in page and "No recommendation" in page  # no evidence linked: level 5
+    assert "Grade D" in page
+    assert "No recommendation" in page

@@ -1,14 +1,20 @@
 """After each round the console says whether to stop, and why; panelists see groups apart."""
 
 import re
+from typing import Any
+
+from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session
 
 from app.models import Role
-from tests.factories import start_study
+from tests.factories import StudyRun, start_study
 from tests.web.test_console import signed_in
 from tests.web.test_panel_pages import browser, sign_in
 
 
-def _two_rounds(client, token, **study):
+def _two_rounds(
+    client: TestClient, token: str, **study: Any
+) -> tuple[StudyRun, int, int, dict[str, Any]]:
     run = start_study(
         client, token, statements=2, panelists=6, groups=["nurses", "physicians"], **study
     )
@@ -22,8 +28,8 @@ def _two_rounds(client, token, **study):
 
 
 def test_after_round_one_the_console_says_stability_waits_for_round_two(
-    client, coordinator_token, session
-):
+    client: TestClient, coordinator_token: str, session: Session
+) -> None:
     run, *_ = _two_rounds(client, coordinator_token)
     web = signed_in(session, email="admin@example.org", role=Role.admin)
     page = web.get(f"/console/studies/{run.study['id']}").text
@@ -34,8 +40,8 @@ def test_after_round_one_the_console_says_stability_waits_for_round_two(
 
 
 def test_after_round_two_stable_statements_and_leavers_are_named(
-    client, coordinator_token, session
-):
+    client: TestClient, coordinator_token: str, session: Session
+) -> None:
     run, s1, _, _ = _two_rounds(client, coordinator_token, stability_rule={"min_pairs": 3})
     second = run.new_round()
     run.open_round(second["id"])
@@ -53,7 +59,9 @@ def test_after_round_two_stable_statements_and_leavers_are_named(
     assert "Only 4 of 6 panelists answered (67 %)" in page
 
 
-def test_feedback_split_by_group_keeps_small_groups_together(client, coordinator_token, engine):
+def test_feedback_split_by_group_keeps_small_groups_together(
+    client: TestClient, coordinator_token: str
+) -> None:
     run = start_study(
         client,
         coordinator_token,
@@ -69,22 +77,26 @@ def test_feedback_split_by_group_keeps_small_groups_together(client, coordinator
         run.rate(i, {s1: value})
     run.close_round(first["id"])
     run.open_round(run.new_round()["id"])
-    web = browser(engine)
+    web = browser()
     sign_in(web, run, 0)
     page = web.get("/ballot").text
     assert "By stakeholder group" in page
     assert page.count('class="group-chart"') == 1  # only the nurses have 3 ratings
     assert "<strong>nurses</strong>" in page
     assert "Some groups are not shown apart, so that no one's rating can be worked out" in page
-    assert "patients" not in page and "physicians" not in page  # the small groups go unnamed
+    assert "patients" not in page
+    assert "physicians" not in page
     ballot = run.call("GET", "/api/v1/ballot", headers=run.as_panelist(0))
     feedback = ballot["items"][0]["feedback"]
     nurses = {k: v for k, v in feedback["groups"]["nurses"]["histogram"].items() if v}
-    assert nurses == {"1": 1, "2": 1, "3": 1} and feedback["groups"]["nurses"]["n"] == 3
+    assert nurses == {"1": 1, "2": 1, "3": 1}
+    assert feedback["groups"]["nurses"]["n"] == 3
     assert feedback["groups_withheld"] is True
 
 
-def test_console_results_show_stability_kendall_and_who_left(client, coordinator_token, session):
+def test_console_results_show_stability_kendall_and_who_left(
+    client: TestClient, coordinator_token: str, session: Session
+) -> None:
     run, s1, _, _ = _two_rounds(client, coordinator_token)
     second = run.new_round()
     run.open_round(second["id"])
@@ -101,8 +113,8 @@ def test_console_results_show_stability_kendall_and_who_left(client, coordinator
 
 
 def test_console_results_state_kendalls_w_with_its_statement_count(
-    client, coordinator_token, session
-):
+    client: TestClient, coordinator_token: str, session: Session
+) -> None:
     _, _, _, first = _two_rounds(client, coordinator_token)
     web = signed_in(session, email="admin@example.org", role=Role.admin)
     page = web.get(f"/console/rounds/{first['id']}/results").text

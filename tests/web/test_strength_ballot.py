@@ -2,13 +2,17 @@
 
 import re
 
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
 from app.consensus import grading
 from tests.dbstate import dump
-from tests.factories import start_study
+from tests.factories import StudyRun, start_study
 from tests.web.test_panel_pages import browser, form_for, sign_in
 
 
-def _final_round(client, token):
+def _final_round(client: TestClient, token: str) -> StudyRun:
     run = start_study(
         client,
         token,
@@ -25,10 +29,12 @@ def _final_round(client, token):
     return run
 
 
-def test_final_round_ballot_saves_the_chosen_strength(client, coordinator_token, engine):
+def test_final_round_ballot_saves_the_chosen_strength(
+    client: TestClient, coordinator_token: str
+) -> None:
     run = _final_round(client, coordinator_token)
     s1, s2 = (s["id"] for s in run.statements)
-    web = browser(engine)
+    web = browser()
     sign_in(web, run, 0)
     page = web.get("/ballot").text
     assert "Besides your rating, choose how strong" in page
@@ -56,11 +62,11 @@ def test_final_round_ballot_saves_the_chosen_strength(client, coordinator_token,
 
 
 def test_strength_with_unable_to_rate_comes_back_with_a_message_and_nothing_saved(
-    client, coordinator_token, engine
-):
+    client: TestClient, coordinator_token: str, engine: Engine
+) -> None:
     run = _final_round(client, coordinator_token)
     s1, _ = (s["id"] for s in run.statements)
-    web = browser(engine)
+    web = browser()
     sign_in(web, run, 0)
     page = web.get("/ballot").text
     before = dump(engine)
@@ -76,21 +82,24 @@ def test_strength_with_unable_to_rate_comes_back_with_a_message_and_nothing_save
     assert dump(engine) == before
 
 
-def test_rounds_that_do_not_ask_show_no_strength_question(client, coordinator_token, engine):
+def test_rounds_that_do_not_ask_show_no_strength_question(
+    client: TestClient, coordinator_token: str
+) -> None:
     run = start_study(client, coordinator_token, statements=1, panelists=1)
     run.open_round(run.new_round()["id"])
-    web = browser(engine)
+    web = browser()
     sign_in(web, run, 0)
     ballot = web.get("/ballot")
     assert ballot.status_code == 200
     page = ballot.text
     assert "<h1>Round 1</h1>" in page
-    assert "how strong should it be" not in page and "strength-" not in page
+    assert "how strong should it be" not in page
+    assert "strength-" not in page
 
 
 def test_console_results_show_the_strength_vote_in_words(
-    client, coordinator_token, engine, session
-):
+    client: TestClient, coordinator_token: str, session: Session
+) -> None:
     from app.models import Role
     from tests.web.test_console import signed_in
 

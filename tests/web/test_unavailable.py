@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
 from sqlalchemy.engine import make_url
 
@@ -19,7 +20,7 @@ from tests.netfault import TcpProxy
 PG = os.environ.get("TEST_DATABASE_URL")
 
 
-def _open_study(client, token: str) -> tuple[StudyRun, int]:
+def _open_study(client: TestClient, token: str) -> tuple[StudyRun, int]:
     run = start_study(client, token, statements=1, panelists=1)
     run.open_round(run.new_round()["id"])
     return run, run.statements[0]["id"]
@@ -52,8 +53,8 @@ def proxied(engine: Engine) -> Iterator[TcpProxy]:
 
 @pytest.mark.skipif(not PG, reason="a PostgreSQL outage needs PostgreSQL")
 def test_a_postgresql_outage_answers_503_and_passes_without_a_restart(
-    client, coordinator_token, live_server, proxied, engine
-):
+    client: TestClient, coordinator_token: str, live_server: str, proxied: TcpProxy, engine: Engine
+) -> None:
     run, statement_id = _open_study(client, coordinator_token)
     acknowledged: list[int] = []
     with httpx.Client(base_url=live_server, timeout=30) as http:  # one kept-alive connection
@@ -92,13 +93,19 @@ def short_busy_timeout(engine: Engine) -> Iterator[Engine]:
         db.set_engine(engine)
 
 
+@pytest.mark.usefixtures("short_busy_timeout")
 @pytest.mark.skipif(bool(PG), reason="SQLite's own lock")
 def test_a_sqlite_file_held_locked_answers_503_then_saves_again(
-    client, coordinator_token, live_server, short_busy_timeout, engine
-):
+    client: TestClient,
+    coordinator_token: str,
+    live_server: str,
+    engine: Engine,
+) -> None:
     """A backup or another program holding the file's write lock past the busy timeout."""
     run, statement_id = _open_study(client, coordinator_token)
-    holder = sqlite3.connect(engine.url.database, isolation_level=None)
+    database = engine.url.database
+    assert database is not None
+    holder = sqlite3.connect(database, isolation_level=None)
     with httpx.Client(base_url=live_server, timeout=30) as http:
         holder.execute("BEGIN IMMEDIATE")
         _assert_unavailable(_save(http, run, statement_id, 4), says="database is not answering")
@@ -112,7 +119,9 @@ def test_a_sqlite_file_held_locked_answers_503_then_saves_again(
 
 
 @pytest.mark.skipif(bool(PG), reason="a table dropped from the shared PostgreSQL test database")
-def test_a_missing_table_is_a_logged_500_not_an_outage(client, engine, caplog):
+def test_a_missing_table_is_a_logged_500_not_an_outage(
+    client: TestClient, engine: Engine, caplog: pytest.LogCaptureFixture
+) -> None:
     """A deployment fault (no migration run) must not hide behind "try again in a moment"."""
     with engine.begin() as conn:
         conn.exec_driver_sql("DROP TABLE login_attempts")
