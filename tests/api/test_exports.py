@@ -22,15 +22,22 @@ from app.services import accounts
 from tests.conftest import QueryCounter
 from tests.factories import coordinator
 from tests.netfault import TcpProxy
-from tests.reports.study import Built, two_rounds
+from tests.prebuilt import Prebuilt, build_once, restored
+from tests.reports.study import Built, two_rounds, two_rounds_by_a_coordinator
 
 PATHS = ("export.csv", "export.xlsx", "export.json", "panel.csv")
 
 
+@pytest.fixture(scope="session")
+def built_once(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Prebuilt[Built]:
+    folder = tmp_path_factory.mktemp("api_exports")
+    return build_once(database_url, folder, two_rounds_by_a_coordinator)
+
+
 @pytest.fixture
-def built(client: TestClient, session: Session) -> Built:
-    user, token = coordinator(session)
-    return two_rounds(client, token, session, user)
+def built(built_once: Prebuilt[Built], engine: Engine, client: TestClient) -> Built:
+    """The two-round study, restored into this test's database."""
+    return restored(built_once, engine, client)
 
 
 def audited(session: Session, study_id: int) -> list[tuple[str, dict[str, Any]]]:

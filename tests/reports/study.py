@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from app.models import Panelist, Study, User
 from app.services import panel
-from tests.factories import StudyRun, start_study
+from tests.factories import StudyRun, coordinator, start_study
 
 FORMULA = "=cmd|' /C calc'!A0"
 HTML = "<script>alert('x')</script> <b>bold</b>"
@@ -104,3 +104,9 @@ def two_rounds(
     run.close_round(second["id"])
     built.rounds = [first, second]
     return built
+
+
+def two_rounds_by_a_coordinator(client: TestClient, session: Session) -> Built:
+    """The export tests' study, built by coord@example.org: what `build_once` keeps."""
+    user, token = coordinator(session)
+    return two_rounds(client, token, session, user)

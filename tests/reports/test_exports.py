@@ -10,14 +10,15 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from openpyxl import load_workbook
-from sqlalchemy import update
+from sqlalchemy import Engine, update
 from sqlalchemy.orm import Session
 
 from app.models import Rating, Study
 from app.reports import export_sheets, export_xlsx
 from app.reports.exports import inert, reading
 from tests.factories import coordinator, start_study
-from tests.reports.study import FORMULA, HTML, Built, two_rounds
+from tests.prebuilt import Prebuilt, build_once, restored
+from tests.reports.study import FORMULA, HTML, Built, two_rounds_by_a_coordinator
 
 FIGURE_HEADERS = {
     "Classification": "classification",
@@ -37,10 +38,16 @@ FIGURE_HEADERS = {
 }
 
 
+@pytest.fixture(scope="session")
+def built_once(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Prebuilt[Built]:
+    folder = tmp_path_factory.mktemp("exports")
+    return build_once(database_url, folder, two_rounds_by_a_coordinator)
+
+
 @pytest.fixture
-def built(client: TestClient, session: Session) -> Built:
-    user, token = coordinator(session)
-    return two_rounds(client, token, session, user)
+def built(built_once: Prebuilt[Built], engine: Engine, client: TestClient) -> Built:
+    """The two-round study, restored into this test's database."""
+    return restored(built_once, engine, client)
 
 
 def download(built: Built, kind: str) -> bytes:

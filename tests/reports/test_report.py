@@ -14,8 +14,11 @@ import pytest
 from fastapi.testclient import TestClient
 from pypdf import PdfReader
 from pypdf.generic import DictionaryObject
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
 
-from tests.factories import StudyRun, start_study
+from tests.factories import StudyRun, coordinator, start_study
+from tests.prebuilt import Prebuilt, build_once, restored
 
 SCRIPT = "<script>alert('x')</script>"
 FORMULA = "=cmd|' /C calc'!A0"
@@ -211,11 +214,23 @@ def versions_of(finished: Finished) -> dict[int, int]:
     return {s["version_id"]: s["version"] for r in finished.rounds for s in r["statements"]}
 
 
+def _commented_study(client: TestClient, session: Session) -> Finished:
+    _, token = coordinator(session)
+    return finished_study(client, token, comments={(1, 0): SCRIPT, (2, 1): FORMULA, (3, 0): "Fine"})
+
+
+@pytest.fixture(scope="session")
+def finished_once(
+    database_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Prebuilt[Finished]:
+    folder = tmp_path_factory.mktemp("report")
+    return build_once(database_url, folder, _commented_study)
+
+
 @pytest.fixture
-def finished(client: TestClient, coordinator_token: str) -> Finished:
-    return finished_study(
-        client, coordinator_token, comments={(1, 0): SCRIPT, (2, 1): FORMULA, (3, 0): "Fine"}
-    )
+def finished(finished_once: Prebuilt[Finished], engine: Engine, client: TestClient) -> Finished:
+    """The finalized two-round study with comments, restored into this test's database."""
+    return restored(finished_once, engine, client)
 
 
 def test_every_number_in_the_html_report_equals_the_results_api(finished: Finished) -> None:

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from app.consensus import grading, strength
@@ -23,6 +24,7 @@ from app.reports.words import Words
 from app.services import panel, stability
 from tests.conftest import QueryCounter
 from tests.factories import StudyRun, coordinator, start_study
+from tests.prebuilt import Prebuilt, build_once, restored
 from tests.reports.test_report import f1, f2, parse, pdf_text
 
 GROUPS = ["nurses", "physicians"]  # panelist i belongs to GROUPS[i % 2]
@@ -132,9 +134,16 @@ def voting_study(
     return finished
 
 
+@pytest.fixture(scope="session")
+def voting_once(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Prebuilt[Finished]:
+    folder = tmp_path_factory.mktemp("voting")
+    return build_once(database_url, folder, voting_study)
+
+
 @pytest.fixture
-def voting(client: TestClient, session: Session) -> Finished:
-    return voting_study(client, session)
+def voting(voting_once: Prebuilt[Finished], engine: Engine, client: TestClient) -> Finished:
+    """The voting study, restored into this test's database."""
+    return restored(voting_once, engine, client)
 
 
 def p_value(p: float | None) -> str:
