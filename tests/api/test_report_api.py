@@ -6,20 +6,38 @@ import re
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from app.main import create_app
 from app.models import AuditEntry
 from tests.conftest import QueryCounter
 from tests.factories import coordinator
-from tests.reports.test_report import finished_study
+from tests.prebuilt import Prebuilt, build_once, restored
+from tests.reports.test_report import Finished, finished_study
 from tests.web.test_console import signed_in
 
 
+def _study(client: TestClient, session: Session) -> Finished:
+    return finished_study(client, coordinator(session)[1])
+
+
+@pytest.fixture(scope="session")
+def finished_once(
+    database_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Prebuilt[Finished]:
+    return build_once(database_url, tmp_path_factory.mktemp("report_api"), _study)
+
+
+@pytest.fixture
+def finished(finished_once: Prebuilt[Finished], engine: Engine, client: TestClient) -> Finished:
+    """A finalized two-round study by coord@example.org, restored into this test's database."""
+    return restored(finished_once, engine, client)
+
+
 def test_another_coordinators_study_is_not_found(
-    client: TestClient, coordinator_token: str, session: Session
+    finished: Finished, client: TestClient, session: Session
 ) -> None:
-    finished = finished_study(client, coordinator_token)
     other = coordinator(session, email="other@example.org")[1]
     for kind in ("html", "pdf"):
         response = client.get(
@@ -34,16 +52,14 @@ def test_another_coordinators_study_is_not_found(
     assert missing.status_code == 404
 
 
-def test_the_report_needs_a_token(client: TestClient, coordinator_token: str) -> None:
-    finished = finished_study(client, coordinator_token)
+def test_the_report_needs_a_token(finished: Finished, client: TestClient) -> None:
     response = client.get(f"/api/v1/studies/{finished.study_id}/report.pdf")
     assert response.status_code == 401
 
 
 def test_an_unknown_language_is_refused_by_name(
-    client: TestClient, coordinator_token: str, session: Session
+    finished: Finished, client: TestClient, session: Session
 ) -> None:
-    finished = finished_study(client, coordinator_token)
     before = session.query(AuditEntry).count()
     response = client.get(
         f"/api/v1/studies/{finished.study_id}/report.html?lang=fr", headers=finished.run.auth
@@ -57,9 +73,8 @@ def test_an_unknown_language_is_refused_by_name(
 
 
 def test_the_html_report_runs_no_script_and_allows_only_its_own_stylesheet(
-    client: TestClient, coordinator_token: str
+    finished: Finished,
 ) -> None:
-    finished = finished_study(client, coordinator_token)
     response = finished.report()
     csp = response.headers["content-security-policy"]
     assert "default-src 'none'" in csp
@@ -73,10 +88,7 @@ def test_the_html_report_runs_no_script_and_allows_only_its_own_stylesheet(
     assert response.headers["x-frame-options"] == "DENY"
 
 
-def test_taking_a_report_is_recorded_in_the_audit_log(
-    client: TestClient, coordinator_token: str, session: Session
-) -> None:
-    finished = finished_study(client, coordinator_token)
+def test_taking_a_report_is_recorded_in_the_audit_log(finished: Finished, session: Session) -> None:
     finished.report("pdf", lang="zh_Hans")
     finished.report("html")
     entries = (
