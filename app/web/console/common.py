@@ -72,12 +72,6 @@ def csrf_matches(expected: str | None, values: Mapping[str, str]) -> bool:
     return same_secret(expected, values.get("csrf_token", ""))
 
 
-def check_csrf(coordinator: Coordinator, values: dict[str, str]) -> None:
-    """Old spelling of CheckedForm's check, until the last router takes CheckedForm instead."""
-    if not csrf_matches(coordinator.csrf, values):
-        raise CsrfFailed()
-
-
 async def checked_form(request: Request, me: ConsoleUser) -> dict[str, str]:
     """The posted form, only when it carries the signed-in coordinator's token; else 403.
 
