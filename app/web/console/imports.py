@@ -9,12 +9,18 @@ from fastapi import APIRouter, Depends, Request
 from starlette.datastructures import UploadFile
 from starlette.responses import Response
 
-from app.db import discard
 from app.http.deps import SessionDep
 from app.http.paths import PathId
 from app.services import evidence_import, import_limits, panelist_import, statement_import, studies
 from app.services.errors import DomainError, Invalid
-from app.web.console.common import ConsoleUser, CsrfFailed, csrf_matches, done, page
+from app.web.console.common import (
+    ConsoleUser,
+    CsrfFailed,
+    csrf_matches,
+    done,
+    page,
+    show_again,
+)
 
 router = APIRouter(include_in_schema=False)
 KINDS = {"statements": "Statements", "panelists": "Panelists", "evidence": "Evidence sources"}
@@ -114,10 +120,15 @@ def import_file(
             session, actor=me.user, study=study, filename=filename, content=content
         )
     except DomainError as exc:
-        discard(session)  # nothing of the refused import stays
         shown, status = _refused(exc)
-        return page(
-            request, "console/import.html", {**context, **shown}, coordinator=me, status_code=status
+        return show_again(
+            request,
+            session,
+            me,
+            exc,
+            template="console/import.html",
+            build=lambda: {**context, **shown},
+            status_code=status,
         )
     if kind == "panelists" and made:
         return page(

@@ -9,7 +9,7 @@ from app.services import outbox, studies
 from app.services.errors import DomainError
 from app.settings import get_settings
 from app.web.console.common import CheckedForm, ConsoleUser, done, page
-from app.web.console.studies import _back
+from app.web.console.studies import study_refused
 
 router = APIRouter(include_in_schema=False)
 
@@ -81,5 +81,5 @@ def requeue_held(
     try:
         count = outbox.requeue_held(session, actor=me.user, study=study)
     except DomainError as exc:
-        return _back(request, session, me, study, exc)
+        return study_refused(request, session, me, study, exc)
     return done(request, f"/console/studies/{study.id}/outbox", f"{count} message(s) queued again.")

@@ -18,7 +18,7 @@ from app.services.errors import DomainError
 from app.web.console.common import CheckedForm, ConsoleUser, Coordinator, done, page
 from app.web.console.forms import parse_form
 from app.web.console.round_form import DeadlineForm, StrengthForm
-from app.web.console.studies import _back
+from app.web.console.studies import study_refused
 from app.web.forms import ticked_ids
 
 router = APIRouter(include_in_schema=False)
@@ -53,7 +53,7 @@ def create_round(
     try:
         created = rounds.create_round(session, actor=me.user, study=study)
     except DomainError as exc:
-        return _back(request, session, me, study, exc)
+        return study_refused(request, session, me, study, exc)
     return done(
         request,
         f"/console/studies/{study.id}#rounds",
@@ -74,7 +74,7 @@ def set_items(
         chosen = ticked_ids(values, "item-")
         rounds.set_items(session, actor=me.user, study=study, round_=round_, statement_ids=chosen)
     except DomainError as exc:
-        return _back(request, session, me, study, exc)
+        return study_refused(request, session, me, study, exc)
     return done(
         request,
         f"/console/studies/{study.id}#rounds",
@@ -95,7 +95,7 @@ def ask_strength(
         asks = parse_form(StrengthForm, values).asks_strength
         rounds.ask_strength(session, actor=me.user, study=study, round_=round_, asks_strength=asks)
     except DomainError as exc:
-        return _back(request, session, me, study, exc)
+        return study_refused(request, session, me, study, exc)
     return done(
         request,
         f"/console/studies/{study.id}#rounds",
@@ -116,7 +116,7 @@ def delete_round(
     try:
         rounds.delete_draft(session, actor=me.user, study=study, round_=round_)
     except DomainError as exc:
-        return _back(request, session, me, study, exc)
+        return study_refused(request, session, me, study, exc)
     return done(request, f"/console/studies/{study.id}#rounds", "Draft round deleted.")
 
 
@@ -134,7 +134,7 @@ def open_round(
         rounds.open_round(session, actor=me.user, study=study, round_=round_, closes_at=closes_at)
         outbox.enqueue_round_opened(session, round_=round_)  # committed with the opening
     except DomainError as exc:
-        return _back(request, session, me, study, exc, form="open", typed=values)
+        return study_refused(request, session, me, study, exc, form="open", typed=values)
     return done(
         request,
         f"/console/studies/{study.id}#rounds",
@@ -157,7 +157,7 @@ def extend(
             session, actor=me.user, study=study, round_=round_, closes_at=closes_at
         )
     except DomainError as exc:
-        return _back(request, session, me, study, exc, form="extend", typed=values)
+        return study_refused(request, session, me, study, exc, form="extend", typed=values)
     return done(request, f"/console/studies/{study.id}#rounds", "Deadline changed.")
 
 
@@ -192,7 +192,7 @@ def close(
     try:
         rounds.close_round(session, round_id=round_.id, actor=me.user)
     except DomainError as exc:
-        return _back(request, session, me, study, exc)
+        return study_refused(request, session, me, study, exc)
     after.add_task(freeze_statistics, [round_.id])  # runs once the close has committed
     return done(
         request,
@@ -209,7 +209,7 @@ def results_page(
     try:
         res = results.round_results(session, study=study, round_=round_)
     except DomainError as exc:
-        return _back(request, session, me, study, exc)
+        return study_refused(request, session, me, study, exc)
     shown = list(res.statements)
     wanted = request.query_params.get("classification", "")
     if wanted in CLASSES:
