@@ -1,20 +1,27 @@
 """A coordinator runs two rounds from the console while a panelist votes in another browser."""
 
 import re
+from collections.abc import Callable
 from pathlib import Path
 
-from playwright.sync_api import expect
+from playwright.sync_api import BrowserContext, Page, expect
+from sqlalchemy.orm import Session
 
 from app.models import Role
 from app.services import accounts
+from tests.browser.conftest import BrowserProblems
 
 PASSWORD = "a long passphrase"
 DESK = {"width": 1280, "height": 900}
 
 
 def test_coordinator_imports_runs_and_revises_while_a_panelist_votes(
-    session, new_context, problems, shot, tmp_path: Path
-):
+    session: Session,
+    new_context: Callable[..., BrowserContext],
+    problems: BrowserProblems,
+    shot: Callable[[Page, str], Path],
+    tmp_path: Path,
+) -> None:
     accounts.create_user(session, email="lead@example.org", password=PASSWORD, role=Role.admin)
     session.commit()
     desk = new_context(viewport=DESK).new_page()

@@ -1,19 +1,26 @@
 """A coordinator grades with GRADE and the panel's strength vote; a panelist votes on a phone."""
 
 import re
+from collections.abc import Callable
+from pathlib import Path
 
-from playwright.sync_api import expect
+from playwright.sync_api import BrowserContext, Page, expect
+from sqlalchemy.orm import Session
 
 from app.models import Role
 from app.services import accounts
+from tests.browser.conftest import BrowserProblems
 
 PASSWORD = "a long passphrase"
 DESK = {"width": 1280, "height": 900}
 
 
 def test_evidence_grading_table_strength_vote_and_finalization(
-    session, new_context, problems, shot
-):
+    session: Session,
+    new_context: Callable[..., BrowserContext],
+    problems: BrowserProblems,
+    shot: Callable[[Page, str], Path],
+) -> None:
     accounts.create_user(session, email="lead@example.org", password=PASSWORD, role=Role.admin)
     session.commit()
     desk = new_context(viewport=DESK).new_page()
@@ -34,7 +41,9 @@ def test_evidence_grading_table_strength_vote_and_finalization(
     desk.fill("#p-name", "Dr Wang")
     desk.click("button:has-text('Add panelist')")
     expect(desk.locator("h1")).to_contain_text("P01 added")  # the link, on its own page
-    link = re.search(r"/p/dp_[\w-]+", desk.locator("code.token").inner_text()).group(0)
+    found = re.search(r"/p/dp_[\w-]+", desk.locator("code.token").inner_text())
+    assert found is not None
+    link = found.group(0)
     desk.click("text=Back to the study")
 
     # evidence: two good trials, then the grading table from the preset that uses the vote

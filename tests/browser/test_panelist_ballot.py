@@ -1,13 +1,17 @@
 """The ballot as a clinician meets it in a real browser: phone, keyboard, no JavaScript, Chinese."""
 
 import re
+from collections.abc import Callable
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Page, expect
+from fastapi.testclient import TestClient
+from playwright.sync_api import BrowserContext, Locator, Page, expect
 
 from app.models import utcnow
+from tests.browser.conftest import BrowserProblems
 from tests.factories import StudyRun, start_study, study_body
 
 CJK = re.compile(r"[\u3400-\u9fff]")
@@ -23,14 +27,20 @@ def open_first_round(run: StudyRun) -> dict[str, Any]:
 
 
 @pytest.fixture
-def round1(client, coordinator_token) -> StudyRun:
+def round1(client: TestClient, coordinator_token: str) -> StudyRun:
     """Round 1 open with three statements and three panelists."""
     run = start_study(client, coordinator_token, statements=3, panelists=3)
     open_first_round(run)
     return run
 
 
-def bilingual_study(client, token: str, *, statements: list[dict], panelists: list[dict]):
+def bilingual_study(
+    client: TestClient,
+    token: str,
+    *,
+    statements: list[dict[str, Any]],
+    panelists: list[dict[str, Any]],
+) -> StudyRun:
     """A study in English and Chinese, with translated statements and panelists' languages."""
     run = StudyRun(client=client, token=token, study={})
     run.study = run.call(
@@ -69,16 +79,16 @@ def sign_in(page: Page, run: StudyRun, index: int) -> None:
     expect(page).to_have_url(re.compile(r"/ballot$"))
 
 
-def tile(page: Page, sid: int, value: int | str):
+def tile(page: Page, sid: int, value: int | str) -> Locator:
     """The big label a finger taps; the radio inside it is visually hidden."""
     return page.locator(f'label.point:has(input[name="rating-{sid}"][value="{value}"])')
 
 
-def radio(page: Page, sid: int, value: int | str):
+def radio(page: Page, sid: int, value: int | str) -> Locator:
     return page.locator(f'input[name="rating-{sid}"][value="{value}"]')
 
 
-def submit_button(page: Page):
+def submit_button(page: Page) -> Locator:
     return page.locator('form.ballot button[name="action"][value="submit"]')
 
 
@@ -106,7 +116,9 @@ def assert_no_horizontal_scroll(page: Page, width: int = 360) -> None:
 # --- the tests -------------------------------------------------------------------------------
 
 
-def test_phone_rate_submit_fix_the_missing_one_and_reopen(round1, page, shot, problems):
+def test_phone_rate_submit_fix_the_missing_one_and_reopen(
+    round1: StudyRun, page: Page, shot: Callable[[Page, str], Path], problems: BrowserProblems
+) -> None:
     s1, s2, s3 = (s["id"] for s in round1.statements)
     sign_in(page, round1, 0)
     expect(page.locator("h1")).to_have_text("Round 1")
@@ -159,7 +171,9 @@ def test_phone_rate_submit_fix_the_missing_one_and_reopen(round1, page, shot, pr
     assert not problems.seen
 
 
-def test_progress_after_a_refused_submit_counts_the_answers_on_the_page(round1, page, shot):
+def test_progress_after_a_refused_submit_counts_the_answers_on_the_page(
+    round1: StudyRun, page: Page, shot: Callable[[Page, str], Path]
+) -> None:
     s1, s2, s3 = (s["id"] for s in round1.statements)
     sign_in(page, round1, 0)
     tile(page, s1, 8).click()
@@ -173,8 +187,12 @@ def test_progress_after_a_refused_submit_counts_the_answers_on_the_page(round1, 
 
 
 def test_round_two_shows_the_chart_my_last_rating_and_comments_as_plain_text(
-    client, coordinator_token, page, shot, problems
-):
+    client: TestClient,
+    coordinator_token: str,
+    page: Page,
+    shot: Callable[[Page, str], Path],
+    problems: BrowserProblems,
+) -> None:
     run = start_study(client, coordinator_token, statements=2, panelists=5)
     _, s2 = round_two_with_a_split_statement(run, "<b>bold?</b> Depends on the stage.")
     sign_in(page, run, 0)
@@ -201,8 +219,12 @@ def test_round_two_shows_the_chart_my_last_rating_and_comments_as_plain_text(
 
 
 def test_chinese_panelist_sees_chinese_and_can_switch_to_english(
-    client, coordinator_token, page, shot, problems
-):
+    client: TestClient,
+    coordinator_token: str,
+    page: Page,
+    shot: Callable[[Page, str], Path],
+    problems: BrowserProblems,
+) -> None:
     chinese = "有监督的运动训练可以减轻糖尿病周围神经病理性疼痛。"
     run = bilingual_study(
         client,
@@ -240,8 +262,8 @@ def test_chinese_panelist_sees_chinese_and_can_switch_to_english(
 
 
 def test_keyboard_only_panelist_moves_in_reading_order_and_chooses_with_keys(
-    round1, page, shot, problems
-):
+    round1: StudyRun, page: Page, shot: Callable[[Page, str], Path], problems: BrowserProblems
+) -> None:
     s1, s2, _ = (s["id"] for s in round1.statements)
     sign_in(page, round1, 0)
 
@@ -284,7 +306,12 @@ def test_keyboard_only_panelist_moves_in_reading_order_and_chooses_with_keys(
     assert not problems.seen
 
 
-def test_ballot_works_without_javascript(new_context, round1, shot, problems):
+def test_ballot_works_without_javascript(
+    new_context: Callable[..., BrowserContext],
+    round1: StudyRun,
+    shot: Callable[[Page, str], Path],
+    problems: BrowserProblems,
+) -> None:
     s1, s2, _ = (s["id"] for s in round1.statements)
     page = new_context(java_script_enabled=False).new_page()
     sign_in(page, round1, 1)
@@ -306,7 +333,13 @@ def test_ballot_works_without_javascript(new_context, round1, shot, problems):
     assert not problems.seen
 
 
-def test_no_horizontal_scrolling_at_360_px(client, coordinator_token, page, shot, problems):
+def test_no_horizontal_scrolling_at_360_px(
+    client: TestClient,
+    coordinator_token: str,
+    page: Page,
+    shot: Callable[[Page, str], Path],
+    problems: BrowserProblems,
+) -> None:
     long_url = "https://example.org/guidelines/" + "neuropathic-pain-exercise-" * 6 + "2024.pdf"
     run = start_study(client, coordinator_token, statements=3, panelists=5)
     _, s2 = round_two_with_a_split_statement(run, f"See {long_url}")

@@ -1,7 +1,6 @@
 """The fuzz tests share one seeded database, built once per session and restored per test."""
 
 import shutil
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
@@ -47,15 +46,15 @@ def seed_fixture(database_url: str, tmp_path_factory: pytest.TempPathFactory) ->
 
 
 @pytest.fixture
-def seeded(engine: Engine, seed_fixture: Fixture) -> Iterator[Seeded]:
+def seeded(engine: Engine, seed_fixture: Fixture) -> Seeded:
     """This test's clean database, holding the seeded studies."""
     restore(engine, seed_fixture.rows)
     db.set_engine(engine)
-    yield seed_fixture.seeded
+    return seed_fixture.seeded
 
 
 @pytest.fixture
-def console(seeded: Seeded) -> Iterator[TestClient]:
+def console(seeded: Seeded) -> TestClient:
     """The lead coordinator signed in to the console."""
     web = TestClient(_APP, follow_redirects=False)
     login = web.get("/login").text
@@ -64,12 +63,12 @@ def console(seeded: Seeded) -> Iterator[TestClient]:
         data={"csrf_token": csrf(login), "email": seeded.lead_email, "password": PASSWORD},
     )
     assert response.status_code == 303, response.text
-    yield web
+    return web
 
 
 @pytest.fixture
-def panelist(seeded: Seeded) -> Iterator[TestClient]:
+def panelist(seeded: Seeded) -> TestClient:
     """A panelist of the study in its second round, signed in by their personal link."""
     web = TestClient(_APP, follow_redirects=False)
     assert web.get(f"/p/{seeded.running.panelists[0]['token']}").status_code == 303
-    yield web
+    return web

@@ -95,7 +95,11 @@ def form(valid: dict[str, str], **alternatives: list[str]) -> st.SearchStrategy[
     odd = st.lists(st.tuples(st.sampled_from(names), st.one_of(st.none(), odd_value)), max_size=3)
     huge = st.one_of(st.none(), st.none(), st.none(), st.tuples(st.sampled_from(names), huge_value))
 
-    def build(base: dict[str, str | None], changes: list, big: tuple | None) -> dict[str, Value]:
+    def build(
+        base: dict[str, str | None],
+        changes: list[tuple[str, Value | None]],
+        big: tuple[str, Value] | None,
+    ) -> dict[str, Value]:
         drawn: dict[str, Value | None] = dict(base)
         for name, value in [*changes, *([big] if big else [])]:
             drawn[name] = value
@@ -114,8 +118,10 @@ BOUNDARY = b"fuzz-7MA4YWxkTrZu0gW"
 def encode(form: dict[str, Value], how: str) -> tuple[bytes, str]:
     """The body and its content type: urlencoded as browsers send it, or multipart."""
     if how == "urlencoded":
-        body = "&".join(f"{quote_plus(_bytes(k))}={quote_plus(_bytes(v))}" for k, v in form.items())
-        return body.encode("ascii"), "application/x-www-form-urlencoded"
+        query = "&".join(
+            f"{quote_plus(_bytes(k))}={quote_plus(_bytes(v))}" for k, v in form.items()
+        )
+        return query.encode("ascii"), "application/x-www-form-urlencoded"
     parts = [
         b"--" + BOUNDARY + b"\r\n"
         b'Content-Disposition: form-data; name="' + _bytes(name).replace(b'"', b"%22") + b'"'

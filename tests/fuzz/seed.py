@@ -75,7 +75,8 @@ def seed(client: TestClient, session: Session) -> Seeded:
     )
     round1 = running.new_round()
     running.open_round(round1["id"])
-    for index, values in enumerate(([9, 1, 8], [8, 9, 2], [9, 5, 9], [7, 2, None])):
+    first_answers: list[list[int | None]] = [[9, 1, 8], [8, 9, 2], [9, 5, 9], [7, 2, None]]
+    for index, values in enumerate(first_answers):
         running.rate(index, dict(zip((s1, s2, s3), values, strict=True)), submit=index < 2)
     running.close_round(round1["id"])
     round2 = running.new_round()

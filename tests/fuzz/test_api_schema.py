@@ -13,7 +13,8 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
-from schemathesis import checks
+from requests.structures import CaseInsensitiveDict
+from schemathesis import APIOperation, Case, checks
 
 from app.main import create_app
 from tests.fuzz.seed import Seeded
@@ -64,10 +65,13 @@ CHECKS = [
 ]
 
 # Set per test by `tokens`; read while Hypothesis draws path parameters.
+# A generated request; schemathesis leaves its operation's four type parameters open.
+ApiCase = Case[APIOperation[Any, Any, Any, Any]]
+
 KNOWN_IDS: dict[str, list[int]] = {}
 
 
-def _often_known_ids(context: Any, path_parameters: dict[str, Any] | None) -> Any:
+def _often_known_ids(context: Any, path_parameters: dict[str, Any] | None) -> Any:  # noqa: ARG001 (schemathesis's hook signature)
     """Mostly ids that exist (the simplest examples first), else the ids as generated."""
     swaps = {
         name: st.sampled_from(KNOWN_IDS[name])
@@ -92,30 +96,40 @@ def tokens(seeded: Seeded) -> Iterator[dict[str, str]]:
     KNOWN_IDS.clear()
 
 
-def call_as(case: Any, token: str) -> None:
-    case.headers = {**(case.headers or {}), "Authorization": f"Bearer {token}"}
+def call_as(case: ApiCase, token: str) -> None:
+    headers = CaseInsensitiveDict(case.headers or {})
+    headers["Authorization"] = f"Bearer {token}"
+    case.headers = headers
     case.call_and_validate(checks=CHECKS)
 
 
 @schema.exclude(path=PDF).parametrize()
 @settings(deadline=None, suppress_health_check=list(HealthCheck))
-def test_coordinator_gets_documented_answers_and_no_server_error(case, tokens):
+def test_coordinator_gets_documented_answers_and_no_server_error(
+    case: ApiCase, tokens: dict[str, str]
+) -> None:
     call_as(case, tokens["coordinator"])
 
 
 @schema.include(path=BALLOT).parametrize()
 @settings(deadline=None, suppress_health_check=list(HealthCheck))
-def test_panelist_gets_documented_answers_and_no_server_error(case, tokens):
+def test_panelist_gets_documented_answers_and_no_server_error(
+    case: ApiCase, tokens: dict[str, str]
+) -> None:
     call_as(case, tokens["panelist"])
 
 
 @light_schema.include(path=PDF).parametrize()
 @settings(deadline=None, suppress_health_check=list(HealthCheck))
-def test_coordinator_gets_the_report_pdf_or_a_documented_refusal(case, tokens):
+def test_coordinator_gets_the_report_pdf_or_a_documented_refusal(
+    case: ApiCase, tokens: dict[str, str]
+) -> None:
     call_as(case, tokens["coordinator"])
 
 
 @light_schema.exclude(path=BALLOT).parametrize()
 @settings(deadline=None, suppress_health_check=list(HealthCheck))
-def test_panelist_token_on_coordinator_endpoints_gets_documented_answers(case, tokens):
+def test_panelist_token_on_coordinator_endpoints_gets_documented_answers(
+    case: ApiCase, tokens: dict[str, str]
+) -> None:
     call_as(case, tokens["panelist"])
