@@ -4,13 +4,15 @@ import csv
 import io
 import re
 
+import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from app.main import create_app
 from app.models import AuditEntry, Role, Study
 from app.services import accounts
+from tests.prebuilt import Prebuilt, build_once, restored
 from tests.reports.study import two_rounds
 from tests.web.test_console import new_study, signed_in
 
@@ -26,16 +28,24 @@ def _study(client: TestClient, session: Session) -> int:
     return two_rounds(client, token, session, lead).study_id
 
 
+@pytest.fixture(scope="session")
+def study_once(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Prebuilt[int]:
+    return build_once(database_url, tmp_path_factory.mktemp("console_exports"), _study)
+
+
+@pytest.fixture
+def study_id(study_once: Prebuilt[int], engine: Engine, client: TestClient) -> int:
+    """The two-round study's id, its rows restored into this test's database."""
+    return restored(study_once, engine, client)
+
+
 def _exports_section(page: str) -> str:
     match = re.search(r'<section class="card" id="exports">.*?</section>', page, re.S)
     assert match, "no Exports section"
     return match.group(0)
 
 
-def test_the_study_page_links_every_export_and_the_report(
-    client: TestClient, session: Session
-) -> None:
-    study_id = _study(client, session)
+def test_the_study_page_links_every_export_and_the_report(study_id: int, session: Session) -> None:
     web = signed_in(session)
     section = _exports_section(web.get(f"/console/studies/{study_id}").text)
     links = re.findall(r'href="([^"]+)"', section)
@@ -50,10 +60,7 @@ def test_the_study_page_links_every_export_and_the_report(
     assert "coordinators only" in section
 
 
-def test_a_console_download_is_the_export_and_is_audited(
-    client: TestClient, session: Session
-) -> None:
-    study_id = _study(client, session)
+def test_a_console_download_is_the_export_and_is_audited(study_id: int, session: Session) -> None:
     web = signed_in(session)
     response = web.get(f"/console/studies/{study_id}/export.csv")
     assert response.status_code == 200
@@ -74,9 +81,8 @@ def test_a_console_download_is_the_export_and_is_audited(
 
 
 def test_an_observer_sees_no_panel_export_and_is_refused_it(
-    client: TestClient, session: Session
+    study_id: int, session: Session
 ) -> None:
-    study_id = _study(client, session)
     web = signed_in(session, email="watcher@example.org", role=Role.observer)
     lead = session.scalars(
         select(accounts.User).where(accounts.User.email == "lead@example.org")
@@ -95,9 +101,8 @@ def test_an_observer_sees_no_panel_export_and_is_refused_it(
 
 
 def test_a_study_that_is_not_yours_or_an_unknown_format_is_not_found(
-    client: TestClient, session: Session
+    study_id: int, session: Session
 ) -> None:
-    study_id = _study(client, session)
     web = signed_in(session, email="other@example.org")
     assert web.get(f"/console/studies/{study_id}/export.csv").status_code == 404
     assert web.get(f"/console/studies/{study_id}/panel.csv").status_code == 404
@@ -105,8 +110,7 @@ def test_a_study_that_is_not_yours_or_an_unknown_format_is_not_found(
     assert lead.get(f"/console/studies/{study_id}/export.pdf").status_code == 404
 
 
-def test_exports_need_a_signed_in_coordinator(client: TestClient, session: Session) -> None:
-    study_id = _study(client, session)
+def test_exports_need_a_signed_in_coordinator(study_id: int) -> None:
     anonymous = TestClient(create_app(), follow_redirects=False)
     response = anonymous.get(f"/console/studies/{study_id}/export.json")
     assert response.status_code == 303
