@@ -202,9 +202,6 @@ def study_refused(
     )
 
 
-_back = study_refused  # the old name, still imported by rounds.py and mail.py
-
-
 @router.post("/console/studies/{study_id}/statements")
 def add_statement(
     study_id: PathId,
