@@ -21,7 +21,15 @@ from app import db
 from app.db import make_engine
 from app.main import create_app
 from app.models import Base
-from app.settings import ROOT, normalise_database_url
+from app.settings import ROOT, get_settings, normalise_database_url
+
+
+def pytest_configure() -> None:
+    """Tests tick by hand (scheduler.tick_once): an app's background tick, 30 s into a slow test
+    on a loaded machine, would run its queries inside that test's query count."""
+    os.environ.setdefault("DELPHI_TICK_SECONDS", "0")
+    get_settings.cache_clear()
+
 
 PG_URL = os.environ.get("TEST_DATABASE_URL")
 # Separate names let two suites run at once (e.g. DELPHI_PG_TEST_DB=delphi_test_b).
