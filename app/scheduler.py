@@ -12,7 +12,7 @@ from starlette.concurrency import run_in_threadpool
 
 from app.db import transaction
 from app.delivery import DeliveryReport, deliver_due
-from app.services import logins, outbox, stability
+from app.services import logins, reminders, stability
 from app.services.rounds import close_due_rounds
 
 log = logging.getLogger("delphi.tick")
@@ -44,7 +44,7 @@ def tick_once() -> TickReport:
         closed = close_due_rounds(session)
     freeze_statistics(closed)
     with transaction() as session:
-        reminded = outbox.enqueue_due_reminders(session)
+        reminded = reminders.enqueue_due_reminders(session)
     delivery = deliver_due()  # opens its own short transactions
     with transaction() as session:
         logins.prune(session)

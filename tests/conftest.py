@@ -22,6 +22,7 @@ from app.db import make_engine
 from app.main import create_app
 from app.models import Base
 from app.settings import ROOT, get_settings, normalise_database_url
+from tests.mailing import Recorder, mail_settings, running_smtp_server
 
 
 def pytest_configure() -> None:
@@ -175,3 +176,17 @@ def live_server(engine: Engine) -> Iterator[str]:  # noqa: ARG001 (the app runs 
     """The app under a real uvicorn on a free loopback port, in a thread, on the test database."""
     with serving(create_app()) as url:
         yield url
+
+
+@pytest.fixture
+def smtp() -> Iterator[Recorder]:
+    """A real SMTP server (aiosmtpd) the app sends to, recording what arrives."""
+    with running_smtp_server() as recorder:
+        yield recorder
+
+
+@pytest.fixture
+def no_smtp() -> Iterator[None]:
+    """No SMTP server configured: mail is held for the coordinator to pass on."""
+    with mail_settings(smtp_host=None):
+        yield

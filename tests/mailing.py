@@ -22,7 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.models import OutboxMessage, Panelist
-from app.services import ballots, outbox, panel
+from app.services import ballots, deliveries, panel
 from app.settings import get_settings
 from tests.services.builders import Built, build_study
 
@@ -214,4 +214,4 @@ def messages(session: Session, **where: Any) -> list[OutboxMessage]:
 
 
 def outcomes(session: Session, message: OutboxMessage) -> list[tuple[str, str]]:
-    return [(a.outcome, a.detail) for a in outbox.history(session, message_id=message.id)]
+    return [(a.outcome, a.detail) for a in deliveries.history(session, message_id=message.id)]

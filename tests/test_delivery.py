@@ -13,7 +13,6 @@ import ssl
 import subprocess
 import threading
 from collections import Counter
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -29,7 +28,7 @@ from app import delivery, mail
 from app.db import transaction
 from app.models import DeliveryAttempt, OutboxMessage, PanelistLink, utcnow
 from app.security import token_hash
-from app.services import outbox
+from app.services import deliveries, outbox, reminders
 from app.services.errors import Conflict
 from tests.mailing import (
     LINK,
@@ -46,19 +45,6 @@ from tests.mailing import (
     running_smtp_server,
 )
 from tests.services.builders import build_study
-
-
-@pytest.fixture
-def smtp() -> Iterator[Recorder]:
-    with running_smtp_server() as recorder:
-        yield recorder
-
-
-@pytest.fixture
-def no_smtp() -> Iterator[None]:
-    with mail_settings(smtp_host=None):
-        yield
-
 
 # --- Held, retried, failed ------------------------------------------------------------------
 
@@ -77,7 +63,7 @@ def test_without_smtp_settings_messages_are_held_with_their_link_and_history(
     assert report.sent == 0
     assert delivery.deliver_due().held == 0  # held stays held; no second attempt
 
-    (view,) = outbox.messages_for(session, study=b.study)
+    (view,) = deliveries.messages_for(session, study=b.study)
     assert view.message.status == "held"
     assert view.panelist_code == "P02"
     assert view.link is not None
@@ -90,9 +76,9 @@ def test_without_smtp_settings_messages_are_held_with_their_link_and_history(
 
     # Once SMTP is configured, the coordinator can send it after all.
     with running_smtp_server() as recorder:
-        outbox.requeue(session, actor=b.user, message_id=view.message.id, study=b.study)
+        deliveries.requeue(session, actor=b.user, message_id=view.message.id, study=b.study)
         with pytest.raises(Conflict, match="is queued"):
-            outbox.requeue(session, actor=b.user, message_id=view.message.id, study=b.study)
+            deliveries.requeue(session, actor=b.user, message_id=view.message.id, study=b.study)
         reload(session)
         assert delivery.deliver_due().sent == 1
     assert [r.token for r in recorder.received] == [token]
@@ -316,7 +302,7 @@ def run_workers(job: Any, *, workers: int = WORKERS, passes: int = 3) -> list[An
 def tick(now: datetime) -> tuple[int, delivery.DeliveryReport]:
     """What each process does every tick: queue due reminders, commit, then deliver."""
     with transaction() as session:
-        queued = outbox.enqueue_due_reminders(session, now=now)
+        queued = reminders.enqueue_due_reminders(session, now=now)
     return queued, delivery.deliver_due(now=now)
 
 

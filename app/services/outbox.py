@@ -4,8 +4,8 @@ Enqueuing (`enqueue` and the `enqueue_*` helpers) runs in the caller's write tra
 only flushes: a message exists exactly when the action that caused it (a round opening, a
 panelist added, a reminder falling due) commits, and a rolled-back action leaves no mail behind.
 Each message carries a fresh personal link (`panel.issue_link`), rendered into its body from
-templates/mail/<kind>.txt in the panelist's language. The console reads the outbox here too
-(`messages_for`, `history`) and puts held or failed messages back in the queue (`requeue`).
+templates/mail/<kind>.txt in the panelist's language. When reminders fall due is
+services.reminders; the console's view of the outbox and sending again is services.deliveries.
 
 Delivery is app.delivery: it runs outside any request, in transactions of its own, and keeps
 every try as a DeliveryAttempt, so the console can show a message's whole history.
@@ -23,21 +23,18 @@ Message states (OutboxMessage.status):
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from collections.abc import Callable, Iterable
+from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import exists, or_, select
+from sqlalchemy import exists, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.models import (
     Ballot,
-    DeliveryAttempt,
     OutboxMessage,
     Panelist,
-    Rating,
     Round,
     RoundStatus,
     Study,
@@ -45,14 +42,14 @@ from app.models import (
     utcnow,
 )
 from app.services import audit, panel
-from app.services.errors import Conflict, Invalid, NotFound
+from app.services.errors import Conflict, Invalid
 from app.templating import environment, supported
 
 KINDS = ("invitation", "round_opened", "reminder", "closing_soon")
 
 QUEUED, SENDING, SENT, FAILED, HELD = "queued", "sending", "sent", "failed", "held"
 
-_LINK = re.compile(r"(https?://\S+/p/)([A-Za-z0-9_\-]+)")
+LINK = re.compile(r"(https?://\S+/p/)([A-Za-z0-9_\-]+)")
 REDACTED = "[personal link removed after delivery]"
 
 
@@ -85,7 +82,7 @@ def redact(body: str) -> str:
     Personal links are otherwise stored only as keyed hashes (DESIGN 2.6); an unsent message has
     to keep its link (a held one is passed on by hand), a sent one does not.
     """
-    return _LINK.sub(lambda found: found.group(1) + REDACTED, body)
+    return LINK.sub(lambda found: found.group(1) + REDACTED, body)
 
 
 # --- Enqueuing (caller's transaction; flush only) -----------------------------------------------
@@ -214,7 +211,7 @@ def enqueue_round_opened(
     """Tell every active panelist with e-mail that the round is open (once per round each)."""
     return [
         m
-        for p in _active(session, study_id=round_.study_id)
+        for p in active_panelists(session, study_id=round_.study_id)
         if (
             m := enqueue(
                 session,
@@ -245,7 +242,7 @@ def enqueue_closing_soon(
     )
     return [
         m
-        for p in _active(session, study_id=round_.study_id, where=~submitted)
+        for p in active_panelists(session, study_id=round_.study_id, where=~submitted)
         if (
             m := enqueue(
                 session,
@@ -258,89 +255,6 @@ def enqueue_closing_soon(
         )
         is not None
     ]
-
-
-def enqueue_due_reminders(session: Session, *, now: datetime | None = None) -> int:
-    """Queue the reminders that are due to non-responders of every open round; returns how many.
-
-    A reminder point is `closes_at - h hours` for each h in the study's reminder_hours. When
-    several points have passed, only the latest (smallest h) is sent: a panelist never gets two
-    reminders at once after the scheduler was down. Points that fell before the round opened are
-    skipped (the panelist has just had the round-opened message). A non-responder has no rating
-    and no abstention in the round. Exactly one message per (round, panelist, h) whatever runs
-    this, however often and in however many processes: the dedupe key
-    "reminder:<round>:<panelist>:<h>" is unique (see enqueue).
-    """
-    now = now or utcnow()
-    rows = session.execute(
-        select(Round, Study.reminder_hours)
-        .join(Study, Study.id == Round.study_id)
-        .where(
-            Round.status == RoundStatus.open,
-            Round.closes_at.is_not(None),
-            Round.closes_at > now,
-        )
-        .order_by(Round.id)
-    ).all()
-    count = 0
-    for round_, hours in rows:
-        due = due_reminder(round_, hours, now=now)
-        if due is not None:
-            queued = _remind(session, round_=round_, hours=due, now=now)
-            if queued:
-                audit.record(
-                    session,
-                    actor=None,
-                    action="mail.reminders",
-                    study_id=round_.study_id,
-                    round=round_.number,
-                    hours_before=due,
-                    queued=queued,
-                )
-            count += queued
-    return count
-
-
-def due_reminder(round_: Round, hours: Sequence[Any] | None, *, now: datetime) -> float | None:
-    """The reminder (hours before the deadline) due now for this round, if any."""
-    if round_.closes_at is None or now >= round_.closes_at:
-        return None
-    due = []
-    for value in hours or []:
-        try:
-            h = float(value)
-        except (TypeError, ValueError):
-            continue
-        point = round_.closes_at - timedelta(hours=h)
-        if h > 0 and point <= now and (round_.opens_at is None or point >= round_.opens_at):
-            due.append(h)
-    return min(due) if due else None
-
-
-def _remind(session: Session, *, round_: Round, hours: float, now: datetime) -> int:
-    responded = exists().where(
-        Rating.round_id == round_.id,
-        Rating.panelist_id == Panelist.id,
-        or_(Rating.value.is_not(None), Rating.abstain),
-    )
-    prefix = f"reminder:{round_.id}:"
-    done = set(
-        session.scalars(
-            select(OutboxMessage.dedupe_key).where(
-                OutboxMessage.round_id == round_.id, OutboxMessage.kind == "reminder"
-            )
-        )
-    )
-    count = 0
-    for p in _active(session, study_id=round_.study_id, where=~responded):
-        key = f"{prefix}{p.id}:{hours:g}"
-        if key in done:
-            continue
-        queued = enqueue(
-            session, kind="reminder", panelist=p, round_=round_, dedupe_key=key, now=now
-        )
-        count += queued is not None
-    return count
 
 
 def invite_uninvited(session: Session, *, actor: User, study: Study) -> list[OutboxMessage]:
@@ -375,7 +289,7 @@ def closing_soon_now(session: Session, *, actor: User, study: Study) -> list[Out
     return queued
 
 
-def _active(session: Session, *, study_id: int, where: Any = None) -> list[Panelist]:
+def active_panelists(session: Session, *, study_id: int, where: Any = None) -> list[Panelist]:
     """Panelists who can be written to, in id order (one lock order for every process)."""
     query = select(Panelist).where(
         Panelist.study_id == study_id,
@@ -391,118 +305,3 @@ def _open_round(session: Session, *, study_id: int) -> Round | None:
     return session.scalar(
         select(Round).where(Round.study_id == study_id, Round.status == RoundStatus.open)
     )
-
-
-# --- The console ---------------------------------------------------------------------------------
-
-
-@dataclass(slots=True)
-class MessageView:
-    """A message for the console, with its whole delivery history (oldest first)."""
-
-    message: OutboxMessage
-    panelist_code: str | None
-    attempts: list[DeliveryAttempt] = field(default_factory=list)
-
-    @property
-    def link(self) -> str | None:
-        """The personal link in the body (for held messages the coordinator passes on)."""
-        found = _LINK.search(self.message.body)
-        return found.group(0) if found else None  # None once sent: see redact()
-
-
-def messages_for(session: Session, *, study: Study, limit: int = 200) -> list[MessageView]:
-    """The study's newest messages with their histories, in two queries whatever the count."""
-    rows = session.execute(
-        select(OutboxMessage, Panelist.code)
-        .outerjoin(Panelist, Panelist.id == OutboxMessage.panelist_id)
-        .where(OutboxMessage.study_id == study.id)
-        .order_by(OutboxMessage.created_at.desc(), OutboxMessage.id.desc())
-        .limit(limit)
-    ).all()
-    views = {message.id: MessageView(message, code) for message, code in rows}
-    if views:
-        for attempt in session.scalars(
-            select(DeliveryAttempt)
-            .where(DeliveryAttempt.message_id.in_(views))
-            .order_by(DeliveryAttempt.at, DeliveryAttempt.id)
-        ):
-            views[attempt.message_id].attempts.append(attempt)
-    return list(views.values())
-
-
-def get_message(session: Session, *, message_id: int, study: Study | None = None) -> OutboxMessage:
-    message = session.get(OutboxMessage, message_id)
-    if message is None or (study is not None and message.study_id != study.id):
-        raise NotFound(f"Message {message_id} does not exist or is not one of yours.")
-    return message
-
-
-def history(
-    session: Session, *, message_id: int, study: Study | None = None
-) -> list[DeliveryAttempt]:
-    """Every try at delivering the message, oldest first (pass `study` to scope the lookup)."""
-    get_message(session, message_id=message_id, study=study)
-    return list(
-        session.scalars(
-            select(DeliveryAttempt)
-            .where(DeliveryAttempt.message_id == message_id)
-            .order_by(DeliveryAttempt.at, DeliveryAttempt.id)
-        )
-    )
-
-
-def requeue(
-    session: Session,
-    *,
-    actor: User | None,
-    message_id: int,
-    study: Study | None = None,
-    now: datetime | None = None,
-) -> OutboxMessage:
-    """Put a held or failed message back in the queue (SMTP now configured, address fixed …).
-
-    Its history stays; it gets app.delivery.MAX_ATTEMPTS fresh tries. Sent messages cannot be
-    requeued.
-    """
-    message = get_message(session, message_id=message_id, study=study)
-    session.refresh(message, with_for_update=True)
-    if message.status not in (HELD, FAILED):
-        raise Conflict(f"Message {message_id} is {message.status}; only held or failed ones.")
-    message.status = QUEUED
-    message.attempts = 0
-    message.next_attempt_at = now or utcnow()
-    session.flush()
-    audit.record(
-        session,
-        actor=actor,
-        action="outbox.requeue",
-        study_id=message.study_id,
-        message=message.id,
-        kind=message.kind,
-    )
-    return message
-
-
-def requeue_held(
-    session: Session, *, actor: User | None, study: Study, now: datetime | None = None
-) -> int:
-    """Queue every held message of the study again (say, once SMTP has been configured)."""
-    held = list(
-        session.scalars(
-            select(OutboxMessage)
-            .where(OutboxMessage.study_id == study.id, OutboxMessage.status == HELD)
-            .order_by(OutboxMessage.id)
-            .with_for_update()
-        )
-    )
-    for message in held:
-        message.status = QUEUED
-        message.attempts = 0
-        message.next_attempt_at = now or utcnow()
-    session.flush()
-    if held:
-        audit.record(
-            session, actor=actor, action="outbox.requeue_held", study_id=study.id, count=len(held)
-        )
-    return len(held)

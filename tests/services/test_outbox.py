@@ -1,10 +1,9 @@
 """E-mail enqueued through the outbox: rendered per language, each with a fresh personal link,
-once per dedupe key, reminders to non-responders, and the console's view of the messages."""
+once per dedupe key (reminders: test_reminders.py; the console's view: test_deliveries.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from fastapi.testclient import TestClient
@@ -12,38 +11,19 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.delivery import deliver_due
-from app.models import PanelistLink, Round, utcnow
-from app.services import ballots, outbox, panel
-from tests.conftest import QueryCounter
+from app.models import PanelistLink, utcnow
+from app.services import ballots, deliveries, outbox, panel
 from tests.mailing import (
     LINK,
     SENDER,
     TITLE_EN,
     TITLE_ZH,
     Recorder,
-    add_emailed,
     bilingual_study,
-    mail_settings,
     messages,
     outcomes,
-    rate,
     reload,
-    running_smtp_server,
 )
-from tests.services.builders import build_study
-
-
-@pytest.fixture
-def smtp() -> Iterator[Recorder]:
-    with running_smtp_server() as recorder:
-        yield recorder
-
-
-@pytest.fixture
-def no_smtp() -> Iterator[None]:
-    with mail_settings(smtp_host=None):
-        yield
-
 
 # --- Invitations ----------------------------------------------------------------------------
 
@@ -100,7 +80,7 @@ def test_invitations_arrive_in_each_panelists_language_with_a_link_that_opens_th
         assert en.token not in message.body
         assert zh.token not in message.body
         assert outbox.REDACTED in message.body
-    assert all(v.link is None for v in outbox.messages_for(session, study=b.study))
+    assert all(v.link is None for v in deliveries.messages_for(session, study=b.study))
 
 
 def test_each_message_gets_a_fresh_link_and_skips_those_who_cannot_be_written_to(
@@ -183,129 +163,3 @@ def test_closing_soon_goes_to_those_who_have_not_submitted(session: Session) -> 
     sent = outbox.enqueue_closing_soon(session, round_=round_)
     assert [m.to_address for m in sent] == ["ada@example.org"]
     assert "closes soon" in sent[0].subject
-
-
-# --- Reminders ------------------------------------------------------------------------------
-
-
-def test_reminders_go_only_to_non_responders_at_72_and_24_hours_once_each(
-    session: Session, smtp: Recorder
-) -> None:
-    b = build_study(session, statements=1, panelists=1)  # its panelist has no e-mail
-    rater, abstainer, commenter, silent, withdrawn = add_emailed(b, 5)
-    closes = utcnow() + timedelta(days=5)
-    round_ = b.open_round(closes_at=closes)
-    rate(session, b, rater, value=7)
-    rate(session, b, abstainer, abstain=True)
-    rate(session, b, commenter, comment="I need more time")  # a comment alone is no answer
-    withdrawn.withdrawn_at = utcnow()
-    session.commit()
-
-    def due(at: datetime, times: int = 4) -> list[int]:
-        counts = [outbox.enqueue_due_reminders(session, now=at) for _ in range(times)]
-        session.commit()
-        return counts
-
-    assert due(closes - timedelta(hours=73)) == [0, 0, 0, 0]
-    at_72 = closes - timedelta(hours=72) + timedelta(minutes=1)
-    assert due(at_72) == [2, 0, 0, 0]
-    assert deliver_due(now=at_72).sent == 2
-    assert due(closes - timedelta(hours=30)) == [0, 0, 0, 0]
-
-    rate(session, b, commenter, value=4)  # answers between the reminders
-    session.commit()
-    at_24 = closes - timedelta(hours=24) + timedelta(minutes=1)
-    assert due(at_24) == [1, 0, 0, 0]
-    assert deliver_due(now=at_24).sent == 1
-    assert due(closes - timedelta(hours=1)) == [0, 0, 0, 0]
-    assert due(closes + timedelta(minutes=1)) == [0, 0, 0, 0]
-
-    assert sorted(r.to for r in smtp.received) == [
-        "expert3@example.org",
-        "expert4@example.org",
-        "expert4@example.org",
-    ]
-    assert all(r.subject.startswith("Reminder: round 1 of") for r in smtp.received)
-    assert "You have not yet answered round 1" in smtp.received[0].body
-    reload(session)
-    assert sorted(m.dedupe_key or "" for m in messages(session, kind="reminder")) == [
-        f"reminder:{round_.id}:{commenter.id}:72",
-        f"reminder:{round_.id}:{silent.id}:24",
-        f"reminder:{round_.id}:{silent.id}:72",
-    ]
-
-
-def test_only_the_latest_due_reminder_is_sent_and_none_from_before_the_round_opened(
-    session: Session,
-) -> None:
-    b = build_study(session, statements=1, panelists=1)
-    add_emailed(b, 1)
-    closes = utcnow() + timedelta(hours=48)  # the 72-hour point came before the opening
-    b.open_round(closes_at=closes)
-    assert outbox.enqueue_due_reminders(session, now=closes - timedelta(hours=30)) == 0
-    late = closes - timedelta(hours=2)  # the scheduler was down through the 24-hour point
-    assert outbox.enqueue_due_reminders(session, now=late) == 1
-    assert outbox.enqueue_due_reminders(session, now=late) == 0
-    (message,) = messages(session, kind="reminder")
-    assert message.dedupe_key is not None
-    assert message.dedupe_key.endswith(":24")
-
-
-def test_due_reminder_points() -> None:
-    opened = utcnow()
-    round_ = Round(opens_at=opened, closes_at=opened + timedelta(days=5))
-    closes = round_.closes_at
-    assert closes is not None
-    hours = [72, 24, "1.5", "junk", None, 0]
-    assert outbox.due_reminder(round_, hours, now=closes - timedelta(hours=80)) is None
-    assert outbox.due_reminder(round_, hours, now=closes - timedelta(hours=72)) == 72
-    assert outbox.due_reminder(round_, hours, now=closes - timedelta(hours=3)) == 24
-    assert outbox.due_reminder(round_, hours, now=closes - timedelta(hours=1)) == 1.5
-    assert outbox.due_reminder(round_, hours, now=closes) is None
-    assert outbox.due_reminder(round_, [], now=closes - timedelta(hours=1)) is None
-
-
-# --- The console ----------------------------------------------------------------------------
-
-
-@pytest.mark.usefixtures("no_smtp")
-def test_history_is_scoped_to_the_study(session: Session) -> None:
-    from app.services.errors import NotFound
-
-    b, people = bilingual_study(session)
-    message = outbox.enqueue(session, kind="invitation", panelist=people["ada@example.org"])
-    assert message is not None
-    other = build_study(session, statements=1, panelists=1, email="other@example.org")
-    with pytest.raises(NotFound):
-        outbox.history(session, message_id=message.id, study=other.study)
-    assert outbox.history(session, message_id=message.id, study=b.study) == []
-    assert outbox.messages_for(session, study=other.study) == []
-
-
-@pytest.mark.usefixtures("no_smtp")
-def test_the_outbox_lists_messages_in_a_fixed_number_of_queries(
-    session: Session, queries: QueryCounter
-) -> None:
-    b = build_study(session, statements=1, panelists=1)
-    outbox.enqueue_invitations(session, study=b.study, panelists=add_emailed(b, 8))
-    session.commit()
-    deliver_due()
-    queries.reset()
-    views = outbox.messages_for(session, study=b.study)
-    assert len(views) == 8
-    assert all(len(v.attempts) == 1 for v in views)
-    assert queries.count == 2
-
-
-@pytest.mark.usefixtures("no_smtp")
-def test_held_messages_can_all_be_queued_again(session: Session) -> None:
-    b, people = bilingual_study(session)
-    outbox.enqueue_invitations(session, study=b.study, panelists=list(people.values()))
-    reload(session)
-    assert deliver_due().held == 2
-    assert outbox.requeue_held(session, actor=b.user, study=b.study) == 2
-    reload(session)
-    assert {m.status for m in messages(session)} == {"queued"}
-    with running_smtp_server() as recorder:
-        assert deliver_due().sent == 2
-    assert len(recorder.received) == 2

@@ -5,7 +5,7 @@ from starlette.responses import Response
 
 from app.http.deps import SessionDep
 from app.http.paths import PathId
-from app.services import outbox, studies
+from app.services import deliveries, outbox, studies
 from app.services.errors import DomainError
 from app.settings import get_settings
 from app.web.console.common import CheckedForm, ConsoleUser, done, page
@@ -25,7 +25,7 @@ def outbox_page(
         "console/outbox.html",
         {
             "study": study,
-            "views": outbox.messages_for(session, study=study),
+            "views": deliveries.messages_for(session, study=study),
             "smtp": bool(get_settings().smtp_host),
         },
         coordinator=me,
@@ -79,7 +79,7 @@ def requeue_held(
 ) -> Response:
     study = studies.study_for(session, user=me.user, study_id=study_id, write=True)
     try:
-        count = outbox.requeue_held(session, actor=me.user, study=study)
+        count = deliveries.requeue_held(session, actor=me.user, study=study)
     except DomainError as exc:
         return study_refused(request, session, me, study, exc)
     return done(request, f"/console/studies/{study.id}/outbox", f"{count} message(s) queued again.")
