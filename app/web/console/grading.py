@@ -135,7 +135,7 @@ def _messages(exc: ValidationError) -> str:
     return " ".join(out)
 
 
-def _context(session: Session, study: models.Study) -> dict[str, Any]:
+def _context(_session: Session, study: models.Study) -> dict[str, Any]:
     table = evidence.table_of(study)
     return {
         "study": study,
