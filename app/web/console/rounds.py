@@ -13,7 +13,7 @@ from app.consensus.results import StatementResult
 from app.http.deps import SessionDep
 from app.http.paths import PathId
 from app.scheduler import freeze_statistics
-from app.services import audit, outbox, results, rounds, studies
+from app.services import audit, outbox, results, rounds, rules, studies
 from app.services.errors import DomainError
 from app.web.console.common import CheckedForm, ConsoleUser, Coordinator, done, page
 from app.web.console.forms import parse_form
@@ -23,8 +23,9 @@ from app.web.forms import ticked_ids
 
 router = APIRouter(include_in_schema=False)
 CLASSES = ("consensus_for", "consensus_against", "no_consensus")
+# Results come in the study's order; "key" (the statement) keeps it, the others sort from it.
 SORTS: dict[str, Callable[[StatementResult], Any]] = {
-    "key": lambda s: s.key or "",
+    "key": lambda _s: 0,
     "median": lambda s: -(s.median or 0),
     "agree": lambda s: -(s.pct_agree or 0),
     "iqr": lambda s: s.iqr if s.iqr is not None else 1e9,
@@ -230,6 +231,7 @@ def results_page(
             "texts": results.statement_texts(session, results=res),
             "comments": results.comments(session, round_id=round_.id),
             "strength_words": strength.describe_vote,
+            "rule_words": rules.rule_words(study),
         },
         coordinator=me,
     )
