@@ -18,6 +18,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.responses import HTMLResponse
 
 from app import charts
+from app.names import name_of
 from app.settings import ROOT
 
 TEMPLATES = ROOT / "templates"
@@ -59,6 +60,8 @@ def environment(language: str) -> Environment:
         histogram_chart=charts.histogram,
         participant_flow_chart=charts.participant_flow,
         statement_flow_chart=charts.statement_flow,
+        # A stored code in words of the page's language: named("outcome", "consensus_for").
+        named=lambda kind, code: translations.gettext(name_of(kind, code)) if code else "",
     )
     return env
 

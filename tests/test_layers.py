@@ -16,7 +16,7 @@ ALLOWED. A failure names the edge: "app.x (layer) imports app.y (layer)".
     services                  use cases: they flush, never commit
     process                   the server process's own limits: heavy-work slots, middleware
     shared                    what services, reports and web share: Jinja, translations, formats,
-                              the charts' geometry
+                              the charts' geometry, the words for stored codes
     foundation                settings, logs, database, models, secrets, SMTP, backups
     consensus                 the method, pure: it imports nothing else of app
 """
@@ -45,6 +45,7 @@ LAYERS = {
     "app.middleware": "process",
     "app.templating": "shared",
     "app.charts": "shared",
+    "app.names": "shared",
     "app.settings": "foundation",
     "app.logs": "foundation",
     "app.db": "foundation",

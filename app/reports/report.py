@@ -14,6 +14,7 @@ from markupsafe import Markup
 from sqlalchemy.orm import Session
 
 from app.models import Study, User
+from app.names import AMSTAR2, DESIGNS, OUTCOMES
 from app.reports import report_data, report_stability
 from app.reports.report_accord import accord_items
 from app.reports.report_methods import band, methods
@@ -24,28 +25,6 @@ from app.templating import environment
 
 LANGUAGES = {"en": "en", "zh_Hans": "zh-Hans", "zh-Hans": "zh-Hans", "zh": "zh-Hans"}
 
-OUTCOMES = {
-    "consensus_for": N_("consensus for"),
-    "consensus_against": N_("consensus against"),
-    "no_consensus": N_("no consensus"),
-}
-DESIGNS = {
-    "systematic_review": N_("systematic review"),
-    "meta_analysis": N_("meta-analysis"),
-    "rct": N_("randomised controlled trial"),
-    "non_randomised_controlled": N_("non-randomised controlled trial"),
-    "cohort": N_("cohort study"),
-    "case_control": N_("case-control study"),
-    "pre_post": N_("pre–post study"),
-    "case_series": N_("case series"),
-    "expert_opinion": N_("expert opinion"),
-}
-AMSTAR2 = {
-    "high": N_("high"),
-    "moderate": N_("moderate"),
-    "low": N_("low"),
-    "critically_low": N_("critically low"),
-}
 SECTIONS = {
     "cover": N_("Title page"),
     "methods": N_("1. Methods"),

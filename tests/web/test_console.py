@@ -680,7 +680,7 @@ def test_evidence_imports_from_a_ris_file_through_the_preview_and_once(
         in text
     )
     assert "李 2020, 步行训练对糖尿病周围神经病变疼痛的影响" in text
-    assert 'rct <span class="muted">(from its title)</span>' in text
+    assert 'randomised controlled trial <span class="muted">(from its title)</span>' in text
     assert "PEDro 8" in text
     carried = found(r'name="content" value="([^"]+)"', preview.text).group(1)
     forged = web.post(

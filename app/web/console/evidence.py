@@ -1,6 +1,6 @@
 """Console pages for the evidence library, levels and overrides, grades, and finalization."""
 
-from typing import Any
+from typing import Any, get_args
 
 from fastapi import APIRouter, Request
 from sqlalchemy.orm import Session
@@ -9,7 +9,7 @@ from starlette.responses import Response
 from app import models
 from app.consensus import grading
 from app.consensus.levels import SCHEME_CODES
-from app.consensus.sources import DESIGNS
+from app.consensus.sources import DESIGNS, Amstar2
 from app.http.deps import SessionDep
 from app.http.paths import PathId
 from app.services import evidence, finalization, statements, studies
@@ -33,6 +33,7 @@ def _context(session: Session, study: models.Study) -> dict[str, Any]:
         "levels": evidence.levels(session, study=study),
         "codes": SCHEME_CODES[study.evidence_scheme],  # type: ignore[index]
         "designs": DESIGNS,
+        "amstar2_ratings": get_args(Amstar2),
         "table_words": grading.describe_table(table),
         "recommendations": evidence.recommendations(session, study=study),
         "finals": finalization.finals(session, study=study) if study.finalized_at else [],

@@ -1,5 +1,6 @@
 """Console pages for round control, results and the audit log."""
 
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
@@ -172,10 +173,11 @@ def confirm_close(
         if round_.status.value == "open"
         else None
     )
+    would_be = Counter(s.classification for s in live.statements) if live else Counter()
     return page(
         request,
         "console/close.html",
-        {"round": round_, "study": study, "live": live},
+        {"round": round_, "study": study, "live": live, "would_be": would_be},
         coordinator=me,
     )
 
