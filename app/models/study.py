@@ -51,6 +51,8 @@ class Study(Base):
     stability_rule: Mapped[dict[str, Any] | None]
     # Panelists' feedback shows each stakeholder group's answers beside the whole panel's.
     feedback_by_group: Mapped[bool] = mapped_column(default=False)
+    # The ballot shows each statement's evidence; off for studies that rate before seeing it.
+    show_evidence_on_ballot: Mapped[bool] = mapped_column(default=True)
     rules_frozen_at: Mapped[datetime | None]
     finalized_at: Mapped[datetime | None]
     content_hash: Mapped[str | None] = mapped_column(String(64))  # SHA-256 at finalization
@@ -141,6 +143,8 @@ class Statement(Base):
     topic: Mapped[str | None] = mapped_column(String(200))
     position: Mapped[int] = mapped_column(default=0)
     dropped_at: Mapped[datetime | None]
+    # The coordinator's summary of the statement's evidence, per language, shown on the ballot.
+    evidence_summary: Mapped[dict[str, Any] | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     versions: Mapped[list[StatementVersion]] = relationship(
