@@ -6,13 +6,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.models import DeliveryAttempt, OutboxMessage, Panelist, Study, User, utcnow
 from app.services import audit
-from app.services.errors import Conflict, NotFound
-from app.services.outbox import FAILED, HELD, LINK, QUEUED
+from app.services.errors import Conflict, Invalid, NotFound
+from app.services.outbox import FAILED, HELD, KINDS, LINK, QUEUED
 
 
 @dataclass(slots=True)
@@ -48,6 +48,17 @@ def messages_for(session: Session, *, study: Study, limit: int = 200) -> list[Me
         ):
             views[attempt.message_id].attempts.append(attempt)
     return list(views.values())
+
+
+def failed_counts(session: Session, *, study: Study) -> dict[str, int]:
+    """How many of the study's messages failed, by kind, in the outbox's order of kinds."""
+    rows = session.execute(
+        select(OutboxMessage.kind, func.count())
+        .where(OutboxMessage.study_id == study.id, OutboxMessage.status == FAILED)
+        .group_by(OutboxMessage.kind)
+    )
+    counts = {kind: count for kind, count in rows}
+    return {kind: counts[kind] for kind in KINDS if kind in counts}
 
 
 def get_message(session: Session, *, message_id: int, study: Study | None = None) -> OutboxMessage:
@@ -107,21 +118,54 @@ def requeue_held(
     session: Session, *, actor: User | None, study: Study, now: datetime | None = None
 ) -> int:
     """Queue every held message of the study again (say, once SMTP has been configured)."""
-    held = list(
-        session.scalars(
-            select(OutboxMessage)
-            .where(OutboxMessage.study_id == study.id, OutboxMessage.status == HELD)
-            .order_by(OutboxMessage.id)
-            .with_for_update()
+    held = _requeue_where(session, study=study, status=HELD, now=now)
+    if held:
+        audit.record(
+            session, actor=actor, action="outbox.requeue_held", study_id=study.id, count=held
         )
+    return held
+
+
+def requeue_failed(
+    session: Session,
+    *,
+    actor: User | None,
+    study: Study,
+    kind: str,
+    now: datetime | None = None,
+) -> int:
+    """Queue every failed message of one kind again (say, once a mistyped server is fixed).
+
+    Their delivery histories stay: each new try is added after the failed ones.
+    """
+    if kind not in KINDS:
+        raise Invalid(f"Unknown kind of message '{kind}'; use one of {', '.join(KINDS)}.")
+    failed = _requeue_where(session, study=study, status=FAILED, now=now, kind=kind)
+    if failed:
+        audit.record(
+            session,
+            actor=actor,
+            action="outbox.requeue_failed",
+            study_id=study.id,
+            kind=kind,
+            count=failed,
+        )
+    return failed
+
+
+def _requeue_where(
+    session: Session, *, study: Study, status: str, now: datetime | None, kind: str | None = None
+) -> int:
+    """Put the study's messages in `status` (of `kind`, if given) back in the queue; how many."""
+    query = select(OutboxMessage).where(
+        OutboxMessage.study_id == study.id, OutboxMessage.status == status
     )
-    for message in held:
+    if kind is not None:
+        query = query.where(OutboxMessage.kind == kind)
+    messages = list(session.scalars(query.order_by(OutboxMessage.id).with_for_update()))
+    for message in messages:
         message.status = QUEUED
         message.attempts = 0
         message.next_attempt_at = now or utcnow()
     session.flush()
-    if held:
-        audit.record(
-            session, actor=actor, action="outbox.requeue_held", study_id=study.id, count=len(held)
-        )
-    return len(held)
+    return len(messages)

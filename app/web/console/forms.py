@@ -1,7 +1,7 @@
 """The console's forms as Pydantic models, read by one function that says what is wrong in words."""
 
 from collections.abc import Mapping
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 from pydantic_core import ErrorDetails
@@ -126,3 +126,11 @@ class AccountForm(ConsoleForm):
 
     def shown_name(self) -> str:
         return self.name[:200]
+
+
+class RetryFailedForm(ConsoleForm):
+    """Which kind of failed message to send again (invitation, reminder …)."""
+
+    kind: Literal["invitation", "round_opened", "reminder", "closing_soon"] = Field(
+        title="Kind of message"
+    )
