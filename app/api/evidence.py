@@ -12,7 +12,7 @@ from app.contract.evidence_schemas import FinalContent, FinalizedStudy, GradingT
 from app.http.deps import CurrentCoordinator, SessionDep
 from app.http.paths import PathId
 from app.models import EvidenceSource
-from app.services import evidence, finalization, statements, studies
+from app.services import evidence, finalization, sources, statements, studies
 from app.services.errors import Conflict
 
 router = APIRouter(prefix="/api/v1", tags=["coordinator: evidence"], responses=ERRORS)
@@ -76,6 +76,26 @@ def link_source(
     evidence.link(session, actor=user, study=study, source=row, statement_ids=body.statement_ids)
     ids = dict((r.id, i) for r, i in evidence.sources_of(session, study=study))[row.id]
     return _source(row, ids)
+
+
+@router.put("/sources/{source_id}", response_model=schemas.Source)
+def edit_source(
+    source_id: PathId, body: schemas.SourceCreate, session: SessionDep, user: CurrentCoordinator
+) -> Any:
+    """Rewrite a source, checked as a new one is; `statement_ids` replaces what it supports."""
+    row, study = evidence.source_for(session, user=user, source_id=source_id, write=True)
+    fields = body.model_dump(exclude={"statement_ids"})
+    sources.edit_source(
+        session, actor=user, study=study, source=row, statement_ids=body.statement_ids, **fields
+    )
+    return _source(row, sources.linked(session, source=row))
+
+
+@router.delete("/sources/{source_id}", status_code=status.HTTP_204_NO_CONTENT)
+def delete_source(source_id: PathId, session: SessionDep, user: CurrentCoordinator) -> None:
+    """Take a source out of the library with its links (409 once the study is finalized)."""
+    row, study = evidence.source_for(session, user=user, source_id=source_id, write=True)
+    sources.delete_source(session, actor=user, study=study, source=row)
 
 
 @router.get("/studies/{study_id}/levels", response_model=list[schemas.Level])

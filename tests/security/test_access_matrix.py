@@ -84,6 +84,8 @@ MATRIX: dict[str, tuple[Any, ...]] = {
     "POST /api/v1/studies/{study_id}/sources": api_write(201),
     "GET /api/v1/studies/{study_id}/sources": API_READ,
     "POST /api/v1/sources/{source_id}/links": api_write(200),
+    "PUT /api/v1/sources/{source_id}": api_write(200),
+    "DELETE /api/v1/sources/{source_id}": api_write(204),
     "GET /api/v1/studies/{study_id}/levels": API_READ,
     "PUT /api/v1/statements/{statement_id}/level": api_write(200),
     "GET /api/v1/studies/{study_id}/grading-table": API_READ,
@@ -225,6 +227,9 @@ CALLS: dict[str, Call] = {
     ),
     "POST /api/v1/sources/{source_id}/links": Call(
         json_for=lambda w, _: {"statement_ids": [w.ids["statement"]]}
+    ),
+    "PUT /api/v1/sources/{source_id}": Call(
+        json={"citation": "Smith 2019, a trial", "design": "rct", "pedro": 6}
     ),
     "PUT /api/v1/statements/{statement_id}/level": Call(
         json={"code": "2", "justification": "The trials are small."}
