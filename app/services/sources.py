@@ -36,7 +36,7 @@ def _checked(study: Study, fields: dict[str, Any]) -> dict[str, Any]:
     for name, limit in (("doi", 200), ("pmid", 20)):  # the widths of the columns in app.models
         if fields.get(name):
             text.checked(fields[name], what=f"The {name.upper()}", limit=limit)
-    values = {name: fields.get(name) for name in FIELDS}
+    values: dict[str, Any] = {name: fields.get(name) for name in FIELDS}
     values["citation"] = citation.strip()
     values["pooled_levels"] = list(fields.get("pooled_levels") or [])
     values["illustrative"] = bool(fields.get("illustrative"))
