@@ -1,5 +1,6 @@
 """The live view of an open round: who has answered, by stakeholder group, and time left."""
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -66,3 +67,49 @@ def progress(
     if round_.closes_at is not None:
         result.time_left = max(round_.closes_at - now, timedelta(0))
     return result
+
+
+def next_round_words(*, study: Study, rounds: Sequence[Round], undecided: int) -> str | None:
+    """What the study page says about a further round, true in every state of the study.
+
+    `undecided` counts the statements a next round would carry forward after the last closed
+    round (no consensus, not dropped, not stable); None when the page shows a draft or round 1.
+    """
+    if not rounds:
+        return None
+    current = rounds[-1]
+    if study.finalized_at is not None:
+        return "The study is finalized: no further round."
+    if current.status.value == "draft":
+        return None
+    if current.status.value == "open":
+        if current.number >= study.max_rounds:
+            return (
+                f"Round {current.number} is open, the last of the study's {study.max_rounds} "
+                "rounds: no further round after it."
+            )
+        return (
+            f"Round {current.number} is open. Whether a round {current.number + 1} is needed "
+            "is known once it closes."
+        )
+    if current.number >= study.max_rounds:
+        left = (
+            f"{undecided} statement(s) remain without consensus"
+            if undecided
+            else "every statement is decided"
+        )
+        return (
+            f"No further round: the study has reached its maximum of {study.max_rounds} "
+            f"rounds; {left}."
+        )
+    if undecided:
+        return (
+            f"Round {current.number + 1} would ask about {undecided} statement(s) still without "
+            "consensus."
+        )
+    decided = (
+        "reached consensus, was dropped or is stable without consensus"
+        if study.stability_rule
+        else "reached consensus or was dropped"
+    )
+    return f"No further round is needed: every statement {decided}."

@@ -154,11 +154,14 @@ def overview(session: Session, study: models.Study) -> dict[str, Any]:
     }
     if current is not None and current.status.value == "draft":  # the round being prepared
         context["draft_items"] = rounds.item_statement_ids(session, round_=current)
-    room_for_more = len(all_rounds) < study.max_rounds
-    if (current is None or current.status.value == "closed") and room_for_more:
-        context["next_items"] = rounds.carry_forward_reasons(
-            session, study=study, after=last_closed
-        )
+    undecided = []
+    if current is None or current.status.value == "closed":
+        undecided = rounds.carry_forward_reasons(session, study=study, after=last_closed)
+    if len(all_rounds) < study.max_rounds:
+        context["next_items"] = undecided
+    context["next_round"] = dashboard.next_round_words(
+        study=study, rounds=all_rounds, undecided=len(undecided)
+    )
     if current is not None and current.status.value == "open":
         context["progress"] = dashboard.progress(session, study=study, round_=current)
     context["advice"] = None
