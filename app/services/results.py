@@ -76,7 +76,9 @@ def round_results(
         rule=rule,
         statements=statements,
         stability=_stability(study, statistics, keys, tie_correction=tie_correction),
-        attrition=_attrition(statistics["attrition"], keys),
+        attrition=_attrition(
+            statistics["attrition"], keys, rated={s.statement_id for s in statements}
+        ),
     )
 
 
@@ -130,8 +132,12 @@ def _stability(
     )
 
 
-def _attrition(attrition: dict[str, Any], keys: dict[int, str]) -> Attrition:
-    """Attrition as `stability.attrition` counts (or froze) it, read into its type."""
+def _attrition(attrition: dict[str, Any], keys: dict[int, str], *, rated: set[int]) -> Attrition:
+    """Attrition as `stability.attrition` counts (or froze) it, read into its type.
+
+    The bias check lists only statements `rated` in this round, the ones still undecided (rounds
+    frozen before this rule may hold rows for statements decided earlier).
+    """
     return Attrition(
         previous_round=attrition["previous_round"],
         responded_before=attrition.get("responded_before", 0),
@@ -145,6 +151,7 @@ def _attrition(attrition: dict[str, Any], keys: dict[int, str]) -> Attrition:
         bias=tuple(
             AttritionBias(**stored(AttritionBias, row), key=keys.get(row["statement_id"]))
             for row in attrition["bias"]
+            if row["statement_id"] in rated
         ),
     )
 

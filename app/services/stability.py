@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session, aliased
 
 from app.consensus import agreement_bounds, compute_figures
 from app.consensus import stability as method
-from app.models import Panelist, Rating, ResultSnapshot, Round, RoundStatus, Study
+from app.models import Panelist, Rating, ResultSnapshot, Round, RoundItem, RoundStatus, Study
 from app.services import rules
 
 # Attrition bias is flagged when those who left differ from those who stayed by at least this
@@ -220,7 +220,8 @@ def attrition(
 def _bias(
     session: Session, *, study: Study, round_: Round, previous: Round
 ) -> list[dict[str, Any]]:
-    """Per statement of the previous round: leavers' and stayers' figures there, and the gap."""
+    """Per statement still undecided (rated again in this round): leavers' and stayers' figures
+    in the previous round, and the gap; one that reached consensus earlier is not rated now."""
     rule = rules.consensus_rule(study)
     agree_min, disagree_max = agreement_bounds(rule, study.scale_min, study.scale_max)
     now = aliased(Rating)
@@ -236,7 +237,13 @@ def _bias(
     histograms: dict[int, dict[bool, dict[int, int]]] = defaultdict(lambda: {True: {}, False: {}})
     for statement_id, value, kept, count in session.execute(
         select(Rating.statement_id, Rating.value, stayed, func.count())
-        .where(Rating.round_id == previous.id, Rating.value.is_not(None))
+        .where(
+            Rating.round_id == previous.id,
+            Rating.value.is_not(None),
+            Rating.statement_id.in_(
+                select(RoundItem.statement_id).where(RoundItem.round_id == round_.id)
+            ),
+        )
         .group_by(Rating.statement_id, Rating.value, stayed)
     ).all():
         histograms[statement_id][not kept][int(value or 0)] = count

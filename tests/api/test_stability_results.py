@@ -132,6 +132,29 @@ def test_attrition_by_group_and_bias_of_those_who_left(
     assert bias["flagged"] is True
 
 
+def test_attrition_bias_lists_only_statements_still_undecided(
+    client: TestClient, coordinator_token: str
+) -> None:
+    """s2 reached consensus in round 1 though those who later left disagreed: not listed."""
+    run = start_study(client, coordinator_token, statements=2, panelists=8)
+    s1, s2 = (s["id"] for s in run.statements)
+    first = run.new_round()
+    run.open_round(first["id"])
+    round1 = {s1: [2, 9, 1, 8, 7, 9, 2, 8], s2: [1, 5, 8, 8, 9, 9, 9, 9]}
+    for i in range(8):
+        run.rate(i, {sid: values[i] for sid, values in round1.items()})
+    run.close_round(first["id"])
+    second = run.new_round()
+    assert [s["id"] for s in second["statements"]] == [s1]  # s2 reached consensus
+    run.open_round(second["id"])
+    for i in range(2, 8):  # panelists 0 and 1 do not come back
+        run.rate(i, {s1: 8})
+    assert [b["statement_id"] for b in run.results(second["id"])["attrition"]["bias"]] == [s1]
+    run.close_round(second["id"])
+    results = run.results(second["id"])
+    assert [b["statement_id"] for b in results["attrition"]["bias"]] == [s1]
+
+
 def test_round_one_has_nothing_to_compare(client: TestClient, coordinator_token: str) -> None:
     run = start_study(client, coordinator_token, statements=2, panelists=3)
     round_ = run.new_round()
