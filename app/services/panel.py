@@ -212,3 +212,95 @@ def withdraw(session: Session, *, actor: User, study: Study, panelist: Panelist)
         audit.record(
             session, actor=actor, action="panel.withdraw", study_id=study.id, code=panelist.code
         )
+
+
+# What a coordinator may correct about a panelist; their code, link and ratings stay as they are.
+EDITABLE = ("name", "email", "group", "language", "timezone")
+# The audit log is read by observers and exported with the pseudonymised data: identities changed
+# are recorded as changed, never written out (they are in the panel identities CSV).
+IDENTITIES = ("name", "email")
+
+
+def _corrected(
+    session: Session, *, study: Study, panelist: Panelist, field: str, value: str | None
+) -> str | None:
+    """One field as it would be stored, checked as when the panelist was added."""
+    value = (value or "").strip() or None
+    if field == "name":
+        if value is None:
+            raise Invalid(f"{panelist.code}: give the panelist's name.")
+        return checked(value, what=f"{panelist.code}: the name", limit=MAX_NAME)
+    if field == "group":
+        return checked(value or "", what=f"{panelist.code}: the group", limit=MAX_GROUP) or None
+    if field == "email":
+        return _corrected_email(session, study=study, panelist=panelist, email=value)
+    if field == "language":
+        languages = study.languages or ["en"]
+        if value not in languages:
+            raise Invalid(
+                f"{panelist.code}: language '{value or ''}' is not one of the study's languages "
+                f"({', '.join(languages)})."
+            )
+        return value
+    if value is not None and value not in available_timezones():
+        raise Invalid(
+            f"{panelist.code}: '{value}' is not a time zone name; use one like Europe/London or "
+            "Asia/Shanghai."
+        )
+    return value
+
+
+def _corrected_email(
+    session: Session, *, study: Study, panelist: Panelist, email: str | None
+) -> str | None:
+    if email is None:
+        return None
+    email = checked(email.lower(), what=f"{panelist.code}: the e-mail address", limit=MAX_EMAIL)
+    if not valid_email(email):
+        raise Invalid(f"{panelist.code}: '{email}' is not an e-mail address.")
+    taken = session.scalar(
+        select(Panelist.code).where(
+            Panelist.study_id == study.id, Panelist.email == email, Panelist.id != panelist.id
+        )
+    )
+    if taken is not None:
+        raise Conflict(f"{email} is already on the panel, as {taken}.")
+    return email
+
+
+def edit_panelist(
+    session: Session,
+    *,
+    actor: User,
+    study: Study,
+    panelist: Panelist,
+    changes: dict[str, str | None],
+) -> dict[str, list[Any]]:
+    """Correct a panelist's name, e-mail, group, language or time zone; what changed, old → new.
+
+    Their code, personal link and ratings stay theirs; later e-mails use the new address and
+    language. Identities are audited as changed only (see IDENTITIES).
+    """
+    locks.hold_study(session, study=study)  # e-mail addresses are unique per study
+    ensure_writable(study)
+    stray = sorted(set(changes) - set(EDITABLE))
+    if stray:
+        raise Invalid(f"Only {', '.join(EDITABLE)} can be changed, not {', '.join(stray)}.")
+    changed: dict[str, list[Any]] = {}
+    for field, typed in changes.items():
+        value = _corrected(session, study=study, panelist=panelist, field=field, value=typed)
+        if value != getattr(panelist, field):
+            changed[field] = [getattr(panelist, field), value]
+    for field, (_, value) in changed.items():
+        setattr(panelist, field, value)
+    session.flush()
+    if changed:
+        audit.record(
+            session,
+            actor=actor,
+            action="panel.edit",
+            study_id=study.id,
+            code=panelist.code,
+            changed={f: "changed" if f in IDENTITIES else pair for f, pair in changed.items()},
+        )
+    return changed

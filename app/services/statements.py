@@ -3,10 +3,20 @@
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session, selectinload
 
-from app.models import Statement, StatementVersion, Study, User
+from app.models import (
+    EvidenceLink,
+    LevelOverride,
+    Round,
+    RoundItem,
+    RoundStatus,
+    Statement,
+    StatementVersion,
+    Study,
+    User,
+)
 from app.services import audit, locks
 from app.services.errors import Conflict, Invalid, NotFound
 from app.services.studies import ensure_writable, owner_of
@@ -173,3 +183,77 @@ def revise_statement(
         rationale=rationale,
     )
     return version
+
+
+@dataclass(frozen=True, slots=True)
+class Deleted:
+    """What went with a deleted statement: the draft rounds it was on, its evidence links."""
+
+    key: str
+    draft_rounds: list[int]
+    emptied_drafts: list[int]  # drafts left with no statement, deleted with it
+    sources: list[int]
+
+
+def delete_statement(
+    session: Session, *, actor: User, study: Study, statement: Statement
+) -> Deleted:
+    """Delete a statement while no round has opened; a draft round holding it lets it go."""
+    locks.hold_study(session, study=study)  # no round opens while it goes
+    ensure_writable(study)
+    statement_id, key, text = statement.id, statement.key, statement.current.text
+    opened = session.scalar(
+        select(func.min(Round.number)).where(
+            Round.study_id == study.id, Round.status != RoundStatus.draft
+        )
+    )
+    if opened is not None:
+        raise Conflict(
+            f"Round {opened} has been opened, so {key} is part of the study's record "
+            "and cannot be deleted; leave it out of the next round instead."
+        )
+    drafts = dict(
+        session.execute(
+            select(Round.id, Round.number)
+            .join(RoundItem, RoundItem.round_id == Round.id)
+            .where(RoundItem.statement_id == statement.id)
+        ).all()
+    )
+    sources = sorted(
+        session.scalars(
+            select(EvidenceLink.source_id).where(EvidenceLink.statement_id == statement.id)
+        )
+    )
+    session.execute(delete(RoundItem).where(RoundItem.statement_id == statement_id))
+    emptied = [
+        round_id
+        for round_id in drafts
+        if session.scalar(select(func.count()).where(RoundItem.round_id == round_id)) == 0
+    ]
+    if emptied:
+        session.execute(delete(Round).where(Round.id.in_(emptied)))
+    session.execute(delete(EvidenceLink).where(EvidenceLink.statement_id == statement_id))
+    session.execute(delete(LevelOverride).where(LevelOverride.statement_id == statement_id))
+    session.execute(delete(StatementVersion).where(StatementVersion.statement_id == statement_id))
+    session.execute(delete(Statement).where(Statement.id == statement_id))
+    session.expunge(statement)
+    deleted = Deleted(
+        key=key,
+        draft_rounds=sorted(drafts.values()),
+        emptied_drafts=sorted(drafts[i] for i in emptied),
+        sources=sources,
+    )
+    audit.record(
+        session,
+        actor=actor,
+        action="statement.delete",
+        study_id=study.id,
+        statement_id=statement_id,
+        key=key,
+        text=text,
+        removed_from_draft_rounds=deleted.draft_rounds,
+        deleted_empty_drafts=deleted.emptied_drafts,
+        unlinked_sources=sources,
+    )
+    session.flush()
+    return deleted
