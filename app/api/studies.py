@@ -9,7 +9,7 @@ from app.contract import present, schemas
 from app.contract.fields import new_study_fields, study_fields
 from app.http.deps import CurrentCoordinator, SessionDep
 from app.http.paths import PathId
-from app.services import panel, statements, studies
+from app.services import evidence, panel, statements, studies
 
 router = APIRouter(prefix="/api/v1", tags=["coordinator: studies"], responses=ERRORS)
 
@@ -94,6 +94,24 @@ def revise_statement(
         translations=body.translations,
     )
     return present.statement(statement, version)
+
+
+@router.put("/statements/{statement_id}/evidence-summary", response_model=schemas.Statement)
+def set_evidence_summary(
+    statement_id: PathId,
+    body: schemas.EvidenceSummary,
+    session: SessionDep,
+    user: CurrentCoordinator,
+) -> schemas.Statement:
+    """The coordinator's summary of the statement's evidence, per language, shown on the ballot."""
+    statement = statements.get_statement(session, statement_id=statement_id)
+    study = studies.owner_of(
+        session, user=user, record=statement, label=f"Statement {statement_id}", write=True
+    )
+    evidence.set_summary(
+        session, actor=user, study=study, statement=statement, summary=body.summary
+    )
+    return present.statement(statement)
 
 
 @router.get("/studies/{study_id}/panelists", response_model=list[schemas.Panelist])

@@ -92,6 +92,30 @@ class GroupFeedback(BaseModel):
     classification: str
 
 
+class BallotSource(BaseModel):
+    citation: str
+    design: str = Field(description="The design's code (rct, systematic_review …).")
+    design_words: str = Field(description="The design in words, in the panelist's language.")
+    pedro: int | None = None
+    amstar2: str | None = None
+    amstar_score: int | None = None
+    doi: str | None = None
+    pmid: str | None = None
+    url: str | None = Field(None, description="https://doi.org/<doi>, else the PubMed page.")
+
+
+class BallotEvidence(BaseModel):
+    level_code: str
+    level_label: str = Field(description="The computed (or overridden) level in words.")
+    reasons: list[str] = Field(description="Why this level (generated, in English).")
+    overridden_from: str | None = None
+    sources: list[BallotSource]
+    summary: str | None = Field(None, description="The coordinator's summary of the evidence.")
+    summary_language: str | None = Field(
+        None, description="The summary's language: the panelist's own when it exists in it."
+    )
+
+
 class BallotItem(BaseModel):
     statement_id: int
     version_id: int
@@ -103,6 +127,9 @@ class BallotItem(BaseModel):
     strength: str | None = None
     feedback: Feedback | None = None
     feedback_hidden: bool = False
+    evidence: BallotEvidence | None = Field(
+        None, description="The statement's evidence; null when the study does not show it."
+    )
 
 
 class BallotRound(BaseModel):
@@ -118,3 +145,9 @@ class Ballot(BaseModel):
     rated: int
     total: int
     items: list[BallotItem]
+    consensus_in_words: str | None = Field(
+        None, description="The study's consensus rule in plain words, in the panelist's language."
+    )
+    evidence_shown: bool = Field(
+        True, description="False when the study has panelists rate without seeing the evidence."
+    )

@@ -3,9 +3,13 @@
 Shared by the API's answers and the JSON export, which writes the study as the API shows it.
 """
 
+from collections.abc import Callable
+
 from app import models
 from app.contract import schemas
+from app.names import name_of
 from app.services.ballots import BallotView
+from app.services.evidence import StatementEvidence
 from app.services.panel import Invitation
 from app.services.rules import rule_words
 from app.services.studies import rules_fingerprint
@@ -32,6 +36,7 @@ def study(s: models.Study) -> schemas.Study:
         strength_vote=s.strength_vote,
         stability_rule=s.stability_rule,
         feedback_by_group=s.feedback_by_group,
+        show_evidence_on_ballot=s.show_evidence_on_ballot,
         rules_frozen_at=s.rules_frozen_at,
         rules_fingerprint=rules_fingerprint(s),
         finalized_at=s.finalized_at,
@@ -51,6 +56,7 @@ def statement(s: models.Statement, v: models.StatementVersion | None = None) -> 
         translations=v.translations,
         rationale=v.rationale,
         parent_version_id=v.parent_id,
+        evidence_summary=s.evidence_summary or {},
     )
 
 
@@ -81,7 +87,47 @@ def round_(r: models.Round) -> schemas.Round:
     )
 
 
-def ballot(view: BallotView) -> schemas.Ballot:
+def ballot_evidence(
+    evidence: StatementEvidence,
+    *,
+    language: str,
+    languages: list[str],
+    gettext: Callable[[str], str],
+) -> schemas.BallotEvidence:
+    """A statement's evidence as the panelist reads it: designs in words of their language."""
+    summary = evidence.summary_in(language, languages)
+    return schemas.BallotEvidence(
+        level_code=evidence.level.code,
+        level_label=gettext(evidence.level.label),
+        reasons=evidence.level.reasons,
+        overridden_from=evidence.level.overridden_from,
+        sources=[
+            schemas.BallotSource(
+                citation=source.citation,
+                design=source.design,
+                design_words=gettext(name_of("design", source.design)),
+                pedro=source.pedro,
+                amstar2=source.amstar2,
+                amstar_score=source.amstar_score,
+                doi=source.doi,
+                pmid=source.pmid,
+                url=source.url,
+            )
+            for source in evidence.sources
+        ],
+        summary=summary[1] if summary else None,
+        summary_language=summary[0] if summary else None,
+    )
+
+
+def ballot(
+    view: BallotView,
+    *,
+    language: str = "en",
+    gettext: Callable[[str], str] = str,
+    consensus_in_words: str | None = None,
+) -> schemas.Ballot:
+    """The ballot as the API shows it; words in `language` through its `gettext`."""
     return schemas.Ballot(
         round=schemas.BallotRound(
             id=view.round.id,
@@ -108,7 +154,19 @@ def ballot(view: BallotView) -> schemas.Ballot:
                     else None
                 ),
                 feedback_hidden=item.feedback_hidden,
+                evidence=(
+                    ballot_evidence(
+                        item.evidence,
+                        language=language,
+                        languages=view.study.languages,
+                        gettext=gettext,
+                    )
+                    if item.evidence
+                    else None
+                ),
             )
             for item in view.items
         ],
+        consensus_in_words=consensus_in_words,
+        evidence_shown=view.study.show_evidence_on_ballot,
     )

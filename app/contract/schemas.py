@@ -21,9 +21,11 @@ from app.consensus.grading import GradingTable
 from app.consensus.levels import Scheme
 from app.consensus.stability import StabilityRule
 from app.contract.ballot_schemas import Ballot as Ballot
+from app.contract.ballot_schemas import BallotEvidence as BallotEvidence
 from app.contract.ballot_schemas import BallotItem as BallotItem
 from app.contract.ballot_schemas import BallotPut as BallotPut
 from app.contract.ballot_schemas import BallotRound as BallotRound
+from app.contract.ballot_schemas import BallotSource as BallotSource
 from app.contract.ballot_schemas import Feedback as Feedback
 from app.contract.ballot_schemas import GroupFeedback as GroupFeedback
 from app.contract.ballot_schemas import RatingIn as RatingIn
@@ -136,6 +138,11 @@ class StudyCreate(BaseModel):
     feedback_by_group: bool = Field(
         False, description="Panelists' feedback shows each stakeholder group's answers too."
     )
+    show_evidence_on_ballot: bool = Field(
+        True,
+        description="The ballot shows each statement's evidence (level, sources, summary); "
+        "false for a study whose panel rates before seeing the evidence.",
+    )
     strength_vote: bool = Field(
         False,
         description="Panelists also choose each recommendation's strength (strong / conditional, "
@@ -170,6 +177,7 @@ class StudyPatch(_NoNulls):
     strength_vote: bool | None = None
     stability_rule: StabilityRule | None = None
     feedback_by_group: bool | None = None
+    show_evidence_on_ballot: bool | None = None
 
 
 class Study(BaseModel):
@@ -192,6 +200,7 @@ class Study(BaseModel):
     strength_vote: bool
     stability_rule: dict[str, Any] | None
     feedback_by_group: bool
+    show_evidence_on_ballot: bool = True
     rules_frozen_at: Timestamp | None
     rules_fingerprint: str
     finalized_at: Timestamp | None
@@ -251,6 +260,30 @@ class Statement(BaseModel):
     translations: dict[str, str] = Field(default_factory=dict)
     rationale: str | None = None
     parent_version_id: int | None = None
+    evidence_summary: dict[str, str] = Field(
+        default_factory=dict,
+        description="The coordinator's summary of the evidence, per language, shown on the ballot.",
+    )
+
+
+class EvidenceSummary(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "summary": {
+                        "en": "Two good-quality trials found less pain after 12 weeks.",
+                        "zh-Hans": "两项高质量试验发现12周后疼痛减轻。",
+                    }
+                }
+            ]
+        },
+    )
+
+    summary: dict[Language, Annotated[Str, Field(max_length=5_000)]] = Field(
+        description="Per study language; an empty text removes that language's summary."
+    )
 
 
 class PanelistCreate(BaseModel):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
+from urllib.parse import quote
 
 from sqlalchemy import (
     Boolean,
@@ -34,6 +35,18 @@ class EvidenceSource(Base):
     pooled_levels: Mapped[list[Any]] = mapped_column(default=list)
     illustrative: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    @property
+    def url(self) -> str | None:
+        """Where a reader finds it: the DOI's resolver, else its PubMed page, else nowhere."""
+        doi = (self.doi or "").strip()
+        for prefix in ("https://doi.org/", "http://doi.org/", "https://dx.doi.org/", "doi:"):
+            doi = doi.removeprefix(prefix)
+        if doi:
+            return f"https://doi.org/{quote(doi, safe='/')}"
+        if self.pmid and self.pmid.strip():
+            return f"https://pubmed.ncbi.nlm.nih.gov/{quote(self.pmid.strip(), safe='')}/"
+        return None
 
 
 class EvidenceLink(Base):

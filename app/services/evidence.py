@@ -1,11 +1,11 @@
 """The evidence library: sources, the statements they support, levels, overrides and grades."""
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from app.consensus import grading, strength
@@ -17,6 +17,7 @@ from app.models import (
     LevelOverride,
     ResultSnapshot,
     Round,
+    RoundItem,
     Statement,
     Study,
     User,
@@ -27,6 +28,7 @@ from app.services.errors import Invalid
 from app.services.studies import ensure_writable, owner_of
 
 MAX_CITATION, MAX_JUSTIFICATION = 2_000, 5_000  # as the API accepts
+MAX_SUMMARY = 5_000  # an evidence summary, per language
 # The appraisal scores people type (form and import file): label, and the top of the scale.
 SCORES = {
     "pedro": ("PEDro", PEDRO_MAX),
@@ -204,6 +206,101 @@ def levels(session: Session, *, study: Study) -> dict[int, Level]:
             level = override(level, chosen.code, chosen.justification)
         result[statement_id] = level
     return result
+
+
+@dataclass(frozen=True, slots=True)
+class StatementEvidence:
+    """What the ballot shows beside a statement: level, sources and the coordinator's summary."""
+
+    level: Level
+    sources: list[EvidenceSource]
+    summary: dict[str, str]
+
+    def summary_in(self, language: str, languages: Sequence[str]) -> tuple[str, str] | None:
+        """(language, text): in the panelist's language, else the first study language with one."""
+        for candidate in [language, *languages, *self.summary]:
+            if self.summary.get(candidate):
+                return candidate, self.summary[candidate]
+        return None
+
+
+_ROUND_EVIDENCE = (
+    select(
+        RoundItem.statement_id,
+        Statement.evidence_summary,
+        LevelOverride.code,
+        LevelOverride.justification,
+        EvidenceSource,
+    )
+    .join(Statement, Statement.id == RoundItem.statement_id)
+    .outerjoin(LevelOverride, LevelOverride.statement_id == RoundItem.statement_id)
+    .outerjoin(EvidenceLink, EvidenceLink.statement_id == RoundItem.statement_id)
+    .outerjoin(EvidenceSource, EvidenceSource.id == EvidenceLink.source_id)
+    .where(RoundItem.round_id == bindparam("round_id"))
+    .order_by(RoundItem.position, EvidenceSource.id)
+)
+
+
+def evidence_of_round(
+    session: Session, *, study: Study, round_id: int
+) -> dict[int, StatementEvidence]:
+    """Each statement of a round with its evidence, in one read whatever their number."""
+    sources: dict[int, list[EvidenceSource]] = defaultdict(list)
+    summaries: dict[int, dict[str, str]] = {}
+    overrides: dict[int, tuple[str, str]] = {}
+    for statement_id, summary, code, justification, source in session.execute(
+        _ROUND_EVIDENCE, {"round_id": round_id}
+    ).all():
+        summaries[statement_id] = dict(summary or {})
+        if code is not None:
+            overrides[statement_id] = (code, justification)
+        if source is not None:
+            sources[statement_id].append(source)
+    out = {}
+    for statement_id, summary in summaries.items():
+        linked = sources[statement_id]
+        scheme = study.evidence_scheme
+        level = evidence_level(scheme, [_as_source(r) for r in linked])  # type: ignore[arg-type]
+        if statement_id in overrides:
+            level = override(level, *overrides[statement_id])
+        out[statement_id] = StatementEvidence(level, linked, summary)
+    return out
+
+
+def set_summary(
+    session: Session,
+    *,
+    actor: User,
+    study: Study,
+    statement: Statement,
+    summary: Mapping[str, str],
+) -> dict[str, str]:
+    """The coordinator's summary of a statement's evidence, per study language; audited."""
+    ensure_writable(study)
+    stray = sorted(set(summary) - set(study.languages))
+    if stray:
+        raise Invalid(
+            f"A summary is given in {', '.join(stray)}, which is not among the study's "
+            f"languages ({', '.join(study.languages)}); add the language or drop the text."
+        )
+    kept = {
+        language: text.checked(words, what=f"The {language} summary", limit=MAX_SUMMARY).strip()
+        for language, words in summary.items()
+    }
+    kept = {language: words for language, words in kept.items() if words}
+    before = dict(statement.evidence_summary or {})
+    statement.evidence_summary = kept or None
+    session.flush()
+    audit.record(
+        session,
+        actor=actor,
+        action="evidence.summary",
+        study_id=study.id,
+        statement=statement.id,
+        before=before,
+        after=kept,
+    )
+    return kept
 
 
 def set_override(

@@ -43,7 +43,7 @@ def ticked_ids(values: dict[str, str], prefix: str) -> list[int]:
 
 class BallotFormHeader(BaseModel):
     round_id: Id | None = None  # a tampered id out of the column's range reads as none
-    action: Literal["save", "submit"] = "save"
+    action: Literal["save", "submit", "language"] = "save"
 
 
 @dataclass(slots=True)
@@ -61,14 +61,13 @@ class BallotForm:
         for statement_id in sorted(
             self.ratings.keys() | self.comments.keys() | self.strengths.keys()
         ):
-            if statement_id in self.problems:
-                continue
             raw = self.ratings.get(statement_id, "")
+            unread = statement_id in self.problems  # refused with the rest (`problems`)
             entries.append(
                 RatingInput(
                     statement_id=statement_id,
-                    value=_rating(raw),
-                    abstain=raw == "abstain",
+                    value=UNSET if unread else _rating(raw),
+                    abstain=UNSET if unread else raw == "abstain",
                     comment=self.comments.get(statement_id, ""),
                     strength=(
                         self.strengths[statement_id] or None
@@ -78,6 +77,14 @@ class BallotForm:
                 )
             )
         return entries
+
+    def anything_typed(self) -> bool:
+        """Whether the form holds any answer at all (an empty one has nothing to keep)."""
+        return (
+            any(self.ratings.values())
+            or any(self.comments.values())
+            or any(self.strengths.values())
+        )
 
     def typed(self, statement_id: int) -> str:
         return self.ratings.get(statement_id, "")

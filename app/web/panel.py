@@ -9,9 +9,11 @@ from sqlalchemy.orm import Session
 
 from app.db import discard, write_now
 from app.http.deps import SessionDep
-from app.models import Panelist
+from app.models import Panelist, Study
+from app.reports.report_methods import rule_sentence
+from app.reports.words import Words
 from app.security import token_hash
-from app.services import ballots, logins, panel
+from app.services import ballots, logins, panel, rules
 from app.services.errors import Conflict, Forbidden, Invalid, Throttled, Unauthorized
 from app.templating import LANGUAGES, render, supported
 from app.web import session as cookies
@@ -104,9 +106,16 @@ def _page(
         "errors": errors or {},
         "alert": alert,
         "timezone": visitor.panelist.timezone,
+        "rule_words": _rule_words(status.study, visitor.language),
     }
     name = "panel/ballot.html" if status.view is not None else "panel/state.html"
     return render(name, context, language=visitor.language, status_code=status_code)
+
+
+def _rule_words(study: Study, language: str) -> str:
+    """The consensus rule in the page's language, as the report's methods word it."""
+    rule = rules.consensus_rule(study)
+    return rule_sentence(rule, study.scale_min, study.scale_max, Words(language))
 
 
 @router.post("/ballot")
@@ -117,8 +126,8 @@ def save_ballot_form(request: Request, values: FormValues, session: SessionDep) 
     if not cookies.csrf_ok(visitor.cookie, values.get("csrf_token")):
         return render("panel/forbidden.html", {}, language=visitor.language, status_code=403)
     form = parse_ballot_form(values)
-    if form.problems:
-        return _redisplay(session, visitor, form, Invalid("Some answers could not be read."))
+    if form.action == "language":
+        return _switch_keeping_answers(request, session, visitor, form, values.get("language"))
     submit = form.action == "submit"
     try:
         ballots.save_ballot(
@@ -127,6 +136,7 @@ def save_ballot_form(request: Request, values: FormValues, session: SessionDep) 
             entries=form.entries(),
             submit=submit,
             round_id=form.round_id,
+            unreadable=form.problems.keys(),
         )
     except (Invalid, Conflict, Forbidden) as exc:
         discard(session)  # nothing of this request is kept; reload what the page shows
@@ -154,11 +164,50 @@ def _redisplay(
     errors: dict[int, list[dict[str, Any]]] = {}
     for error in exc.errors:
         errors.setdefault(int(error["statement_id"]), []).append(error)
-    for statement_id, message in form.problems.items():
-        errors.setdefault(statement_id, []).append({"code": "unreadable", "message": message})
+    for statement_id, message in form.problems.items():  # unless the save said so already
+        said = errors.setdefault(statement_id, [])
+        if not any(e["code"] == "unreadable" for e in said):
+            said.append({"code": "unreadable", "message": message})
     alert = exc.message if isinstance(exc, Conflict) or not errors else None
     status_code = 409 if isinstance(exc, Conflict) else 422
     return _page(visitor, status, form=form, errors=errors, alert=alert, status_code=status_code)
+
+
+def _switch_keeping_answers(
+    request: Request,
+    session: Session,
+    visitor: Visitor,
+    form: BallotForm,
+    language: str | None,
+) -> Response:
+    """The ballot's language switch: what was typed is saved as a draft first, then switched."""
+    if language in LANGUAGES:
+        visitor = Visitor(visitor.panelist, visitor.cookie.with_language(language))
+    saved = form.anything_typed()
+    if saved:
+        try:
+            ballots.save_ballot(
+                session,
+                panelist=visitor.panelist,
+                entries=form.entries(),
+                round_id=form.round_id,
+                unreadable=form.problems.keys(),
+            )
+        except Forbidden:  # withdrawn meanwhile: nothing to keep; the page says why
+            discard(session)
+            saved = False
+        except (Invalid, Conflict) as exc:  # shown again, typed values kept, in the new language
+            discard(session)
+            fresh = _visitor(request, session) or visitor
+            visitor = Visitor(fresh.panelist, visitor.cookie)
+            response = _redisplay(session, visitor, form, exc)
+            cookies.write(request, response, visitor.cookie)
+            return response
+    response = RedirectResponse("/ballot", status_code=303)
+    cookies.write(request, response, visitor.cookie)
+    if saved:
+        cookies.flash(request, response, "saved_language")
+    return response
 
 
 @router.post("/language")

@@ -347,6 +347,17 @@ def test_ballot_page_queries_do_not_grow_with_statements(
     counts = []
     for size, token in ((5, coordinator_token), (200, coordinator(session, email="b@x.org")[1])):
         run = start_study(client, token, statements=size, panelists=3)
+        ids = [s["id"] for s in run.statements]
+        for n in range(size // 5 + 1):  # 2 and 41 sources, each beside every statement
+            run.call(
+                "POST",
+                f"/api/v1/studies/{run.study['id']}/sources",
+                201,
+                json={"citation": f"Trial {n}", "design": "rct", "pedro": 6, "statement_ids": ids},
+            )
+        run.call(
+            "PUT", f"/api/v1/statements/{ids[0]}/evidence-summary", json={"summary": {"en": "S"}}
+        )
         r1 = run.new_round()
         run.open_round(r1["id"])
         for i in range(3):
@@ -364,6 +375,8 @@ def test_ballot_page_queries_do_not_grow_with_statements(
         queries.reset()
         page = web.get("/ballot")
         assert page.text.count("<svg") == size
+        assert page.text.count('<details class="evidence"') == size
+        assert page.text.count('class="ev-citation">Trial ') == size * (size // 5 + 1)
         counts.append(queries.count)
     assert counts[0] == counts[1]
 

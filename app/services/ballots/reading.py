@@ -30,6 +30,7 @@ from app.models import (
 )
 from app.services import results
 from app.services.errors import Conflict, Forbidden
+from app.services.evidence import StatementEvidence, evidence_of_round
 
 UNSET: Any = object()
 RATINGS = cast(Table, Rating.__table__)
@@ -57,6 +58,7 @@ class BallotItem:
     rationale: str | None = None  # why this wording was revised, when it was
     feedback: dict[str, Any] | None = None
     feedback_hidden: bool = False
+    evidence: StatementEvidence | None = None  # None: the study rates without seeing it
 
 
 @dataclass(slots=True)
@@ -287,6 +289,10 @@ def assemble(
         _attach_feedback(
             session, view=view, previous=previous, panelist=panelist, language=language
         )
+    if study.show_evidence_on_ballot:
+        evidence = evidence_of_round(session, study=study, round_id=round_.id)
+        for ballot_item in view.items:
+            ballot_item.evidence = evidence.get(ballot_item.statement_id)
     return view
 
 

@@ -4,7 +4,7 @@ The round is read under the study's ratings lock (app.services.locks), so a save
 close never overlap; the rows are written by app.services.ballots.upserts.
 """
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -77,9 +77,16 @@ def _fail(
 
 
 def _validate(
-    study: Study, round_: Round, item_keys: dict[int, str], entries: Sequence[RatingInput]
+    study: Study,
+    round_: Round,
+    item_keys: dict[int, str],
+    entries: Sequence[RatingInput],
+    unreadable: Collection[int] = (),
 ) -> list[dict[str, Any]]:
-    """Every entry's problems at once, in the order sent, each check in the order a page shows."""
+    """Every entry's problems at once, in the order sent, each check in the order a page shows.
+
+    `unreadable`: statements whose rating the form could not even read (a tampered value).
+    """
     errors: list[dict[str, Any]] = []
     seen: set[int] = set()
     limit = get_settings().max_comment_chars
@@ -102,6 +109,13 @@ def _validate(
                 "unknown",
             )
             continue
+        if entry.statement_id in unreadable:
+            _fail(
+                errors,
+                entry,
+                f"Statement {label}: choose one of the points on the scale.",
+                "unreadable",
+            )
         _check_rating(errors, study, label, entry)
         _check_strength(errors, round_, label, entry)
         _check_comment(errors, label, entry, limit)
@@ -206,8 +220,12 @@ def save_ballot(
     submit: bool = False,
     round_id: int | None = None,
     now: datetime | None = None,
+    unreadable: Collection[int] = (),
 ) -> BallotView:
-    """Save answers for the open round; all or nothing, refused once the round closes."""
+    """Save answers for the open round; all or nothing, refused once the round closes.
+
+    A form's `unreadable` ratings are refused with every other problem of the same save.
+    """
     ensure_active(panelist)
     now = now or utcnow()
     study = panelist.study
@@ -216,7 +234,7 @@ def save_ballot(
     ballot = ballot_rows(session, round_id=round_.id, panelist_id=panelist.id)
     items, answers = ballot.items, ballot.answers
     item_keys = {item.statement_id: item.key for item in items}
-    errors = _validate(study, round_, item_keys, entries)
+    errors = _validate(study, round_, item_keys, entries, unreadable)
     if errors:
         raise Invalid(" ".join(e["message"] for e in errors), errors=errors)
     merged = {e.statement_id: _merge(answers.get(e.statement_id, Answer()), e) for e in entries}

@@ -15,7 +15,7 @@ from app.http.paths import PathId
 from app.services import evidence, finalization, statements, studies
 from app.services.errors import DomainError
 from app.web.console.common import CheckedForm, ConsoleUser, Coordinator, done, page, refused
-from app.web.console.evidence_form import FinalizeForm, LevelForm, SourceForm
+from app.web.console.evidence_form import FinalizeForm, LevelForm, SourceForm, SummaryForm
 from app.web.console.forms import parse_form
 from app.web.forms import ticked_ids
 
@@ -125,6 +125,36 @@ def override(
         request,
         f"/console/studies/{study.id}/evidence",
         f"{statement.key}: level set by hand; the justification is reported.",
+    )
+
+
+@router.post("/console/statements/{statement_id}/evidence-summary")
+def evidence_summary(
+    statement_id: PathId,
+    request: Request,
+    values: CheckedForm,
+    session: SessionDep,
+    me: ConsoleUser,
+) -> Response:
+    """The summary panelists read beside the statement's sources on the ballot."""
+    statement, study = statements.statement_for(
+        session, user=me.user, statement_id=statement_id, write=True
+    )
+    try:
+        form = parse_form(SummaryForm, values)
+        evidence.set_summary(
+            session,
+            actor=me.user,
+            study=study,
+            statement=statement,
+            summary=form.summary(study.languages),
+        )
+    except DomainError as exc:
+        return _again(request, session, me, study, exc, f"summary-{statement.id}", values)
+    return done(
+        request,
+        f"/console/studies/{study.id}/evidence#level-{statement.id}",
+        f"{statement.key}: evidence summary saved; panelists see it on the ballot.",
     )
 
 

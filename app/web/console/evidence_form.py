@@ -87,6 +87,18 @@ class LevelForm(ConsoleForm):
     justification: str = Field("", title="Justification")
 
 
+class SummaryForm(ConsoleForm):
+    """A statement's evidence summary for the ballot, one text per study language."""
+
+    summary_en: str = Field("", alias="summary-en", title="Evidence summary (English)")
+    summary_zh: str = Field("", alias="summary-zh-Hans", title="Evidence summary (Chinese)")
+
+    def summary(self, languages: list[str]) -> dict[str, str]:
+        """The texts of the study's languages; an empty one removes that language's summary."""
+        typed = {"en": self.summary_en, "zh-Hans": self.summary_zh}
+        return {language: typed[language] for language in languages if language in typed}
+
+
 class FinalizeForm(ConsoleForm):
     """Finalizing the study: only with the box ticked."""
 

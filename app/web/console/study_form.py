@@ -22,6 +22,7 @@ NEW_STUDY = {
     "rule": "comet_70_15",
     "max_rounds": "3",
     "allow_abstain": "on",
+    "show_evidence_on_ballot": "on",
     "lang_en": "on",
     "reminder_hours": "72, 24",
     "quantile_method": "type7",
@@ -88,6 +89,7 @@ class StudyForm(ConsoleForm):
     hide_feedback_until_rated: Ticked = False
     strength_vote: Ticked = False
     feedback_by_group: Ticked = False
+    show_evidence_on_ballot: Ticked = False
     stability_on: Ticked = False
     stability_pct: str = ""
     stability_pairs: str = ""
@@ -132,6 +134,7 @@ class StudyForm(ConsoleForm):
             "evidence_scheme": self.evidence_scheme,
             "strength_vote": self.strength_vote,
             "feedback_by_group": self.feedback_by_group,
+            "show_evidence_on_ballot": self.show_evidence_on_ballot,
             "stability_rule": (
                 {
                     "max_pct_changed": self.stability_pct.strip() or 15,
@@ -198,6 +201,7 @@ def typed_from(study: models.Study) -> dict[str, str]:
         "hide_feedback_until_rated": study.hide_feedback_until_rated,
         "strength_vote": study.strength_vote,
         "feedback_by_group": study.feedback_by_group,
+        "show_evidence_on_ballot": study.show_evidence_on_ballot,
         "stability_on": study.stability_rule is not None,
         **{f"lang_{code}": code in study.languages for code in LANGUAGES},
     }
