@@ -149,6 +149,8 @@ MATRIX: dict[str, tuple[Any, ...]] = {
     "POST /console/studies/{study_id}/outbox/invite": console_write(303),
     "POST /console/studies/{study_id}/outbox/closing-soon": console_write(303),
     "POST /console/studies/{study_id}/outbox/requeue": console_write(303),
+    "POST /console/studies/{study_id}/outbox/retry-failed": console_write(303),
+    "POST /console/studies/{study_id}/outbox/{message_id}/requeue": console_write(303),
     "GET /console/studies/{study_id}/evidence": CONSOLE_READ,
     "POST /console/studies/{study_id}/evidence/sources": console_write(303),
     "POST /console/statements/{statement_id}/level": console_write(303),
@@ -181,6 +183,7 @@ DEFAULT_IDS = {
     "panelist_id": "panelist",
     "source_id": "source",
     "token_id": "token_id",
+    "message_id": "message",
 }
 DRAFT_ROUND = {"round_id": "draft_round"}
 
@@ -270,6 +273,7 @@ CALLS: dict[str, Call] = {
         form={"text": "Reworded", "rationale": "Why"}
     ),
     "POST /console/studies/{study_id}/panelists": Call(form={"name": "New Person"}),
+    "POST /console/studies/{study_id}/outbox/retry-failed": Call(form={"kind": "invitation"}),
     "POST /console/studies/{study_id}/members": Call(form={"email": "watcher@example.org"}),
     "POST /console/studies/{study_id}/rounds": Call(ids={"study_id": "empty_study"}),
     "POST /console/rounds/{round_id}/items": Call(

@@ -18,7 +18,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, func, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.models import ApiToken, Base, Role, Study, User
+from app.models import ApiToken, Base, OutboxMessage, Role, Study, User
 from app.services import accounts
 from tests.factories import StudyRun, start_study
 
@@ -169,6 +169,13 @@ def build_world(app: FastAPI, session: Session) -> World:
         select(func.min(ApiToken.id)).where(ApiToken.user_id == users["coord"].id)
     )
     assert token_id is not None
+    # A message held for want of SMTP, for the console's "send again" (the first of study A's).
+    message = session.scalars(
+        select(OutboxMessage).where(OutboxMessage.study_id == sid).order_by(OutboxMessage.id)
+    ).first()
+    assert message is not None
+    message.status = "held"
+    session.commit()
 
     visitors = {"anonymous": Visitor("anonymous")}
     for role in ACCOUNTS:
@@ -192,6 +199,7 @@ def build_world(app: FastAPI, session: Session) -> World:
         "other_panelist": other.panelists[0]["id"],
         "source": source["id"],
         "token_id": token_id,
+        "message": message.id,
     }
     runs = {"study": study_a, "draft": draft, "empty": empty, "other": other}
     secrets = [PASSWORD, *tokens.values()]
