@@ -51,6 +51,22 @@ LEVEL_CODES = {
     "low": N_("low"),
     "very_low": N_("very low"),
 }
+# The pre-registered settings (services.studies.PREREGISTERED), as a sentence names them.
+SETTINGS = {
+    "scale_min": N_("the rating scale"),
+    "scale_max": N_("the rating scale"),
+    "scale_labels": N_("the scale's labels"),
+    "rule": N_("the consensus rule"),
+    "quantile_method": N_("the quantile method"),
+    "max_rounds": N_("the maximum number of rounds"),
+    "allow_abstain": N_('whether panelists may answer "unable to rate"'),
+    "hide_feedback_until_rated": N_("hiding the group's answers until a panelist rates again"),
+    "evidence_scheme": N_("the evidence levels"),
+    "grading_table": N_("the grading table"),
+    "strength_vote": N_("the strength vote"),
+    "stability_rule": N_("the stability rule"),
+    "feedback_by_group": N_("each group's answers shown to panelists"),
+}
 NAMES: dict[str, dict[str, str]] = {
     "outcome": OUTCOMES,
     "design": DESIGNS,
@@ -59,6 +75,7 @@ NAMES: dict[str, dict[str, str]] = {
     "scheme": SCHEMES,
     "quantiles": QUANTILES,
     "level": LEVEL_CODES,
+    "setting": SETTINGS,
 }
 
 

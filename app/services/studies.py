@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from app.consensus import RULE_ADAPTER, check_rule_for_scale, grading, stability
 from app.models import Role, Round, RoundStatus, Study, StudyMember, User, utcnow
+from app.names import name_of
 from app.services import audit, locks
 from app.services.errors import Conflict, Forbidden, Invalid, NotFound
 
@@ -52,6 +53,17 @@ def rules_fingerprint(study: Study) -> str:
         method["feedback_by_group"] = True
     encoded = json.dumps(method, sort_keys=True, separators=(",", ":")).encode()
     return hashlib.sha256(encoded).hexdigest()
+
+
+def frozen_message(study: Study, fields: list[str]) -> str:
+    """Why a frozen setting cannot change, in words (each field's name kept for API callers)."""
+    assert study.rules_frozen_at is not None
+    named = dict.fromkeys(f"{name_of('setting', f)} ({f})" for f in fields)
+    return (
+        "The study's method was frozen when round 1 opened, on "
+        f"{study.rules_frozen_at:%Y-%m-%d at %H:%M} UTC, and can no longer change: "
+        f"{', '.join(named)}."
+    )
 
 
 def _validated_rule(rule: dict[str, Any], scale_min: int, scale_max: int) -> dict[str, Any]:
@@ -142,10 +154,7 @@ def update_study(session: Session, *, actor: User, study: Study, changes: dict[s
     ensure_writable(study)
     frozen = sorted(PREREGISTERED & changes.keys())
     if frozen and study.rules_frozen_at is not None:
-        raise Conflict(
-            "The study's rules were frozen when round 1 opened "
-            f"({study.rules_frozen_at.isoformat()}); {', '.join(frozen)} can no longer change."
-        )
+        raise Conflict(frozen_message(study, frozen))
     merged = {k: changes.get(k, getattr(study, k)) for k in ("scale_min", "scale_max", "rule")}
     if merged["scale_min"] >= merged["scale_max"]:
         raise Invalid("The scale's minimum must be below its maximum.")

@@ -146,7 +146,7 @@ def test_the_table_is_frozen_once_round_1_opens(session: Session) -> None:
     assert 'name="row-0-grade"' not in page
     refused = post(web, _grading(study_id), study, preset="oxford")
     assert refused.status_code == 409
-    assert "grading_table can no longer change" in refused.text
+    assert "can no longer change: the grading table (grading_table)." in refused.text
 
 
 def test_an_order_that_is_not_a_number_or_an_unknown_consensus_is_refused(

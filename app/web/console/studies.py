@@ -36,6 +36,7 @@ from app.web.console.common import (
     show_again,
 )
 from app.web.console.forms import RevisionForm, StatementForm, parse_form
+from app.web.console.frozen_settings import method_shown_as_text, with_study_method
 from app.web.console.study_form import NEW_STUDY, StudyForm, messages, typed_from
 
 router = APIRouter(include_in_schema=False)
@@ -97,8 +98,18 @@ def edit_study_page(
     study_id: PathId, request: Request, session: SessionDep, me: ConsoleUser
 ) -> Response:
     study = studies.study_for(session, user=me.user, study_id=study_id, write=True)
-    context = {"typed": typed_from(study), "errors": [], "study": study}
+    context = {"typed": typed_from(study), "errors": [], **_frozen_method(study)}
     return page(request, SETTINGS, context, coordinator=me)
+
+
+def _frozen_method(study: models.Study) -> dict[str, Any]:
+    """What the settings page shows of a frozen method: it in words and its fingerprint."""
+    return {
+        "study": study,
+        "rule_words": rules.rule_words(study),
+        "stability_words": stability.rule_in_words(study),
+        "fingerprint": studies.rules_fingerprint(study),
+    }
 
 
 @router.post("/console/studies/{study_id}/edit")
@@ -110,13 +121,16 @@ def edit_study(
     me: ConsoleUser,
 ) -> Response:
     study = studies.study_for(session, user=me.user, study_id=study_id, write=True)
-    context = {"typed": values, "study": study}
+    context = {"typed": values, **_frozen_method(study)}
+    as_text = method_shown_as_text(study, values)
     try:
-        form = parse_form(StudyForm, values)
+        form = parse_form(StudyForm, with_study_method(study, values) if as_text else values)
         fields = new_study_fields(schemas.StudyCreate.model_validate(form.body()))
         fields.pop("translations", None)  # not on this form: keep the study's own
         if not form.rule:
             fields.pop("rule")  # "the usual rule" leaves the current one as it is
+        if as_text:  # the page showed the method as text: it stays the study's own
+            fields = {k: v for k, v in fields.items() if k not in studies.PREREGISTERED}
         change = studies.change_settings(session, actor=me.user, study=study, fields=fields)
     except ValidationError as exc:
         return _settings_refused(request, me, context, exc)
