@@ -16,6 +16,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from app import heavy
 from app.api import ballot, evidence, health, rounds, studies
+from app.api import corrections as api_corrections
 from app.api import exports as api_exports
 from app.api import reports as api_reports
 from app.logs import AccessLog, configure_logging
@@ -27,6 +28,7 @@ from app.templating import render
 from app.web import home, panel
 from app.web.api_docs import serve_api_docs
 from app.web.console import auth as console_auth
+from app.web.console import corrections as console_corrections
 from app.web.console import evidence as console_evidence
 from app.web.console import exports as console_exports
 from app.web.console import grading as console_grading
@@ -71,6 +73,7 @@ def create_app() -> FastAPI:
     app.include_router(rounds.router)
     app.include_router(ballot.router)
     app.include_router(evidence.router)
+    app.include_router(api_corrections.router)
     app.include_router(panel.router)
     app.include_router(console_auth.router)
     app.include_router(console_studies.router)
@@ -79,6 +82,7 @@ def create_app() -> FastAPI:
     app.include_router(console_imports.router)
     app.include_router(console_mail.router)
     app.include_router(console_evidence.router)
+    app.include_router(console_corrections.router)
     app.include_router(console_grading.router)
     app.include_router(api_exports.router)
     app.include_router(console_exports.router)
