@@ -12,6 +12,7 @@ from tests.factories import StudyRun, start_study
 
 
 def _last_audit(session: Session, action: str) -> dict[str, Any]:
+    session.rollback()  # a fresh read: what the requests since the last one committed
     entry = session.scalars(
         select(AuditEntry).where(AuditEntry.action == action).order_by(AuditEntry.id.desc())
     ).first()
@@ -124,3 +125,126 @@ def test_sources_cannot_change_once_the_study_is_finalized(
     assert (edited.status_code, deleted.status_code) == (409, 409)
     assert "finalized" in deleted.json()["detail"]
     assert dump(engine) == before
+
+
+def test_a_statement_is_deleted_before_round_one_with_its_links_and_out_of_the_draft(
+    client: TestClient, coordinator_token: str, session: Session
+) -> None:
+    run, s1, (smith, _) = _with_trials(client, coordinator_token)
+    s2 = run.statements[1]["id"]
+    draft = run.new_round()
+    assert [s["id"] for s in draft["statements"]] == [s1, s2]
+    run.call("DELETE", f"/api/v1/statements/{s1}", 204)
+    keys = [s["key"] for s in run.call("GET", f"/api/v1/studies/{run.study['id']}/statements")]
+    assert keys == ["S02"]
+    assert [s["id"] for s in run.call("GET", f"/api/v1/rounds/{draft['id']}")["statements"]] == [s2]
+    sources = run.call("GET", f"/api/v1/studies/{run.study['id']}/sources")
+    assert [s["statement_ids"] for s in sources if s["id"] == smith["id"]] == [[]]
+    audited = _last_audit(session, "statement.delete")
+    assert (audited["key"], audited["text"]) == ("S01", "Statement number 1")
+    assert audited["removed_from_draft_rounds"] == [1]
+    assert len(audited["unlinked_sources"]) == 2
+    run.call("DELETE", f"/api/v1/statements/{s2}", 204)  # the draft is left empty: it goes too
+    assert run.call("GET", f"/api/v1/studies/{run.study['id']}/rounds") == []
+    assert _last_audit(session, "statement.delete")["deleted_empty_drafts"] == [1]
+
+
+def test_no_statement_is_deleted_once_round_one_has_opened(
+    client: TestClient, coordinator_token: str, engine: Engine
+) -> None:
+    run = start_study(client, coordinator_token, statements=2, panelists=2)
+    run.open_round(run.new_round()["id"])
+    added = run.call(
+        "POST", f"/api/v1/studies/{run.study['id']}/statements", 201, json=[{"text": "Late"}]
+    )
+    before = dump(engine)
+    for statement_id in (run.statements[0]["id"], added[0]["id"]):
+        response = client.delete(f"/api/v1/statements/{statement_id}", headers=run.auth)
+        assert response.status_code == 409
+        assert "Round 1 has been opened" in response.json()["detail"]
+    assert client.delete("/api/v1/statements/999999", headers=run.auth).status_code == 404
+    assert dump(engine) == before
+
+
+def test_a_panelist_is_corrected_and_keeps_their_link_and_ratings(
+    client: TestClient, coordinator_token: str, session: Session
+) -> None:
+    run = start_study(
+        client, coordinator_token, statements=1, panelists=2, languages=["en", "zh-Hans"]
+    )
+    s1 = run.statements[0]["id"]
+    round_id = run.new_round()["id"]
+    run.open_round(round_id)
+    run.rate(0, {s1: 8})
+    panelist = run.panelists[0]
+    edited = run.call(
+        "PATCH",
+        f"/api/v1/panelists/{panelist['id']}",
+        json={
+            "name": "Dr Expert Zero",
+            "email": "Zero@Hospital.example.org",
+            "group": "physiotherapists",
+            "language": "zh-Hans",
+        },
+    )
+    assert (edited["code"], edited["email"], edited["language"]) == (
+        "P01",
+        "zero@hospital.example.org",
+        "zh-Hans",
+    )
+    assert edited["token"] is None
+    ballot = run.call("GET", "/api/v1/ballot", headers=run.as_panelist(0))  # the same link
+    assert [item["value"] for item in ballot["items"]] == [8]
+    audited = _last_audit(session, "panel.edit")
+    assert audited == {
+        "code": "P01",
+        "changed": {
+            "name": "changed",
+            "email": "changed",
+            "group": [None, "physiotherapists"],
+            "language": ["en", "zh-Hans"],
+        },
+    }
+
+
+def test_a_correction_is_checked_like_a_new_panelist(
+    client: TestClient, coordinator_token: str, engine: Engine
+) -> None:
+    run = start_study(client, coordinator_token, statements=1, panelists=2)
+    url = f"/api/v1/panelists/{run.panelists[0]['id']}"
+    before = dump(engine)
+    for body, status in (
+        ({"email": "not an address"}, 422),
+        ({"email": run.panelists[1]["email"]}, 409),
+        ({"language": "zh-Hans"}, 422),  # not one of the study's languages
+        ({"name": ""}, 422),
+        ({"name": None}, 422),
+        ({"timezone": "Mars/Olympus"}, 422),
+        ({"token": "dp_mine"}, 422),
+    ):
+        response = client.patch(url, headers=run.auth, json=body)
+        assert response.status_code == status, (body, response.text)
+    assert dump(engine) == before
+    cleared = run.call("PATCH", url, json={"email": None})
+    assert cleared["email"] is None
+
+
+def test_later_e_mails_go_to_the_new_address_in_the_new_language(
+    client: TestClient, coordinator_token: str, session: Session
+) -> None:
+    from app.models import OutboxMessage
+
+    run = start_study(
+        client, coordinator_token, statements=1, panelists=2, languages=["en", "zh-Hans"]
+    )
+    panelist = run.panelists[0]
+    run.call(
+        "PATCH",
+        f"/api/v1/panelists/{panelist['id']}",
+        json={"email": "new@example.org", "language": "zh-Hans"},
+    )
+    run.open_round(run.new_round()["id"])
+    sent = session.scalars(
+        select(OutboxMessage).where(OutboxMessage.panelist_id == panelist["id"])
+    ).all()
+    assert [(m.to_address, m.language) for m in sent] == [("new@example.org", "zh-Hans")]

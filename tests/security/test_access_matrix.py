@@ -70,9 +70,11 @@ MATRIX: dict[str, tuple[Any, ...]] = {
     "GET /api/v1/studies/{study_id}/statements": API_READ,
     "POST /api/v1/studies/{study_id}/statements": api_write(201),
     "PUT /api/v1/statements/{statement_id}": api_write(200),
+    "DELETE /api/v1/statements/{statement_id}": api_write(204),  # a draft study's
     "GET /api/v1/studies/{study_id}/panelists": API_COORD_ONLY,
     "POST /api/v1/studies/{study_id}/panelists": api_write(201),
     "POST /api/v1/panelists/{panelist_id}/link": api_write(200),
+    "PATCH /api/v1/panelists/{panelist_id}": api_write(200),
     "GET /api/v1/studies/{study_id}/rounds": API_READ,
     "POST /api/v1/studies/{study_id}/rounds": api_write(201),
     "GET /api/v1/rounds/{round_id}": API_READ,
@@ -130,6 +132,10 @@ MATRIX: dict[str, tuple[Any, ...]] = {
     "GET /console/statements/{statement_id}": CONSOLE_READ,
     "POST /console/panelists/{panelist_id}/link": console_write(201),
     "POST /console/panelists/{panelist_id}/withdraw": console_write(303),
+    "GET /console/panelists/{panelist_id}/edit": CONSOLE_COORD_ONLY,
+    "POST /console/panelists/{panelist_id}/edit": console_write(303),
+    "GET /console/statements/{statement_id}/delete": CONSOLE_COORD_ONLY,  # a draft study's
+    "POST /console/statements/{statement_id}/delete": console_write(303),
     # Console: rounds
     "POST /console/studies/{study_id}/rounds": console_write(303),
     "POST /console/rounds/{round_id}/items": console_write(303),
@@ -153,6 +159,10 @@ MATRIX: dict[str, tuple[Any, ...]] = {
     "POST /console/studies/{study_id}/outbox/{message_id}/requeue": console_write(303),
     "GET /console/studies/{study_id}/evidence": CONSOLE_READ,
     "POST /console/studies/{study_id}/evidence/sources": console_write(303),
+    "GET /console/sources/{source_id}/edit": CONSOLE_COORD_ONLY,
+    "POST /console/sources/{source_id}/edit": console_write(303),
+    "GET /console/sources/{source_id}/delete": CONSOLE_COORD_ONLY,
+    "POST /console/sources/{source_id}/delete": console_write(303),
     "POST /console/statements/{statement_id}/level": console_write(303),
     "POST /console/studies/{study_id}/finalize": console_write(409),  # a round is still open
     "GET /console/studies/{study_id}/grading": CONSOLE_READ,
@@ -220,6 +230,8 @@ CALLS: dict[str, Call] = {
     "POST /api/v1/studies/{study_id}/statements": Call(json=[{"text": "Another statement"}]),
     "PUT /api/v1/statements/{statement_id}": Call(json={"text": "Reworded", "rationale": "Why"}),
     "POST /api/v1/studies/{study_id}/panelists": Call(json=[{"name": "New Person"}]),
+    "DELETE /api/v1/statements/{statement_id}": Call(ids={"statement_id": "draft_statement"}),
+    "PATCH /api/v1/panelists/{panelist_id}": Call(json={"group": "physiotherapists"}),
     "POST /api/v1/studies/{study_id}/rounds": Call(ids={"study_id": "empty_study"}, json={}),
     "PATCH /api/v1/rounds/{round_id}": Call(ids=DRAFT_ROUND, json={"asks_strength": False}),
     "POST /api/v1/rounds/{round_id}/open": Call(ids=DRAFT_ROUND, json={}),
@@ -273,6 +285,14 @@ CALLS: dict[str, Call] = {
         form={"text": "Reworded", "rationale": "Why"}
     ),
     "POST /console/studies/{study_id}/panelists": Call(form={"name": "New Person"}),
+    "POST /console/panelists/{panelist_id}/edit": Call(
+        form={"name": "Renamed Person", "language": "en"}
+    ),
+    "GET /console/statements/{statement_id}/delete": Call(ids={"statement_id": "draft_statement"}),
+    "POST /console/statements/{statement_id}/delete": Call(ids={"statement_id": "draft_statement"}),
+    "POST /console/sources/{source_id}/edit": Call(
+        form={"citation": "Smith 2019, a trial", "design": "rct", "pedro": "6"}
+    ),
     "POST /console/studies/{study_id}/outbox/retry-failed": Call(form={"kind": "invitation"}),
     "POST /console/studies/{study_id}/members": Call(form={"email": "watcher@example.org"}),
     "POST /console/studies/{study_id}/rounds": Call(ids={"study_id": "empty_study"}),
