@@ -132,6 +132,9 @@ def test_phone_rate_submit_fix_the_missing_one_and_reopen(
     expect(page.locator(".progress-text")).to_contain_text("2 of 3 rated")
     expect(page.locator("#progress")).to_have_js_property("value", 2)
     page.fill(f"#comment-{s2}", "Only for patients who can still walk unaided.")
+    # A full-page shot resizes the window; Chromium then scrolls a focused textarea back into
+    # view a moment later, moving the page under the next click: leave the textarea first.
+    page.locator(f"#comment-{s2}").blur()
     shot(page, "2-two-rated")
 
     submit_button(page).click()
@@ -252,11 +255,11 @@ def test_chinese_panelist_sees_chinese_and_can_switch_to_english(
     )
     assert_no_horizontal_scroll(page)
 
-    page.locator("form.lang select[name=language]").select_option("en")
-    page.locator("form.lang button[type=submit]").click()
+    page.locator(".lang select[name=language]").select_option("en")
+    page.locator(".lang button[type=submit]").click()
     expect(page.locator("html")).to_have_attribute("lang", "en")
     expect(submit_button(page)).to_have_text("Submit")
-    expect(page.locator("form.lang select[name=language]")).to_have_value("en")
+    expect(page.locator(".lang select[name=language]")).to_have_value("en")
     shot(page, "en")
     assert not problems.seen
 
@@ -293,6 +296,8 @@ def test_keyboard_only_panelist_moves_in_reading_order_and_chooses_with_keys(
     page.keyboard.type("Typed without a mouse.")
     expect(page.locator(f"#comment-{s1}")).to_have_value("Typed without a mouse.")
 
+    page.keyboard.press("Tab")  # the next statement's evidence, read before rating it
+    assert focused(page)["tag"] == "summary"
     page.keyboard.press("Tab")
     now = focused(page)
     assert (now["name"], now["value"], now["checked"]) == (f"rating-{s2}", "1", False)
@@ -301,6 +306,7 @@ def test_keyboard_only_panelist_moves_in_reading_order_and_chooses_with_keys(
     expect(radio(page, s2, "abstain")).to_be_checked()
     shot(page, "2-next-statement")
 
+    page.keyboard.press("Shift+Tab")
     page.keyboard.press("Shift+Tab")
     assert focused(page)["id"] == f"comment-{s1}"
     assert not problems.seen
@@ -353,4 +359,124 @@ def test_no_horizontal_scrolling_at_360_px(
     expect(page.locator("p.error").first).to_be_visible()
     shot(page, "2-errors")
     assert_no_horizontal_scroll(page)
+    assert not problems.seen
+
+
+def _evidence_study(client: TestClient, token: str) -> StudyRun:
+    """Two statements in both languages; the first with three sources and a summary."""
+    run = bilingual_study(
+        client,
+        token,
+        statements=[
+            {
+                "text": "Supervised aerobic exercise reduces painful diabetic neuropathy.",
+                "translations": {"zh-Hans": "有监督的有氧运动可以减轻痛性糖尿病周围神经病变。"},
+            },
+            {
+                "text": "Balance training reduces falls in chemotherapy-induced neuropathy.",
+                "translations": {"zh-Hans": "平衡训练可以减少化疗引起的周围神经病变患者跌倒。"},
+            },
+        ],
+        panelists=[{"name": "Dr Smith"}, {"name": "王医生", "language": "zh-Hans"}],
+    )
+    s1 = run.statements[0]["id"]
+    for source in (
+        {
+            "citation": "Kluding PM et al. 2012, J Diabetes Complications 26(5):424-9",
+            "design": "rct",
+            "pedro": 7,
+            "doi": "10.1016/j.jdiacomp.2012.05.007",
+        },
+        {
+            "citation": "Gu Y et al. 2019, Diabetes Metab Syndr",
+            "design": "systematic_review",
+            "amstar2": "moderate",
+            "pooled_levels": ["1b"],
+            "pmid": "30641710",
+        },
+        {"citation": "Exercise guideline group 2018", "design": "expert_opinion"},
+    ):
+        run.call(
+            "POST",
+            f"/api/v1/studies/{run.study['id']}/sources",
+            201,
+            json={**source, "statement_ids": [s1]},
+        )
+    run.call(
+        "PUT",
+        f"/api/v1/statements/{s1}/evidence-summary",
+        json={
+            "summary": {
+                "en": "One good-quality trial and one review found less pain after 10-16 weeks "
+                "of supervised aerobic exercise; the effect was moderate.",
+                "zh-Hans": "一项高质量试验和一篇系统综述发现，有监督的有氧运动10-16周后疼痛减轻，"
+                "效果中等。",
+            }
+        },
+    )
+    open_first_round(run)
+    return run
+
+
+@pytest.mark.parametrize(("width", "index"), [(390, 0), (390, 1), (1280, 0), (1280, 1)])
+def test_evidence_panel_is_collapsed_opens_and_links_to_the_sources(
+    client: TestClient,
+    coordinator_token: str,
+    new_context: Callable[..., BrowserContext],
+    shot: Callable[[Page, str], Path],
+    problems: BrowserProblems,
+    width: int,
+    index: int,
+) -> None:
+    run = _evidence_study(client, coordinator_token)
+    s1 = run.statements[0]["id"]
+    page = new_context(viewport={"width": width, "height": 844}).new_page()
+    sign_in(page, run, index)
+    panel = page.locator(f"#ev-{s1}")
+    expect(panel).not_to_have_attribute("open", "")
+    expect(panel.locator("a").first).to_be_hidden()
+    # Closed, it is one line: the statement's rating points stay on the same screen.
+    page.locator(f"#s-{s1} legend").scroll_into_view_if_needed()
+    legend = page.locator(f"#s-{s1} legend").bounding_box()
+    scale = page.locator(f"#s-{s1} .scale").bounding_box()
+    assert legend is not None
+    assert scale is not None
+    assert scale["y"] + scale["height"] - legend["y"] < 844, (legend, scale)
+    shot(page, "1-closed")
+    if width == 390:
+        assert_no_horizontal_scroll(page, width)
+
+    panel.locator("summary").first.click()
+    expect(panel).to_have_attribute("open", "")
+    links = panel.locator("ul.ev-sources a")
+    expect(links).to_have_count(2)
+    expect(links.nth(0)).to_have_attribute("href", "https://doi.org/10.1016/j.jdiacomp.2012.05.007")
+    expect(links.nth(1)).to_have_attribute("href", "https://pubmed.ncbi.nlm.nih.gov/30641710/")
+    expect(panel.locator(".ev-summary")).to_be_visible()
+    if index == 1:
+        expect(panel.locator(".ev-summary")).to_have_attribute("lang", "zh-Hans")
+    panel.scroll_into_view_if_needed()
+    shot(page, "2-open")
+    if width == 390:
+        assert_no_horizontal_scroll(page, width)
+    assert not problems.seen
+
+
+def test_changing_language_keeps_the_rating_just_chosen(
+    client: TestClient,
+    coordinator_token: str,
+    page: Page,
+    shot: Callable[[Page, str], Path],
+    problems: BrowserProblems,
+) -> None:
+    run = _evidence_study(client, coordinator_token)
+    s1 = run.statements[0]["id"]
+    sign_in(page, run, 0)
+    tile(page, s1, 8).click()
+    page.locator(".lang select[name=language]").select_option("zh-Hans")
+    page.locator(".lang button[type=submit]").click()
+    expect(page.locator("html")).to_have_attribute("lang", "zh-Hans")
+    expect(radio(page, s1, 8)).to_be_checked()
+    expect(page.locator("p.flash")).to_be_visible()
+    shot(page, "switched")
     assert not problems.seen
