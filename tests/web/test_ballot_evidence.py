@@ -98,6 +98,7 @@ def test_the_ballot_shows_each_statements_evidence_collapsed(bilingual: StudyRun
     panel = html.unescape(_panel(page, s1))
     assert "Level 1b: one RCT with PEDro ≥ 6" in panel
     assert "3 sources" in panel
+    assert "no sources linked" in html.unescape(_panel(page, s2))
     assert SUMMARY_EN in panel
     assert "Smith 2019, J Pain Res" in panel
     assert "randomised controlled trial · PEDro score 7/10" in panel
@@ -115,7 +116,7 @@ def test_the_ballot_says_the_consensus_rule_in_the_panelists_language(
     english, chinese = browser(), browser()
     sign_in(english, bilingual, 0)
     sign_in(chinese, bilingual, 1)
-    en_page = html.unescape(english.get("/ballot").text)
+    en_page = html.unescape(english.get("/ballot").text).replace("\N{NO-BREAK SPACE}", " ")
     zh_page = html.unescape(chinese.get("/ballot").text)
     assert "at least 70 % rate it 7–9 and fewer than 15 % rate it 1–3" in en_page
     assert "70%" in found(r'<div class="rule-words">(.*?)</div>', zh_page, re.S).group(1)
