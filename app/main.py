@@ -40,6 +40,7 @@ from app.web.console import rounds as console_rounds
 from app.web.console import studies as console_studies
 from app.web.console.common import CsrfFailed, LoginRequired
 from app.web.headers import SecurityHeaders
+from app.web.limits import limit_page
 from app.web.unavailable import answer_outages
 
 STATIC = Path(__file__).resolve().parent / "web" / "static"
@@ -97,7 +98,12 @@ def create_app() -> FastAPI:
     answer_outages(app)  # 503 with Retry-After while the database does not answer
     # Outermost last: bodies are read (with a time limit) before a request takes an admission slot.
     app.add_middleware(Admission, limit=settings.max_inflight_requests)
-    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodyLimit,
+        max_bytes=settings.max_body_bytes,
+        upload_bytes=settings.max_upload_bytes,
+        page=limit_page,
+    )
     app.add_middleware(SecurityHeaders)
     app.add_middleware(AccessLog)
     # Outermost: below it, a request's client is the right-most X-Forwarded-For entry that is not

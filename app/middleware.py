@@ -1,11 +1,12 @@
 """ASGI middleware: caps on request bodies and on requests in flight, so none exhausts a server."""
 
 import asyncio
-import html
-import json
+import re
 import time
+from collections.abc import Callable
 from typing import Any
 
+from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app import heavy
@@ -14,20 +15,41 @@ from app.settings import get_settings
 BODY_METHODS = {"POST", "PUT", "PATCH"}
 
 
+# Routes that take an uploaded file, with their own body limit (settings.max_upload_bytes).
+UPLOADS = re.compile(r"/console/studies/\d+/import/[^/]+")
+
+# The page a person at a form gets instead of a bare refusal: made from the request's scope, its
+# status, the limit crossed (bytes; None for a body that arrived too slowly) and whether it was
+# an upload. app.main passes the web layer's (app.web.limits.limit_page).
+LimitPage = Callable[[Scope, int, int | None, bool], Response]
+
+
 class BodyLimit:
-    def __init__(self, app: ASGIApp, max_bytes: int, read_timeout: float = 30.0) -> None:
+    """Reads every request body whole, up to a limit and a time, before the app sees it."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        max_bytes: int,
+        read_timeout: float = 30.0,
+        upload_bytes: int | None = None,
+        page: LimitPage | None = None,
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.upload_bytes = max_bytes if upload_bytes is None else upload_bytes
         self.read_timeout = read_timeout
+        self.page = page
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] not in BODY_METHODS:
             await self.app(scope, receive, send)
             return
+        upload = UPLOADS.fullmatch(scope["path"]) is not None
+        limit = self.upload_bytes if upload else self.max_bytes
         declared = dict(scope["headers"]).get(b"content-length", b"")
-        page = not scope["path"].startswith("/api/")  # a person at a form, not a script
-        if declared.isdigit() and int(declared) > self.max_bytes:
-            await self._too_large(send, page=page)
+        if declared.isdigit() and int(declared) > limit:
+            await self._too_large(scope, send, limit, upload=upload)
             return
         chunks: list[bytes] = []
         size = 0
@@ -36,14 +58,14 @@ class BodyLimit:
                 message = await asyncio.wait_for(receive(), timeout=self.read_timeout)
             except TimeoutError:
                 detail = "The request body arrived too slowly; try again."
-                await self._reply(send, 408, detail, page=page)
+                await self._reply(scope, send, 408, detail, limit=None, upload=upload)
                 return
             if message["type"] == "http.disconnect":
                 return
             body = message.get("body", b"")
             size += len(body)
-            if size > self.max_bytes:
-                await self._too_large(send, page=page)
+            if size > limit:
+                await self._too_large(scope, send, limit, upload=upload)
                 return
             chunks.append(body)
             if not message.get("more_body", False):
@@ -59,40 +81,33 @@ class BodyLimit:
 
         await self.app(scope, replay, send)
 
-    async def _too_large(self, send: Send, *, page: bool) -> None:
-        limit = f"{self.max_bytes / 1_000_000:g} MB"
+    async def _too_large(self, scope: Scope, send: Send, limit: int, *, upload: bool) -> None:
         detail = (
-            f"What you sent is larger than {limit}: shorten the longest comment or text."
-            if page  # a person at a form, who never heard of a request body
-            else f"The request body is larger than {limit}; send less in one request."
+            f"The request body is larger than {limit / 1_000_000:g} MB; send less in one request."
         )
-        await self._reply(send, 413, detail, page=page)
+        await self._reply(scope, send, 413, detail, limit=limit, upload=upload)
 
-    async def _reply(self, send: Send, status: int, detail: str, *, page: bool = False) -> None:
-        """JSON for the API; for a page, the same sentence and a way back, in plain HTML."""
-        if page:
-            body = (
-                '<!doctype html><html><head><meta charset="utf-8"><title>Not sent</title></head>'
-                f"<body><h1>Not sent</h1><p>{html.escape(detail)}</p>"
-                "<p>Go back to the page you came from; what you typed may still be there.</p>"
-                "</body></html>"
-            ).encode()
-            kind = b"text/html; charset=utf-8"
+    async def _reply(
+        self,
+        scope: Scope,
+        send: Send,
+        status: int,
+        detail: str,
+        *,
+        limit: int | None,
+        upload: bool,
+    ) -> None:
+        """JSON for the API; for a person at a form, the app's page in their language."""
+        if self.page is not None and not scope["path"].startswith("/api/"):
+            response = self.page(scope, status, limit, upload)
         else:
-            body = json.dumps({"detail": detail}).encode()
-            kind = b"application/json"
-        await send(
-            {
-                "type": "http.response.start",
-                "status": status,
-                "headers": [
-                    (b"content-type", kind),
-                    (b"content-length", str(len(body)).encode()),
-                    (b"connection", b"close"),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+            response = JSONResponse({"detail": detail}, status_code=status)
+        response.headers["connection"] = "close"  # the rest of the body is never read
+
+        async def nothing() -> Any:
+            return {"type": "http.disconnect"}
+
+        await response(scope, nothing, send)
 
 
 class Admission:

@@ -26,6 +26,10 @@ class Settings(BaseSettings):
     environment: str = "development"
     base_url: str = "http://127.0.0.1:8000"
     max_body_bytes: int = 1_000_000
+    # Bodies of upload routes (app.middleware.UPLOADS: the console's import): the file, and at the
+    # confirm step the same file carried back base64-encoded, so the largest file an import reads
+    # is about three quarters of this (app.services.import_limits.max_file_bytes).
+    max_upload_bytes: int = Field(default=20_000_000, ge=1_000_000)
     max_comment_chars: int = 5_000
     sqlite_busy_timeout_ms: int = 30_000
     # Requests admitted at once per process; the connection pool is sized to match.

@@ -17,8 +17,9 @@ from typing import IO, Any, NoReturn
 from xml.parsers import expat
 
 from app.services.errors import Invalid
+from app.settings import get_settings
 
-MAX_FILE_BYTES = 600_000  # one upload; the preview carries it back within the 1 MB body limit
+FORM_ROOM = 100_000  # the confirm form's other fields (token, file name, action), generously
 MAX_ROWS = 5_000  # rows of data below the header
 MAX_SHEET_ROWS = 10_000  # rows up to the last one, empty ones included (in a workbook: any sheet)
 MAX_COLUMNS = 50  # columns up to the last cell of a row, empty ones included
@@ -32,6 +33,16 @@ MAX_SHEETS = 10  # openpyxl measures every sheet when it opens a workbook
 MAX_ATTRIBUTES = 100  # on one XML element; Excel writes a few dozen at most
 
 CHUNK = 1 << 16  # bytes unzipped and scanned at a time
+
+
+def max_file_bytes() -> int:
+    """The largest file an import reads (14.9 MB by default), in whole 100 kB.
+
+    The preview carries the file back base64-encoded (4/3 larger) in a form that must still fit
+    in the upload body limit (settings.max_upload_bytes), so the limits never disagree.
+    """
+    carried = (get_settings().max_upload_bytes - FORM_ROOM) * 3 // 4
+    return max(carried // 100_000 * 100_000, 100_000)
 
 
 def N_(sentence: str) -> str:

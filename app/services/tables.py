@@ -64,8 +64,8 @@ def read(*, filename: str, content: bytes) -> Table:
         )
     if not content:
         raise Invalid(f"{name} is empty; it needs a header row and one row per entry.")
-    if len(content) > import_limits.MAX_FILE_BYTES:
-        import_limits.refuse(import_limits.FILE_SIZE, name, import_limits.MAX_FILE_BYTES // 1000)
+    if len(content) > (most := import_limits.max_file_bytes()):
+        import_limits.refuse(import_limits.FILE_SIZE, name, most // 1000)
     records = _csv_records(name, content) if suffix == ".csv" else _xlsx_records(name, content)
     return _tabulate(name, records)
 

@@ -239,10 +239,10 @@ BOMBS: dict[str, Bomb] = {
         lambda: b"text" + b";" * 290_000 + b"\nWalking helps.\n",
         "s.csv has more than 50 columns, empty ones included",
     ),
-    "a CSV of 2 MB": (
+    "a CSV of 16 MB": (
         "s.csv",
-        lambda: b"text\n" + b"Walking helps.\n" * 140_000,
-        "s.csv is larger than 600 kB",
+        lambda: b"text\n" + b"Walking helps.\n" * 1_100_000,
+        "s.csv is larger than 14,900 kB",
     ),
 }
 

@@ -13,6 +13,7 @@ from app.http.deps import SessionDep
 from app.http.paths import PathId
 from app.services import evidence_import, import_limits, panelist_import, statement_import, studies
 from app.services.errors import DomainError, Invalid
+from app.settings import get_settings
 from app.web.console.common import (
     ConsoleUser,
     CsrfFailed,
@@ -24,7 +25,6 @@ from app.web.console.common import (
 
 router = APIRouter(include_in_schema=False)
 KINDS = {"statements": "Statements", "panelists": "Panelists", "evidence": "Evidence sources"}
-MAX_FILE = import_limits.MAX_FILE_BYTES
 PREVIEWS: dict[str, Any] = {
     "statements": statement_import.preview_statements,
     "panelists": panelist_import.preview_panelists,
@@ -48,14 +48,16 @@ class Upload:
 
 async def upload(request: Request, me: ConsoleUser) -> Upload:
     """The uploaded (or carried-back) file, only when the form carries the coordinator's token."""
-    form = await request.form(max_files=1, max_fields=20)
+    # The confirm step carries the file back in a field (base64): the upload limit bounds it.
+    most = get_settings().max_upload_bytes
+    form = await request.form(max_files=1, max_fields=20, max_part_size=most)
     values = {k: v for k, v in form.multi_items() if isinstance(v, str)}
     if not csrf_matches(me.csrf, values):
         raise CsrfFailed()
     action = values.get("action", "")
     file = form.get("file")
     if isinstance(file, UploadFile) and file.filename:
-        return Upload(action, file.filename, await file.read(MAX_FILE + 1))
+        return Upload(action, file.filename, await file.read(import_limits.max_file_bytes() + 1))
     try:
         carried = base64.b64decode(values.get("content", ""), validate=True)
     except (binascii.Error, ValueError):
@@ -94,7 +96,7 @@ def import_file(
             coordinator=me,
             status_code=404,
         )
-    if content is None or len(content) > MAX_FILE:
+    if content is None or len(content) > import_limits.max_file_bytes():
         return page(
             request,
             "console/import.html",
@@ -149,7 +151,9 @@ def _no_file(filename: str, content: bytes | None) -> dict[str, Any]:
         return {"error": "Choose a file to import."}
     return {
         "refusal": import_limits.Refused(
-            import_limits.FILE_SIZE, name=filename, limit=f"{MAX_FILE // 1000:,}"
+            import_limits.FILE_SIZE,
+            name=filename,
+            limit=f"{import_limits.max_file_bytes() // 1000:,}",
         )
     }
 
