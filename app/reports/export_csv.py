@@ -6,10 +6,11 @@ with offset. The audit log's CSV has one row per entry, its detail as JSON. Text
 could run as a formula starts with a quote (OWASP), in every one of them.
 """
 
+import codecs
 import csv
 import io
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from itertools import islice
 from typing import Any
 
@@ -24,6 +25,7 @@ from app.reports.exports import (
     reading,
 )
 from app.services import audit
+from app.services.panel import Invitation
 
 CHUNK_CHARS = 1 << 16  # flush to the client about every 64 KB
 AUDIT_COLUMNS = ("id", "at", "who", "action", "detail")
@@ -88,3 +90,25 @@ def audit_csv(*, study_id: int) -> Iterator[bytes]:
     with reading() as session:
         rows = map(_audit_row, audit.entries(session, study_id=study_id, newest_first=False))
         yield from _csv(AUDIT_COLUMNS, iter(lambda: list(islice(rows, BATCH)), []))
+
+
+LINK_COLUMNS = ("code", "name", "email", "language", "link")
+
+
+def links_csv(invitations: Sequence[Invitation]) -> bytes:
+    """Personal links for a mail merge (app.services.link_sheet), quoted like every export.
+
+    With a byte-order mark, unlike the data exports: mail merges start in Excel or Word, which
+    read UTF-8 without one as the local code page and garble Chinese names.
+    """
+    rows = [
+        (
+            i.panelist.code,
+            inert(i.panelist.name or ""),
+            inert(i.panelist.email or ""),
+            i.panelist.language or "",
+            inert(i.invite_url),
+        )
+        for i in invitations
+    ]
+    return codecs.BOM_UTF8 + b"".join(_csv(LINK_COLUMNS, iter([rows])))

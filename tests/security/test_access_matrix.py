@@ -157,6 +157,7 @@ MATRIX: dict[str, tuple[Any, ...]] = {
     "POST /console/studies/{study_id}/outbox/requeue": console_write(303),
     "POST /console/studies/{study_id}/outbox/retry-failed": console_write(303),
     "POST /console/studies/{study_id}/outbox/{message_id}/requeue": console_write(303),
+    "POST /console/studies/{study_id}/links.csv": console_write(200),
     "GET /console/studies/{study_id}/evidence": CONSOLE_READ,
     "POST /console/studies/{study_id}/evidence/sources": console_write(303),
     "GET /console/sources/{source_id}/edit": CONSOLE_COORD_ONLY,
@@ -294,6 +295,9 @@ CALLS: dict[str, Call] = {
         form={"citation": "Smith 2019, a trial", "design": "rct", "pedro": "6"}
     ),
     "POST /console/studies/{study_id}/outbox/retry-failed": Call(form={"kind": "invitation"}),
+    "POST /console/studies/{study_id}/links.csv": Call(
+        form=lambda w, _: {"links": f"http://testserver/p/{w.runs['study'].panelists[0]['token']}"}
+    ),
     "POST /console/studies/{study_id}/members": Call(form={"email": "watcher@example.org"}),
     "POST /console/studies/{study_id}/rounds": Call(ids={"study_id": "empty_study"}),
     "POST /console/rounds/{round_id}/items": Call(

@@ -134,3 +134,13 @@ class RetryFailedForm(ConsoleForm):
     kind: Literal["invitation", "round_opened", "reminder", "closing_soon"] = Field(
         title="Kind of message"
     )
+
+
+class LinksForm(ConsoleForm):
+    """The personal links a page shows, posted back to be downloaded as a CSV (link_sheet)."""
+
+    links: str = Field("", title="Personal links")
+
+    def urls(self) -> list[str]:
+        """The links as posted, separated by spaces or line breaks."""
+        return self.links.split()
