@@ -53,6 +53,7 @@ LAYERS = {
     "app.security": "foundation",
     "app.mail": "foundation",
     "app.backup": "foundation",
+    "app.readiness": "foundation",
     "app.consensus": "consensus",
 }
 

@@ -2,8 +2,9 @@
 
 Every module there is parsed (ast) and each call that belongs in a service fails the test,
 named by file and line: a `select(...)`, a `session.get/execute/scalar/scalars/rollback/begin`,
-an `audit.record(...)`. A router calls one service function instead; throwing away what a
-refused request did is `app.db.discard`.
+an `audit.record(...)`, SQL written out (`text(...)`) or a connection of its own
+(`<engine>.connect()` / `.begin()`). A router calls one service function instead; throwing away
+what a refused request did is `app.db.discard`.
 """
 
 import ast
@@ -30,8 +31,8 @@ def _name(node: ast.expr) -> str:
 
 def _offence(call: ast.Call) -> str | None:
     func = call.func
-    if isinstance(func, ast.Name) and func.id == "select":
-        return "select(...)"
+    if isinstance(func, ast.Name) and func.id in {"select", "text"}:
+        return f"{func.id}(...)"
     if not isinstance(func, ast.Attribute):
         return None
     receiver = _name(func.value)
@@ -41,6 +42,11 @@ def _offence(call: ast.Call) -> str | None:
         return f"{receiver}.{func.attr}(...)"
     if receiver == "audit" and func.attr == "record":
         return "audit.record(...)"
+    if func.attr in {"connect", "begin"}:  # engine.connect(), get_engine().connect()
+        made = isinstance(func.value, ast.Call)
+        owner = _name(func.value.func) if isinstance(func.value, ast.Call) else receiver
+        if "engine" in owner.lower():
+            return f"{owner}{'()' if made else ''}.{func.attr}(...)"
     return None
 
 
@@ -81,6 +87,8 @@ def test_the_check_sees_what_a_router_must_not_do() -> None:
         "    rows = session.scalars(select(Statement))\n"
         "    me.session.rollback()\n"
         "    audit.record(session, action='x')\n"
+        "    with get_engine().connect() as conn:\n"
+        "        conn.scalars(text('SELECT 1'))\n"
         "    return studies.study_for(session, user=me, study_id=1)\n"
     )
     calls = [n for n in ast.walk(ast.parse(source)) if isinstance(n, ast.Call)]
@@ -91,4 +99,6 @@ def test_the_check_sees_what_a_router_must_not_do() -> None:
         (3, "session.scalars(...)"),
         (4, "session.rollback(...)"),
         (5, "audit.record(...)"),
+        (6, "get_engine().connect(...)"),
+        (7, "text(...)"),
     ]
