@@ -90,6 +90,7 @@ MATRIX: dict[str, tuple[Any, ...]] = {
     "DELETE /api/v1/sources/{source_id}": api_write(204),
     "GET /api/v1/studies/{study_id}/levels": API_READ,
     "PUT /api/v1/statements/{statement_id}/level": api_write(200),
+    "PUT /api/v1/statements/{statement_id}/evidence-summary": api_write(200),
     "GET /api/v1/studies/{study_id}/grading-table": API_READ,
     "GET /api/v1/studies/{study_id}/recommendations": API_READ,
     "GET /api/v1/studies/{study_id}/finalization": API_READ,
@@ -165,6 +166,7 @@ MATRIX: dict[str, tuple[Any, ...]] = {
     "GET /console/sources/{source_id}/delete": CONSOLE_COORD_ONLY,
     "POST /console/sources/{source_id}/delete": console_write(303),
     "POST /console/statements/{statement_id}/level": console_write(303),
+    "POST /console/statements/{statement_id}/evidence-summary": console_write(303),
     "POST /console/studies/{study_id}/finalize": console_write(409),  # a round is still open
     "GET /console/studies/{study_id}/grading": CONSOLE_READ,
     "POST /console/studies/{study_id}/grading": console_write(303),
@@ -250,6 +252,9 @@ CALLS: dict[str, Call] = {
     "PUT /api/v1/statements/{statement_id}/level": Call(
         json={"code": "2", "justification": "The trials are small."}
     ),
+    "PUT /api/v1/statements/{statement_id}/evidence-summary": Call(
+        json={"summary": {"en": "Two small trials found less pain."}}
+    ),
     "PUT /api/v1/ballot": Call(),  # the body is the panelist's own, see _ballot_json
     "POST /ballot": Call(form=_ballot_form),
     "POST /language": Call(form={"language": "en"}),
@@ -318,6 +323,9 @@ CALLS: dict[str, Call] = {
     ),
     "POST /console/statements/{statement_id}/level": Call(
         form={"code": "2", "justification": "The trials are small."}
+    ),
+    "POST /console/statements/{statement_id}/evidence-summary": Call(
+        form={"summary-en": "Two small trials found less pain."}
     ),
     "POST /console/studies/{study_id}/finalize": Call(form={"confirm": "yes"}),
     "POST /console/studies/{study_id}/grading": Call(
