@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.models import Rating, Statement, utcnow
+from app.models import Rating, Statement, Study, utcnow
 from tests.factories import StudyRun, start_study
 from tests.matching import found
 from tests.web.test_console import new_study, post, signed_in
@@ -247,3 +247,20 @@ def test_the_coordinator_writes_the_evidence_summary_in_the_console(session: Ses
     statement = session.get_one(Statement, statement.id)
     assert statement.evidence_summary == {"en": "Walking helps.", "zh-Hans": SUMMARY_ZH}
     assert SUMMARY_ZH in web.get(evidence_url).text
+
+
+def test_the_settings_form_turns_the_evidence_on_the_ballot_on_and_off(session: Session) -> None:
+    web = signed_in(session)
+    assert re.search(
+        r'name="show_evidence_on_ballot" checked', web.get("/console/studies/new").text
+    )  # a new study shows it unless told
+    study_id = new_study(web, show_evidence_on_ballot="on")
+    edit = f"/console/studies/{study_id}/edit"
+    assert 'name="show_evidence_on_ballot" checked' in web.get(edit).text
+    typed = {"title": "Exercise for neuropathic pain", "scale": "1-9", "max_rounds": "3"}
+    typed |= {"quantile_method": "type7", "evidence_scheme": "pedro_scire", "lang_en": "on"}
+    response = post(web, edit, edit, **typed)  # the box left unticked
+    assert response.status_code == 303
+    session.rollback()
+    study = session.get_one(Study, study_id)
+    assert study.show_evidence_on_ballot is False
