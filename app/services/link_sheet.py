@@ -22,7 +22,8 @@ from app.services.errors import Invalid
 from app.services.panel import Invitation
 
 MAX_LINKS = 5_000  # one import's worth of panelists (app.services.imports.MAX_ROWS)
-TOKEN = re.compile(rf"/p/({PANELIST_PREFIX}[A-Za-z0-9_\-]{{16,64}})$")
+# A personal link, or the token alone (what the page posts back, so it holds each link once).
+TOKEN = re.compile(rf"(?:^|/p/)({PANELIST_PREFIX}[A-Za-z0-9_\-]{{16,64}})$")
 
 
 def links_sheet(
