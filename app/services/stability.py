@@ -224,29 +224,7 @@ def _bias(
     in the previous round, and the gap; one that reached consensus earlier is not rated now."""
     rule = rules.consensus_rule(study)
     agree_min, disagree_max = agreement_bounds(rule, study.scale_min, study.scale_max)
-    now = aliased(Rating)
-    stayed = (
-        select(now.id)
-        .where(
-            now.round_id == round_.id,
-            now.panelist_id == Rating.panelist_id,
-            or_(now.value.is_not(None), now.abstain),
-        )
-        .exists()
-    )
-    histograms: dict[int, dict[bool, dict[int, int]]] = defaultdict(lambda: {True: {}, False: {}})
-    for statement_id, value, kept, count in session.execute(
-        select(Rating.statement_id, Rating.value, stayed, func.count())
-        .where(
-            Rating.round_id == previous.id,
-            Rating.value.is_not(None),
-            Rating.statement_id.in_(
-                select(RoundItem.statement_id).where(RoundItem.round_id == round_.id)
-            ),
-        )
-        .group_by(Rating.statement_id, Rating.value, stayed)
-    ).all():
-        histograms[statement_id][not kept][int(value or 0)] = count
+    histograms = _split_histograms(session, round_=round_, previous=previous)
 
     def figures(histogram: dict[int, int]) -> Any:
         return compute_figures(
@@ -284,6 +262,37 @@ def _bias(
             }
         )
     return out
+
+
+def _split_histograms(
+    session: Session, *, round_: Round, previous: Round
+) -> dict[int, dict[bool, dict[int, int]]]:
+    """The previous round's histograms of the statements rated again now, per statement, split
+    into those who left (True) and those who stayed (False): one grouped query."""
+    now = aliased(Rating)
+    stayed = (
+        select(now.id)
+        .where(
+            now.round_id == round_.id,
+            now.panelist_id == Rating.panelist_id,
+            or_(now.value.is_not(None), now.abstain),
+        )
+        .exists()
+    )
+    histograms: dict[int, dict[bool, dict[int, int]]] = defaultdict(lambda: {True: {}, False: {}})
+    for statement_id, value, kept, count in session.execute(
+        select(Rating.statement_id, Rating.value, stayed, func.count())
+        .where(
+            Rating.round_id == previous.id,
+            Rating.value.is_not(None),
+            Rating.statement_id.in_(
+                select(RoundItem.statement_id).where(RoundItem.round_id == round_.id)
+            ),
+        )
+        .group_by(Rating.statement_id, Rating.value, stayed)
+    ).all():
+        histograms[statement_id][not kept][int(value or 0)] = count
+    return histograms
 
 
 def _gap(left: float | None, stayed: float | None) -> float | None:

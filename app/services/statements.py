@@ -202,16 +202,7 @@ def delete_statement(
     locks.hold_study(session, study=study)  # no round opens while it goes
     ensure_writable(study)
     statement_id, key, text = statement.id, statement.key, statement.current.text
-    opened = session.scalar(
-        select(func.min(Round.number)).where(
-            Round.study_id == study.id, Round.status != RoundStatus.draft
-        )
-    )
-    if opened is not None:
-        raise Conflict(
-            f"Round {opened} has been opened, so {key} is part of the study's record "
-            "and cannot be deleted; leave it out of the next round instead."
-        )
+    _refuse_once_a_round_opened(session, study=study, key=key)
     drafts = dict(
         session.execute(
             select(Round.id, Round.number)
@@ -257,3 +248,17 @@ def delete_statement(
     )
     session.flush()
     return deleted
+
+
+def _refuse_once_a_round_opened(session: Session, *, study: Study, key: str | None) -> None:
+    """A statement a panel has seen belongs to the study's record: 409 once any round opened."""
+    opened = session.scalar(
+        select(func.min(Round.number)).where(
+            Round.study_id == study.id, Round.status != RoundStatus.draft
+        )
+    )
+    if opened is not None:
+        raise Conflict(
+            f"Round {opened} has been opened, so {key} is part of the study's record "
+            "and cannot be deleted; leave it out of the next round instead."
+        )

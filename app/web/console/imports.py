@@ -88,21 +88,11 @@ def import_file(
     filename, content = sent.filename, sent.content
     study = studies.study_for(session, user=me.user, study_id=study_id, write=True)
     context = {"study": study, "kinds": KINDS, "kind": kind, "filename": filename}
-    if kind not in KINDS:
+    unread = _unreadable(kind, filename, content)
+    if unread is not None or content is None:
+        said, status = unread or ({}, 422)
         return page(
-            request,
-            "console/import.html",
-            {**context, "error": "Choose statements or panelists."},
-            coordinator=me,
-            status_code=404,
-        )
-    if content is None or len(content) > import_limits.max_file_bytes():
-        return page(
-            request,
-            "console/import.html",
-            {**context, **_no_file(filename, content)},
-            coordinator=me,
-            status_code=422,
+            request, "console/import.html", {**context, **said}, coordinator=me, status_code=status
         )
     try:
         if sent.action != "import":
@@ -143,6 +133,18 @@ def import_file(
     return done(
         request, f"/console/studies/{study.id}", f"Imported {len(made)} {kind} from {filename}."
     )
+
+
+def _unreadable(
+    kind: str, filename: str, content: bytes | None
+) -> tuple[dict[str, Any], int] | None:
+    """What the page says, and its status, when there is nothing to read: no such kind of import,
+    no file, or one larger than any import may read; None when the file can be read."""
+    if kind not in KINDS:
+        return {"error": "Choose statements or panelists."}, 404
+    if content is None or len(content) > import_limits.max_file_bytes():
+        return _no_file(filename, content), 422
+    return None
 
 
 def _no_file(filename: str, content: bytes | None) -> dict[str, Any]:
