@@ -4,6 +4,7 @@ and every limit page is the app's styled page in the visitor's language."""
 import asyncio
 import base64
 import html
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from fastapi.testclient import TestClient
@@ -136,7 +137,9 @@ def test_a_body_that_arrives_too_slowly_gets_a_styled_page_in_the_visitors_langu
         "headers": [(b"accept-language", b"zh-CN,zh;q=0.9")],
     }
     limit = BodyLimit(app, max_bytes=1_000, read_timeout=0.01, page=limit_page)
-    asyncio.run(limit(scope, slow, send))
+    # A thread of its own: a browser test earlier in the run may leave this thread's loop running.
+    with ThreadPoolExecutor(max_workers=1) as apart:
+        apart.submit(asyncio.run, limit(scope, slow, send)).result(timeout=30)
     assert sent[0]["status"] == 408
     page = b"".join(m.get("body", b"") for m in sent[1:]).decode()
     assert '<html lang="zh-Hans">' in page
