@@ -252,12 +252,14 @@ def test_costly_files_are_refused_within_a_second_and_100_mb(
     filename: str, build: Callable[[], bytes], says: str
 ) -> None:
     content = build()
-    started = time.perf_counter()
+    # The work this thread does, not the wall clock: on a machine busy with other runs a wall-clock
+    # second measures the neighbours (3.4 s once, under two suites on two cores).
+    started = time.thread_time()
     with pytest.raises(Invalid) as refused:
         tables.read_table(filename=filename, content=content)
-    took = time.perf_counter() - started
+    took = time.thread_time() - started
     assert says in refused.value.message
-    assert took < 1.0, f"refused after {took:.2f} s"
+    assert took < 1.0, f"refused after {took:.2f} s of work"
     tracemalloc.start()
     try:
         with pytest.raises(Invalid):
